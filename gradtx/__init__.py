@@ -1,0 +1,46 @@
+"""gradtx: every optimizer a chain of small, pure, composable gradient transformations."""
+
+from gradtx import optimizers as optimizers
+from gradtx import schedules as schedules
+from gradtx import transforms as transforms
+from gradtx._base import EmptyState as EmptyState
+from gradtx._base import GradientTransformation as GradientTransformation
+from gradtx._base import OptState as OptState
+from gradtx._base import Params as Params
+from gradtx._base import Updates as Updates
+from gradtx._base import apply_updates as apply_updates
+from gradtx._base import chain as chain
+from gradtx._base import identity as identity
+from gradtx._base import named_chain as named_chain
+from gradtx._base import set_to_zero as set_to_zero
+from gradtx._base import stateless as stateless
+from gradtx._hyper import InjectState as InjectState
+from gradtx._hyper import get_hyperparams as get_hyperparams
+from gradtx._hyper import inject_hyperparams as inject_hyperparams
+from gradtx._hyper import set_hyperparams as set_hyperparams
+from gradtx.optimizers import OPTIMIZERS as OPTIMIZERS
+from gradtx.optimizers import OptimizerInfo as OptimizerInfo
+from gradtx.optimizers import adadelta as adadelta
+from gradtx.optimizers import adagrad as adagrad
+from gradtx.optimizers import adam as adam
+from gradtx.optimizers import adamax as adamax
+from gradtx.optimizers import adamaxw as adamaxw
+from gradtx.optimizers import adamw as adamw
+from gradtx.optimizers import amsgrad as amsgrad
+from gradtx.optimizers import ema_momentum as ema_momentum
+from gradtx.optimizers import gd as gd
+from gradtx.optimizers import heavy_ball as heavy_ball
+from gradtx.optimizers import nadam as nadam
+from gradtx.optimizers import nadamw as nadamw
+from gradtx.optimizers import rmsprop as rmsprop
+from gradtx.optimizers import rprop as rprop
+from gradtx.optimizers import sgd as sgd
+from gradtx.transforms import *  # noqa: F403 - the primitives, listed in transforms/__init__.py
+from gradtx.transforms import __all__ as _transforms_all
+
+__version__ = "0.1.0"
+
+__all__ = sorted(
+    {name for name in dir() if not name.startswith("_")} - {"annotations"}
+    | set(_transforms_all)
+)

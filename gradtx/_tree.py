@@ -1,0 +1,189 @@
+"""Per-leaf math lifted to pytrees, written once for the whole library.
+
+Every transform in gradtx writes its update rule for *one array* and lifts it with
+:func:`leafwise`. The lifting mechanism decides, in one place, three things that Optax
+leaves to each transform:
+
+* ``None`` leaves (a frozen parameter, an absent gradient) pass through untouched;
+* leaves whose dtype is not inexact (integer, boolean, ``float0`` gradients) are not
+  trained: their update passes through unchanged and their state slot is ``None``;
+* a tree whose structure differs from the state's raises a ``ValueError`` that names
+  the first differing path and prints both structures, instead of an error from deep
+  inside ``jax.tree.map``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+_INT32_MAX = np.iinfo(np.int32).max
+
+
+def is_none(x: Any) -> bool:
+    """Leaf predicate that keeps ``None`` as a leaf when flattening."""
+    return x is None
+
+
+def is_trainable(x: Any) -> bool:
+    """True for an array (or ``ShapeDtypeStruct``) of floating or complex dtype."""
+    dtype = getattr(x, "dtype", None)
+    if dtype is None:
+        dtype = np.result_type(x)
+    return bool(jnp.issubdtype(dtype, jnp.inexact))
+
+
+def real_dtype(dtype: Any) -> Any:
+    """The real counterpart of a (possibly complex) dtype: complex64 -> float32."""
+    return jnp.finfo(dtype).dtype
+
+
+def as_leaf_scalar(value: Any, leaf: Any) -> jax.Array:
+    """Cast a hyperparameter to the real dtype of ``leaf`` (like a weakly-typed float)."""
+    return jnp.asarray(value).astype(real_dtype(leaf.dtype))
+
+
+def safe_increment(count: jax.Array) -> jax.Array:
+    """``count + 1`` for an int32 counter, saturating at the largest int32 instead of wrapping."""
+    count = jnp.asarray(count)
+    return jnp.where(count < _INT32_MAX, count + 1, count).astype(jnp.int32)
+
+
+def zero_count() -> jax.Array:
+    """A fresh int32 step counter."""
+    return jnp.zeros([], jnp.int32)
+
+
+def abs_sq(x: jax.Array) -> jax.Array:
+    """``|x|**2`` for real or complex ``x`` (real result)."""
+    if jnp.iscomplexobj(x):
+        return jnp.real(x) ** 2 + jnp.imag(x) ** 2
+    return x * x
+
+
+def _paths(tree: Any) -> list[str]:
+    leaves, _ = jax.tree_util.tree_flatten_with_path(tree, is_leaf=is_none)
+    return [jax.tree_util.keystr(path) for path, _ in leaves]
+
+
+def check_same_structure(names: Sequence[str], trees: Sequence[Any]) -> None:
+    """Raise a ``ValueError`` naming the first differing path if the trees differ."""
+    first = jax.tree.structure(trees[0], is_leaf=is_none)
+    for name, tree in zip(names[1:], trees[1:]):
+        other = jax.tree.structure(tree, is_leaf=is_none)
+        if other == first:
+            continue
+        a, b = _paths(trees[0]), _paths(tree)
+        diff = next((f"{x!r} vs {y!r}" for x, y in zip(a, b) if x != y), None)
+        if diff is None:
+            diff = f"{len(a)} leaves vs {len(b)} leaves"
+        raise ValueError(
+            f"The tree structure of `{name}` does not match `{names[0]}`: first difference at "
+            f"path {diff}.\n  {names[0]}: {first}\n  {name}: {other}\n"
+            "Was the state created by this optimizer's `init` for these parameters?"
+        )
+
+
+def leafwise(
+    fn: Callable[..., Any],
+    updates: Any,
+    *others: Any,
+    names: Sequence[str] | None = None,
+    n_out: int = 1,
+) -> Any:
+    """Apply ``fn(update_leaf, *other_leaves)`` to every trainable leaf.
+
+    Args:
+      fn: per-leaf function; returns one array, or a tuple of ``n_out`` arrays.
+      updates: the tree that decides which leaves are trained (``None`` and
+        non-inexact leaves pass through; their slots in ``others`` are returned as they are).
+      *others: trees with the structure of ``updates`` (``None`` allowed as a leaf).
+      names: names used in the structure-mismatch error, one per tree.
+      n_out: number of outputs of ``fn``; with ``n_out > 1`` a tuple of trees is returned:
+        the new updates, then the new values of the *last* ``n_out - 1`` input trees (the
+        state trees), which are passed through unchanged at untrained leaves.
+
+    Returns:
+      A tree (or tuple of ``n_out`` trees) with the structure of ``updates``.
+    """
+    trees = (updates, *others)
+    if names is None:
+        names = ["updates"] + [f"state[{i}]" for i in range(len(others))]
+    check_same_structure(names, trees)
+    flat = [jax.tree.leaves(t, is_leaf=is_none) for t in trees]
+    treedef = jax.tree.structure(updates, is_leaf=is_none)
+    outs: list[list[Any]] = [[] for _ in range(n_out)]
+    for leaves in zip(*flat):
+        g = leaves[0]
+        if g is None or not is_trainable(g):
+            states = leaves[len(leaves) - (n_out - 1) :] if n_out > 1 else ()
+            for k, value in enumerate((g, *states)):
+                outs[k].append(value)
+            continue
+        result = fn(*leaves)
+        if n_out == 1:
+            result = (result,)
+        for k in range(n_out):
+            outs[k].append(result[k])
+    trees_out = [jax.tree.unflatten(treedef, o) for o in outs]
+    return trees_out[0] if n_out == 1 else tuple(trees_out)
+
+
+def _fill(tree: Any, value: Any, dtype: Any) -> Any:
+    def make(x):
+        if x is None or not is_trainable(x):
+            return None
+        dt = x.dtype if dtype is None else dtype
+        return jnp.full(x.shape, value, dtype=dt)
+
+    return jax.tree.map(make, tree, is_leaf=is_none)
+
+
+def zeros_like(params: Any, dtype: Any = None) -> Any:
+    """Zeros shaped like each trainable leaf of ``params`` (``None`` for the others).
+
+    Works on arrays and on ``jax.ShapeDtypeStruct`` trees.
+    """
+    return _fill(params, 0, dtype)
+
+
+def full_like(params: Any, value: Any, dtype: Any = None) -> Any:
+    """``value`` broadcast to each trainable leaf of ``params`` (``None`` for the others)."""
+    return _fill(params, value, dtype)
+
+
+def cast_tree(tree: Any, dtype: Any) -> Any:
+    """Cast every array leaf to ``dtype`` (no-op when ``dtype`` is None)."""
+    if dtype is None:
+        return tree
+    return jax.tree.map(lambda x: None if x is None else x.astype(dtype), tree, is_leaf=is_none)
+
+
+def tree_sum_of_squares(tree: Any) -> jax.Array:
+    """Sum of ``|x|**2`` over every trainable leaf (0 for an empty tree)."""
+    leaves = [x for x in jax.tree.leaves(tree) if is_trainable(x)]
+    if not leaves:
+        return jnp.zeros([])
+    return sum(jnp.sum(abs_sq(x)) for x in leaves)
+
+
+def global_norm(tree: Any) -> jax.Array:
+    """The l2 norm of all trainable leaves taken together."""
+    return jnp.sqrt(tree_sum_of_squares(tree))
+
+
+def check_dtype(name: str, dtype: Any) -> Any:
+    """Canonicalize an optional accumulator dtype, with a clear error if it is not a float."""
+    if dtype is None:
+        return None
+    try:
+        dt = jnp.dtype(dtype)
+    except TypeError as err:
+        raise ValueError(f"{name} must be a floating dtype or None, got {dtype!r}.") from err
+    if not jnp.issubdtype(dt, jnp.inexact):
+        raise ValueError(f"{name} must be a floating dtype or None, got {dtype!r}.")
+    return jax.dtypes.canonicalize_dtype(dt)

@@ -1,0 +1,146 @@
+"""Validation of hyperparameters at construction time.
+
+Every factory in gradtx checks its numeric arguments here, so that a bad value raises a
+`ValueError` that names the argument and its allowed range *before* anything is traced.
+Values that are not concrete (tracers inside `jax.jit`/`jax.vmap`, or schedules) are not
+checked: they are only known while the step runs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import numpy as np
+
+
+def concrete_value(value: Any) -> float | None:
+    """Return `value` as a Python float if it is a concrete real scalar, else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, jax.core.Tracer) or callable(value):
+        return None
+    try:
+        arr = np.asarray(value)
+    except Exception:  # noqa: BLE001 - anything not array-like is not concrete
+        return None
+    if arr.shape != () or not np.issubdtype(arr.dtype, np.number):
+        return None
+    if np.iscomplexobj(arr):
+        return None
+    return float(arr)
+
+
+def _interval(low, high, low_open, high_open) -> str:
+    left = "(" if low_open or low is None else "["
+    right = ")" if high_open or high is None else "]"
+    lo = "-inf" if low is None else f"{low:g}"
+    hi = "inf" if high is None else f"{high:g}"
+    return f"{left}{lo}, {hi}{right}"
+
+
+def check_range(
+    name: str,
+    value: Any,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> None:
+    """Raise `ValueError` unless the concrete scalar `value` lies in the interval.
+
+    Non-finite values are always rejected. Tracers and schedules are skipped.
+    """
+    if value is None:
+        raise ValueError(f"{name} must be a number in {_interval(low, high, low_open, high_open)}, got None.")
+    if not callable(value) and not isinstance(value, jax.core.Tracer):
+        arr = np.asarray(value) if not isinstance(value, (int, float)) else None
+        if isinstance(value, bool) or (arr is not None and arr.shape != ()):
+            raise ValueError(f"{name} must be a real scalar, got {value!r}.")
+        if arr is not None and not np.issubdtype(arr.dtype, np.number):
+            raise ValueError(f"{name} must be a real scalar, got {value!r}.")
+        if arr is not None and np.iscomplexobj(arr):
+            raise ValueError(f"{name} must be a real scalar, got complex {value!r}.")
+    v = concrete_value(value)
+    if v is None:
+        return
+    interval = _interval(low, high, low_open, high_open)
+    bad = not math.isfinite(v)
+    if low is not None:
+        bad |= v < low or (low_open and v == low)
+    if high is not None:
+        bad |= v > high or (high_open and v == high)
+    if bad:
+        raise ValueError(f"{name} must be in {interval}, got {value!r}.")
+
+
+def check_nonnegative(name: str, value: Any) -> None:
+    """`value` in [0, inf)."""
+    check_range(name, value, 0.0, None)
+
+
+def check_positive(name: str, value: Any) -> None:
+    """`value` in (0, inf)."""
+    check_range(name, value, 0.0, None, low_open=True)
+
+
+def check_decay(name: str, value: Any) -> None:
+    """A decay rate or beta: `value` in [0, 1)."""
+    check_range(name, value, 0.0, 1.0, high_open=True)
+
+
+def check_finite(name: str, value: Any) -> None:
+    """Any finite real number."""
+    check_range(name, value)
+
+
+def check_schedule_or_range(
+    name: str, value: Any, checker: Callable[[str, Any], None]
+) -> None:
+    """Check a constant with `checker`, or a schedule by its value at step 0."""
+    if callable(value):
+        try:
+            first = value(np.int32(0))
+        except Exception as err:  # noqa: BLE001
+            raise ValueError(
+                f"{name} is a schedule, so it must be callable as schedule(step) -> scalar; "
+                f"calling it at step 0 raised {type(err).__name__}: {err}"
+            ) from err
+        if np.ndim(first) != 0:
+            raise ValueError(f"{name} is a schedule and must return a scalar, got shape {np.shape(first)}.")
+        checker(f"{name} (schedule at step 0)", first)
+    else:
+        checker(name, value)
+
+
+def check_choice(name: str, value: Any, choices: tuple) -> None:
+    """`value` is one of `choices`."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices!r}, got {value!r}.")
+
+
+# The names of hyperparameters are fixed once across the library (see STYLE.md), so the
+# allowed range of a value set by name while training can be looked up here.
+_BY_NAME: dict[str, Callable[[str, Any], None]] = {
+    "learning_rate": check_nonnegative,
+    "momentum": check_decay,
+    "decay": check_decay,
+    "b1": check_decay,
+    "b2": check_decay,
+    "rho": check_decay,
+    "eps": check_nonnegative,
+    "eps_root": check_nonnegative,
+    "weight_decay": check_nonnegative,
+    "max_norm": check_positive,
+    "max_delta": check_nonnegative,
+}
+
+
+def check_hyperparam(name: str, value: Any) -> None:
+    """Validate a hyperparameter by its library-wide name (unknown names: finite only)."""
+    _BY_NAME.get(name, check_finite)(name, value)

@@ -1,0 +1,77 @@
+"""Clipping primitives: elementwise and by the global norm."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax.numpy as jnp
+
+from gradtx import _tree, _validate
+from gradtx._base import EmptyState, GradientTransformation
+
+
+def clip(max_delta: Any) -> GradientTransformation:
+    r"""Clip every update elementwise to $[-\delta, \delta]$.
+
+    $$u \leftarrow \min(\max(u, -\delta), \delta),\qquad \delta = \text{max\_delta}$$
+
+    Args:
+      max_delta: $\delta \ge 0$.
+
+    Returns:
+      A stateless :class:`~gradtx.GradientTransformation`.
+
+    Example:
+      >>> import jax.numpy as jnp, gradtx
+      >>> gradtx.clip(1.0).update(jnp.array([-3.0, 0.5, 2.0]), gradtx.EmptyState())[0].tolist()
+      [-1.0, 0.5, 1.0]
+    """
+    _validate.check_nonnegative("max_delta", max_delta)
+
+    def update(updates, state, params=None, **extra):
+        del params, extra
+
+        def step(u):
+            d = _tree.as_leaf_scalar(max_delta, u)
+            return jnp.clip(u, -d, d)
+
+        return _tree.leafwise(step, updates), state
+
+    return GradientTransformation(lambda params: EmptyState(), update)
+
+
+def clip_by_global_norm(max_norm: Any) -> GradientTransformation:
+    r"""Rescale all updates together so that their joint l2 norm is at most ``max_norm``.
+
+    $$u \leftarrow u \cdot \min\!\Big(1, \frac{c}{\lVert u \rVert_2}\Big),\qquad
+    \lVert u\rVert_2 = \Big(\sum_\text{leaves}\sum_i |u_i|^2\Big)^{1/2},\ c = \text{max\_norm}$$
+
+    The factor is one scalar, so the clip fuses into whatever follows it: it never writes a
+    clipped copy of the gradient. A zero gradient stays zero (no 0/0).
+
+    Args:
+      max_norm: $c > 0$.
+
+    Returns:
+      A stateless :class:`~gradtx.GradientTransformation`.
+
+    References:
+      Pascanu, Mikolov & Bengio, "On the difficulty of training recurrent neural networks",
+      ICML 2013, arXiv:1211.5063.
+
+    Example:
+      >>> import jax.numpy as jnp, gradtx
+      >>> tx = gradtx.clip_by_global_norm(1.0)
+      >>> tx.update({"a": jnp.array([3.0]), "b": jnp.array([4.0])}, tx.init(None))[0]["b"].tolist()
+      [0.800000011920929]
+    """
+    _validate.check_positive("max_norm", max_norm)
+
+    def update(updates, state, params=None, **extra):
+        del params, extra
+        norm = _tree.global_norm(updates)
+        c = jnp.asarray(max_norm, norm.dtype)
+        factor = jnp.where(norm > c, c / jnp.where(norm > 0, norm, 1), 1)
+        return _tree.leafwise(lambda u: u * factor.astype(_tree.real_dtype(u.dtype)), updates), state
+
+    return GradientTransformation(lambda params: EmptyState(), update)

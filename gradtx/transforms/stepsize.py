@@ -1,0 +1,150 @@
+"""Per-parameter step-size adaptation: AdaDelta's unit correction and Rprop."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax.numpy as jnp
+
+from gradtx import _tree, _validate
+from gradtx._base import GradientTransformation, check_state_type
+from gradtx.transforms.adaptive import _second_moment
+
+
+class ScaleByUnitCorrectionState(NamedTuple):
+    """EMA of the squared updates this transform produced."""
+
+    e_x: Any
+
+
+def scale_by_unit_correction(rho: Any = 0.9, eps: Any = 1e-6) -> GradientTransformation:
+    r"""AdaDelta's unit correction: multiply by the RMS of past *updates*.
+
+    $$u_t \leftarrow \sqrt{E[\Delta x^2]_{t-1} + \epsilon}\;u_t,\qquad
+    E[\Delta x^2]_t = \rho\,E[\Delta x^2]_{t-1} + (1-\rho)\,|u_t|^2$$
+
+    Placed after :func:`scale_by_rms` (which divides by $\sqrt{E[g^2]_t+\epsilon}$), it
+    makes the step carry the units of the parameters, so that AdaDelta needs no learning
+    rate: ``chain(scale_by_rms(rho, eps), scale_by_unit_correction(rho, eps))``.
+
+    Args:
+      rho: decay $\rho \in [0, 1)$ of the average of squared updates.
+      eps: $\epsilon \ge 0$; it also sets the size of the very first steps.
+
+    Returns:
+      A :class:`~gradtx.GradientTransformation` with a :class:`ScaleByUnitCorrectionState`.
+
+    References:
+      Zeiler, "ADADELTA: An Adaptive Learning Rate Method", 2012, arXiv:1212.5701,
+      Algorithm 1.
+
+    Example:
+      >>> import jax.numpy as jnp, gradtx
+      >>> tx = gradtx.scale_by_unit_correction(rho=0.9, eps=0.25)
+      >>> tx.update(jnp.array([2.0]), tx.init(jnp.zeros(1)))[0].tolist()
+      [1.0]
+    """
+    _validate.check_decay("rho", rho)
+    _validate.check_nonnegative("eps", eps)
+
+    def init(params):
+        return ScaleByUnitCorrectionState(_tree.zeros_like(params))
+
+    def update(updates, state, params=None, **extra):
+        del params, extra
+        check_state_type(state, ScaleByUnitCorrectionState, "scale_by_unit_correction")
+
+        def step(u, e_x):
+            u = jnp.sqrt(e_x + _tree.as_leaf_scalar(eps, u)) * u
+            return u, _second_moment(u, e_x, rho)
+
+        updates, e_x = _tree.leafwise(step, updates, state.e_x, names=("updates", "e_x"), n_out=2)
+        return updates, ScaleByUnitCorrectionState(e_x)
+
+    return GradientTransformation(init, update)
+
+
+class ScaleByRpropState(NamedTuple):
+    """Per-parameter step sizes and the previous (masked) gradient."""
+
+    step_sizes: Any
+    prev_updates: Any
+
+
+def scale_by_rprop(
+    learning_rate: Any,
+    eta_minus: Any = 0.5,
+    eta_plus: Any = 1.2,
+    min_step_size: Any = 1e-6,
+    max_step_size: Any = 50.0,
+) -> GradientTransformation:
+    r"""Rprop (iRprop$^-$): a per-parameter step size driven by sign agreement.
+
+    With $s_t = g_t\, g_{t-1}$ (where $g_{t-1}$ is the previous *masked* gradient):
+
+    $$\Delta_t = \operatorname{clip}\Big(\Delta_{t-1}\cdot\begin{cases}\eta^+ & s_t>0\\
+    \eta^- & s_t<0 \\ 1 & s_t = 0\end{cases},\ \Delta_{\min},\ \Delta_{\max}\Big),\qquad
+    \tilde g_t = \begin{cases}0 & s_t<0\\ g_t & \text{otherwise}\end{cases},\qquad
+    u_t = \operatorname{sign}(\tilde g_t)\,\Delta_t$$
+
+    and $\tilde g_t$ is remembered as $g_{t-1}$ of the next step. $\Delta_0$ =
+    ``learning_rate``. The output is the step *magnitude with the gradient's sign*, to be
+    followed by ``scale(-1)``. This is the rule of ``torch.optim.Rprop``; Optax 0.2.8's
+    ``scale_by_rprop`` returns the previous step's update instead (a one-step lag).
+
+    Args:
+      learning_rate: the initial step size $\Delta_0 > 0$.
+      eta_minus: $\eta^- \in (0, 1]$, the shrink factor after a sign change.
+      eta_plus: $\eta^+ \ge 1$, the growth factor while the sign holds.
+      min_step_size: $\Delta_{\min} \ge 0$.
+      max_step_size: $\Delta_{\max} \ge \Delta_{\min}$.
+
+    Returns:
+      A :class:`~gradtx.GradientTransformation` with a :class:`ScaleByRpropState`.
+
+    References:
+      Riedmiller & Braun, "A Direct Adaptive Method for Faster Backpropagation Learning:
+      The RPROP Algorithm", IEEE ICNN 1993; Igel & Hüsken, "Improving the Rprop Learning
+      Algorithm", NC 2000 (iRprop$^-$).
+
+    Example:
+      >>> import jax.numpy as jnp, gradtx
+      >>> tx = gradtx.scale_by_rprop(learning_rate=0.1)
+      >>> s = tx.init(jnp.zeros(1))
+      >>> _, s = tx.update(jnp.array([-3.0]), s)
+      >>> [round(x, 6) for x in tx.update(jnp.array([-1.0]), s)[0].tolist()]
+      [-0.12]
+    """
+    _validate.check_positive("learning_rate", learning_rate)
+    _validate.check_range("eta_minus", eta_minus, 0.0, 1.0, low_open=True)
+    _validate.check_range("eta_plus", eta_plus, 1.0, None)
+    _validate.check_nonnegative("min_step_size", min_step_size)
+    _validate.check_nonnegative("max_step_size", max_step_size)
+    lo, hi = _validate.concrete_value(min_step_size), _validate.concrete_value(max_step_size)
+    if lo is not None and hi is not None and hi < lo:
+        raise ValueError(f"max_step_size must be >= min_step_size, got {hi} < {lo}.")
+
+    def init(params):
+        return ScaleByRpropState(
+            _tree.full_like(params, learning_rate), _tree.zeros_like(params)
+        )
+
+    def update(updates, state, params=None, **extra):
+        del params, extra
+        check_state_type(state, ScaleByRpropState, "scale_by_rprop")
+
+        def step(g, size, prev):
+            c = lambda v: _tree.as_leaf_scalar(v, g)  # noqa: E731
+            agree = g * prev
+            factor = jnp.where(agree > 0, c(eta_plus), jnp.where(agree < 0, c(eta_minus), 1))
+            size = jnp.clip(size * factor, c(min_step_size), c(max_step_size))
+            g = jnp.where(agree < 0, jnp.zeros_like(g), g)
+            return jnp.sign(g) * size, size, g
+
+        names = ("updates", "step_sizes", "prev_updates")
+        updates, sizes, prev = _tree.leafwise(
+            step, updates, state.step_sizes, state.prev_updates, names=names, n_out=3
+        )
+        return updates, ScaleByRpropState(sizes, prev)
+
+    return GradientTransformation(init, update)

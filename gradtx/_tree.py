@@ -133,27 +133,28 @@ def leafwise(
     return trees_out[0] if n_out == 1 else tuple(trees_out)
 
 
-def _fill(tree: Any, value: Any, dtype: Any) -> Any:
+def _fill(tree: Any, value: Any, dtype: Any, real: bool) -> Any:
     def make(x):
         if x is None or not is_trainable(x):
             return None
         dt = x.dtype if dtype is None else dtype
-        return jnp.full(x.shape, value, dtype=dt)
+        return jnp.full(x.shape, value, dtype=real_dtype(dt) if real else dt)
 
     return jax.tree.map(make, tree, is_leaf=is_none)
 
 
-def zeros_like(params: Any, dtype: Any = None) -> Any:
+def zeros_like(params: Any, dtype: Any = None, *, real: bool = False) -> Any:
     """Zeros shaped like each trainable leaf of ``params`` (``None`` for the others).
 
-    Works on arrays and on ``jax.ShapeDtypeStruct`` trees.
+    Works on arrays and on ``jax.ShapeDtypeStruct`` trees. With ``real=True`` a complex
+    leaf gets a real accumulator (for statistics of ``|g|**2``).
     """
-    return _fill(params, 0, dtype)
+    return _fill(params, 0, dtype, real)
 
 
-def full_like(params: Any, value: Any, dtype: Any = None) -> Any:
+def full_like(params: Any, value: Any, dtype: Any = None, *, real: bool = False) -> Any:
     """``value`` broadcast to each trainable leaf of ``params`` (``None`` for the others)."""
-    return _fill(params, value, dtype)
+    return _fill(params, value, dtype, real)
 
 
 def cast_tree(tree: Any, dtype: Any) -> Any:

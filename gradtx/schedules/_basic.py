@@ -109,7 +109,9 @@ def polynomial_schedule(
 
     def schedule(count):
         elapsed = jnp.clip(_float_count(count) - transition_begin, 0, transition_steps)
-        remaining = 1 - elapsed / transition_steps
+        # Under jit XLA may divide by multiplying with 1/T, which can leave 1 - T/T slightly
+        # below 0 and make a fractional power NaN at the end (Optax 0.2.8 has this bug).
+        remaining = jnp.maximum(1 - elapsed / transition_steps, 0)
         return (init_value - end_value) * remaining**power + end_value
 
     return schedule

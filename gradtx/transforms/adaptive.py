@@ -29,8 +29,8 @@ def statistic_source(updates: Any, extra: dict, source: str) -> Any:
 
 
 def _second_moment(g: jax.Array, nu: jax.Array, decay: Any) -> jax.Array:
-    d = _tree.as_leaf_scalar(decay, g)
-    return (1 - d) * _tree.abs_sq(g) + d * nu
+    one_minus = _tree.as_leaf_scalar(1 - jnp.asarray(decay), g)
+    return one_minus * _tree.abs_sq(g) + _tree.as_leaf_scalar(decay, g) * nu
 
 
 def _check_common(decay: Any, eps: Any, eps_root: Any, source: str) -> None:
@@ -94,7 +94,7 @@ def scale_by_rms(
     _validate.check_nonnegative("initial_scale", initial_scale)
 
     def init(params):
-        return ScaleByRmsState(_tree.zero_count(), _tree.full_like(params, initial_scale))
+        return ScaleByRmsState(_tree.zero_count(), _tree.full_like(params, initial_scale, real=True))
 
     def update(updates, state, params=None, **extra):
         del params
@@ -159,7 +159,7 @@ def scale_by_stddev(
     _validate.check_nonnegative("initial_scale", initial_scale)
 
     def init(params):
-        mu, nu = _tree.zeros_like(params), _tree.full_like(params, initial_scale)
+        mu, nu = _tree.zeros_like(params), _tree.full_like(params, initial_scale, real=True)
         return ScaleByStddevState(_tree.zero_count(), mu, nu)
 
     def update(updates, state, params=None, **extra):
@@ -223,7 +223,7 @@ def scale_by_rss(
     _validate.check_choice("source", source, _SOURCES)
 
     def init(params):
-        return ScaleByRssState(_tree.full_like(params, initial_accumulator_value))
+        return ScaleByRssState(_tree.full_like(params, initial_accumulator_value, real=True))
 
     def update(updates, state, params=None, **extra):
         del params
@@ -293,8 +293,8 @@ def scale_by_max_rms(
     _check_common(decay, eps, eps_root, source)
 
     def init(params):
-        z = _tree.zeros_like(params)
-        return ScaleByMaxRmsState(_tree.zero_count(), z, _tree.zeros_like(params))
+        nu, nu_max = _tree.zeros_like(params, real=True), _tree.zeros_like(params, real=True)
+        return ScaleByMaxRmsState(_tree.zero_count(), nu, nu_max)
 
     def update(updates, state, params=None, **extra):
         del params
@@ -350,7 +350,7 @@ def scale_by_infinity_norm(
     _check_common(decay, eps, 0.0, source)
 
     def init(params):
-        return ScaleByInfinityNormState(_tree.zeros_like(params))
+        return ScaleByInfinityNormState(_tree.zeros_like(params, real=True))
 
     def update(updates, state, params=None, **extra):
         del params

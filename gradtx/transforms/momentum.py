@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 
 from gradtx import _tree, _validate
 from gradtx._base import GradientTransformation, check_state_type
@@ -16,14 +17,13 @@ def debias_moment(moment: jax.Array, decay: Any, count: jax.Array) -> jax.Array:
     ``decay**count`` is computed in the hyperparameter's precision and only then cast to
     the moment's dtype, so a bfloat16 moment does not round $\beta^t$ to 1.
     """
-    correction = 1 - jax.numpy.asarray(decay) ** count
+    correction = 1 - jnp.asarray(decay) ** count
     return moment / correction.astype(_tree.real_dtype(moment.dtype))
 
 
 def ema_step(g: jax.Array, m: jax.Array, decay: Any) -> jax.Array:
     r"""One EMA step of the first moment: $(1-\beta)\,g + \beta\, m$."""
-    d = _tree.as_leaf_scalar(decay, g)
-    return (1 - d) * g + d * m
+    return _tree.as_leaf_scalar(1 - jnp.asarray(decay), g) * g + _tree.as_leaf_scalar(decay, g) * m
 
 
 class TraceState(NamedTuple):

@@ -48,7 +48,7 @@ def scale_by_unit_correction(rho: Any = 0.9, eps: Any = 1e-6) -> GradientTransfo
     _validate.check_nonnegative("eps", eps)
 
     def init(params):
-        return ScaleByUnitCorrectionState(_tree.zeros_like(params))
+        return ScaleByUnitCorrectionState(_tree.zeros_like(params, real=True))
 
     def update(updates, state, params=None, **extra):
         del params, extra

@@ -1,0 +1,86 @@
+"""Shared fixtures: precision modes, test trees, and tolerance checks."""
+
+from __future__ import annotations
+
+import contextlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+# Per-dtype tolerances for step-by-step parity (max error relative to the leaf's scale).
+RTOL = {"float32": 1e-6, "float64": 1e-12}
+
+
+@contextlib.contextmanager
+def precision(dtype: str):
+    """Run with x64 on for float64 tests and off for float32 ones (the user's default)."""
+    old = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", dtype == "float64")
+    try:
+        yield jnp.dtype(dtype)
+    finally:
+        jax.config.update("jax_enable_x64", old)
+
+
+def nested_params(dtype, seed: int = 0, with_none: bool = True):
+    """A nested pytree: dicts, tuples, a scalar and (optionally) a ``None`` leaf."""
+    rng = np.random.default_rng(seed)
+
+    def arr(*shape):
+        return jnp.asarray(rng.normal(size=shape), dtype=dtype)
+
+    tree = {"dense": {"w": arr(3, 4), "b": arr(4)}, "pair": (arr(2), arr()), "emb": arr(5, 2)}
+    if with_none:
+        tree["frozen"] = None
+    return tree
+
+
+def gradient_stream(params, steps: int, seed: int = 1):
+    """Deterministic gradients of varying scale and sign, one tree per step."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for t in range(steps):
+        scale = 10.0 ** rng.uniform(-2, 1)
+
+        def leaf(p):
+            if p is None:
+                return None
+            g = rng.normal(size=p.shape) * scale
+            if jnp.iscomplexobj(p):
+                g = g + 1j * rng.normal(size=p.shape) * scale
+            return jnp.asarray(g + 0.1 * np.sin(t), dtype=p.dtype)
+
+        out.append(jax.tree.map(leaf, params, is_leaf=lambda x: x is None))
+    return out
+
+
+def assert_trees_close(actual, expected, rtol: float, what: str = "", floor=None):
+    """Each leaf: max|a - e| <= rtol * scale, scale = max(|e|, |floor|, tiny).
+
+    ``floor`` (a tree like ``expected``, e.g. the initial parameters) keeps the scale of a
+    leaf that passes near zero at the size of its trajectory. ``None`` must match ``None``.
+    """
+    floors = jax.tree.leaves(floor if floor is not None else expected, is_leaf=lambda x: x is None)
+    flat_a, tree_a = jax.tree_util.tree_flatten_with_path(actual, is_leaf=lambda x: x is None)
+    flat_e, tree_e = jax.tree_util.tree_flatten_with_path(expected, is_leaf=lambda x: x is None)
+    assert tree_a == tree_e, f"{what}: structures differ\n{tree_a}\n{tree_e}"
+    for (path, a), (_, e), f in zip(flat_a, flat_e, floors):
+        where = f"{what}{jax.tree_util.keystr(path)}"
+        if e is None:
+            assert a is None, where
+            continue
+        a, e = np.asarray(a), np.asarray(e)
+        assert a.dtype == e.dtype, f"{where}: dtype {a.dtype} != {e.dtype}"
+        f = np.abs(np.asarray(f)) if f is not None else 0.0
+        scale = max(float(np.max(np.abs(e), initial=0.0)), float(np.max(f, initial=0.0)))
+        scale = max(scale, float(np.finfo(e.dtype).tiny))
+        err = float(np.max(np.abs(a.astype(np.complex128) - e), initial=0.0))
+        assert err <= rtol * scale, f"{where}: max error {err:.3g} > {rtol:g} * {scale:.3g}"
+
+
+@pytest.fixture(params=["float32", "float64"])
+def dtype(request):
+    with precision(request.param) as dt:
+        yield dt

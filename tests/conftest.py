@@ -56,25 +56,24 @@ def gradient_stream(params, steps: int, seed: int = 1):
     return out
 
 
-def assert_trees_close(actual, expected, rtol: float, what: str = "", floor=None):
+def assert_trees_close(actual, expected, rtol: float, what: str = "", floor: float = 0.0):
     """Each leaf: max|a - e| <= rtol * scale, scale = max(|e|, |floor|, tiny).
 
-    ``floor`` (a tree like ``expected``, e.g. the initial parameters) keeps the scale of a
-    leaf that passes near zero at the size of its trajectory. ``None`` must match ``None``.
+    ``floor`` (a number, e.g. the largest initial parameter) keeps the scale of a leaf that
+    passes near zero at the size of the trajectory: a norm-wise relative error.
+    ``None`` must match ``None``.
     """
-    floors = jax.tree.leaves(floor if floor is not None else expected, is_leaf=lambda x: x is None)
     flat_a, tree_a = jax.tree_util.tree_flatten_with_path(actual, is_leaf=lambda x: x is None)
     flat_e, tree_e = jax.tree_util.tree_flatten_with_path(expected, is_leaf=lambda x: x is None)
     assert tree_a == tree_e, f"{what}: structures differ\n{tree_a}\n{tree_e}"
-    for (path, a), (_, e), f in zip(flat_a, flat_e, floors):
+    for (path, a), (_, e) in zip(flat_a, flat_e):
         where = f"{what}{jax.tree_util.keystr(path)}"
         if e is None:
             assert a is None, where
             continue
         a, e = np.asarray(a), np.asarray(e)
         assert a.dtype == e.dtype, f"{where}: dtype {a.dtype} != {e.dtype}"
-        f = np.abs(np.asarray(f)) if f is not None else 0.0
-        scale = max(float(np.max(np.abs(e), initial=0.0)), float(np.max(f, initial=0.0)))
+        scale = max(float(np.max(np.abs(e), initial=0.0)), floor or 0.0)
         scale = max(scale, float(np.finfo(e.dtype).tiny))
         err = float(np.max(np.abs(a.astype(np.complex128) - e), initial=0.0))
         assert err <= rtol * scale, f"{where}: max error {err:.3g} > {rtol:g} * {scale:.3g}"
@@ -84,3 +83,8 @@ def assert_trees_close(actual, expected, rtol: float, what: str = "", floor=None
 def dtype(request):
     with precision(request.param) as dt:
         yield dt
+
+
+def tree_max_abs(tree) -> float:
+    """The largest magnitude in a tree (the scale of a norm-wise relative error)."""
+    return max(float(np.max(np.abs(np.asarray(x)), initial=0.0)) for x in jax.tree.leaves(tree))

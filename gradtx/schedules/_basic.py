@@ -9,6 +9,7 @@ Arguments are checked when the schedule is built; step arguments (`transition_st
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeAlias
 
@@ -22,12 +23,10 @@ Schedule: TypeAlias = Callable[[jax.typing.ArrayLike], jax.Array]
 
 
 def _float_count(count: jax.typing.ArrayLike) -> jax.Array:
-    """The count as a weakly typed float array (float32, or float64 under x64).
+    """The count as a weak float array (float32, or float64 under x64), so that it never wraps.
 
-    Multiplying an integer array by the Python float `1.0` gives the default float dtype and
-    keeps the result weakly typed, so a schedule built from Python floats returns a weak
-    scalar that does not promote bfloat16 updates. Working in floats also means that
-    `count - transition_begin` can never wrap around int32.
+    `int * 1.0` gives the default float dtype, weakly typed: a schedule of Python floats then
+    returns a weak scalar, which does not promote bfloat16 updates to float32.
     """
     count = jnp.asarray(count)
     if jnp.issubdtype(count.dtype, jnp.floating):
@@ -277,7 +276,7 @@ def _sorted_boundaries(
     for boundary, scale in boundaries_and_scales.items():
         check_nonnegative(f"boundaries_and_scales step {boundary!r}", boundary)
         check_nonnegative(f"boundaries_and_scales[{boundary!r}] (a scale)", scale)
-    boundaries, scales = zip(*sorted(boundaries_and_scales.items()))
+    boundaries, scales = zip(*sorted(boundaries_and_scales.items()), strict=True)
     return boundaries, scales
 
 
@@ -311,7 +310,7 @@ def piecewise_constant_schedule(
     def schedule(count):
         count = jnp.asarray(count)
         value = _broadcast(init_value, count)
-        for boundary, scale in zip(boundaries, scales):
+        for boundary, scale in zip(boundaries, scales, strict=True):
             value = jnp.where(count >= boundary, value * scale, value)
         return value
 
@@ -352,7 +351,7 @@ def _interpolated(
         for scale in scales:
             values.append(values[-1] * scale)
         value = _broadcast(values[0], count)
-        for i, (start, stop) in enumerate(zip(starts[:-1], starts[1:])):
+        for i, (start, stop) in enumerate(itertools.pairwise(starts)):
             fraction = (t - start) / max(stop - start, 1)
             segment = interpolate(values[i], values[i + 1], fraction)
             value = jnp.where(count >= start, segment, value)

@@ -2,6 +2,7 @@ r"""Schedules built from others: joining schedules end to end, and momentum ramp
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import jax.numpy as jnp
@@ -49,13 +50,13 @@ def join_schedules(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> 
         )
     for i, boundary in enumerate(boundaries):
         check_nonnegative(f"boundaries[{i}]", boundary)
-    if any(later < earlier for earlier, later in zip(boundaries, boundaries[1:])):
+    if any(later < earlier for earlier, later in itertools.pairwise(boundaries)):
         raise ValueError(f"boundaries must be sorted in non-decreasing order, got {boundaries!r}.")
 
     def joined(count):
         count = jnp.asarray(count)
         value = jnp.asarray(schedules[0](count))
-        for boundary, schedule in zip(boundaries, schedules[1:]):
+        for boundary, schedule in zip(boundaries, schedules[1:], strict=True):
             value = jnp.where(count < boundary, value, schedule(count - boundary))
         return value
 
@@ -91,9 +92,9 @@ def momentum_ramp(
     the averaging horizon $1/(1 - \mu_t)$ grows by the same factor every step, from
     $1/(1-\mu_0)$ to $1/(1-\mu_1)$ (from 2 to 10 steps for 0.5 to 0.9). Sutskever et al. use
     $\mu_t = \min(1 - 2^{-1-\log_2(\lfloor t/250\rfloor + 1)}, \mu_{\max})$, i.e.
-    $1 - \mu_t = 1 / (2(\lfloor t/250\rfloor + 1))$, a gap that shrinks like $1/t$ and never
-    stops before the cap; `"exponential"` keeps the same direction of travel (the gap to 1
-    shrinks multiplicatively) but ends exactly at $\mu_1$ at step $B + T$. The paper's rule
+    $1 - \mu_t = 1 / (2(\lfloor t/250\rfloor + 1))$, a gap that shrinks like $1/t$ until the
+    cap $\mu_{\max}$ is reached; `"exponential"` also shrinks the gap to 1 multiplicatively,
+    but at a constant rate, and ends exactly at $\mu_1$ at step $B + T$. The paper's rule
     itself is `lambda t: jnp.minimum(1 - 0.5 / (t // 250 + 1), mu_max)`. With $T = 0$ every
     kind jumps from $\mu_0$ to $\mu_1$ at step $B$.
 
@@ -116,7 +117,8 @@ def momentum_ramp(
 
     References:
         Sutskever, Martens, Dahl & Hinton, "On the importance of initialization and momentum
-        in deep learning", ICML 2013.
+        in deep learning", ICML 2013. Hinton, "Neural Networks for Machine Learning",
+        Coursera, lecture 6c (2012).
     """
     check_choice("kind", kind, _MOMENTUM_KINDS)
     check_decay("init_value", init_value)
@@ -135,4 +137,3 @@ def momentum_ramp(
         return 1 - (1 - init_value) * jnp.power(gap_ratio, progress)
 
     return schedule
-

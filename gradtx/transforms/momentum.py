@@ -14,10 +14,16 @@ from gradtx._base import GradientTransformation, check_state_type
 def debias_moment(moment: jax.Array, decay: Any, count: jax.Array) -> jax.Array:
     r"""Divide one moment by $1 - \beta^t$ (the bias of an EMA started at zero).
 
-    ``decay**count`` is computed in the hyperparameter's precision and only then cast to
-    the moment's dtype, so a bfloat16 moment does not round $\beta^t$ to 1.
+    $1-\beta^t$ is computed as $-\operatorname{expm1}(t \log\beta)$, in the
+    hyperparameter's precision, and only then cast to the moment's dtype. Near
+    $\beta = 0.999$ the direct form ``1 - decay**count`` amplifies one rounding error of
+    the power by $1/(1-\beta)$: in float32 it is off by up to 7e-6 relative (and differs
+    between jit and eager), while this form is within 1.2e-7.
     """
-    correction = 1 - jnp.asarray(decay) ** count
+    decay = jnp.asarray(decay)
+    t = jnp.asarray(count).astype(decay.dtype)
+    safe_log = jnp.log(jnp.where(decay > 0, decay, 1))
+    correction = jnp.where(decay > 0, -jnp.expm1(t * safe_log), 1)
     return moment / correction.astype(_tree.real_dtype(moment.dtype))
 
 

@@ -35,6 +35,8 @@ from gradtx.optimizers import nadamw as nadamw
 from gradtx.optimizers import rmsprop as rmsprop
 from gradtx.optimizers import rprop as rprop
 from gradtx.optimizers import sgd as sgd
+from gradtx.schedules import *  # noqa: F403 - listed in schedules/__init__.py
+from gradtx.schedules import __all__ as _schedules_all
 from gradtx.transforms import *  # noqa: F403 - the primitives, listed in transforms/__init__.py
 from gradtx.transforms import __all__ as _transforms_all
 
@@ -43,4 +45,5 @@ __version__ = "0.1.0"
 __all__ = sorted(
     {name for name in dir() if not name.startswith("_")} - {"annotations"}
     | set(_transforms_all)
+    | set(_schedules_all)
 )

@@ -113,8 +113,12 @@ def inject_hyperparams(
                 schedules[name] = value
             else:
                 static[name] = value
-        for name, fn in schedules.items():
-            _validate.check_schedule_or_range(name, fn, lambda n, v: None)
+        # Validate under the caller's own argument names ("b1", not the primitive's "decay").
+        for name, value in {**numeric, **schedules}.items():
+            _validate.check_hyperparam(name, value)
+        for name, value in static.items():
+            if name.endswith("_dtype"):
+                _tree.check_dtype(name, value)
         # Build once with concrete values: the factory validates them (schedules at step 0).
         first = {n: fn(np.int32(0)) for n, fn in schedules.items()}
         factory(**static, **numeric, **first)
@@ -129,8 +133,15 @@ def inject_hyperparams(
             inner = current(values).init(params)
             return InjectState(_tree.zero_count(), values, dict.fromkeys(schedules), inner)
 
+        expected = sorted({*numeric, *schedules})
+
         def update(updates, state, params=None, **extra):
             check_state_type(state, InjectState, factory.__name__)
+            if sorted(state.hyperparams) != expected:
+                raise ValueError(
+                    f"{factory.__name__} expects a state with hyperparameters {expected}, got one "
+                    f"with {sorted(state.hyperparams)}: a state from another optimizer?"
+                )
             values = dict(state.hyperparams)
             for name, fn in schedules.items():
                 values[name] = jnp.asarray(fn(state.count), dtype=values[name].dtype)

@@ -78,12 +78,13 @@ def check_same_structure(names: Sequence[str], trees: Sequence[Any]) -> None:
         if other == first:
             continue
         a, b = _paths(trees[0]), _paths(tree)
-        diff = next((f"{x!r} vs {y!r}" for x, y in zip(a, b) if x != y), None)
-        if diff is None:
-            diff = f"{len(a)} leaves vs {len(b)} leaves"
+        diff = next(
+            (f"`{names[0]}` has {x} where `{name}` has {y}" for x, y in zip(a, b) if x != y),
+            f"`{names[0]}` has {len(a)} leaves and `{name}` has {len(b)}",
+        )
         raise ValueError(
-            f"The tree structure of `{name}` does not match `{names[0]}`: first difference at "
-            f"path {diff}.\n  {names[0]}: {first}\n  {name}: {other}\n"
+            f"The tree structure of `{name}` does not match `{names[0]}`: first difference: "
+            f"{diff}.\n  {names[0]}: {first}\n  {name}: {other}\n"
             "Was the state created by this optimizer's `init` for these parameters?"
         )
 

@@ -141,6 +141,11 @@ _BY_NAME: dict[str, Callable[[str, Any], None]] = {
 }
 
 
+def checker_for(name: str) -> Callable[[str, Any], None]:
+    """The range check of a hyperparameter by its library-wide name (unknown: finite)."""
+    return _BY_NAME.get(name, check_finite)
+
+
 def check_hyperparam(name: str, value: Any) -> None:
-    """Validate a hyperparameter by its library-wide name (unknown names: finite only)."""
-    _BY_NAME.get(name, check_finite)(name, value)
+    """Validate a constant or a schedule (at step 0) by the hyperparameter's name."""
+    check_schedule_or_range(name, value, checker_for(name))

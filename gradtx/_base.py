@@ -150,7 +150,9 @@ def named_chain(*named: tuple[str, Any]) -> GradientTransformation:
     keys = []
     for i, item in enumerate(named):
         if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)):
-            raise TypeError(f"named_chain member {i} must be a (name, transform) pair, got {item!r}")
+            raise TypeError(
+                f"named_chain member {i} must be a (name, transform) pair, got {item!r}"
+            )
         keys.append(item[0])
     if len(set(keys)) != len(keys):
         raise ValueError(f"named_chain names must be unique, got {keys}")

@@ -232,8 +232,7 @@ def set_hyperparams(state: Any, **values: Any) -> Any:
     for key, value in values.items():
         if key not in index:
             raise ValueError(
-                f"set_hyperparams: no live hyperparameter named {key!r}; "
-                f"available: {sorted(index)}"
+                f"set_hyperparams: no live hyperparameter named {key!r}; available: {sorted(index)}"
             )
         path, name = index[key]
         holder = dict(_find(state))[path]

@@ -26,7 +26,7 @@ def concrete_value(value: Any) -> float | None:
         return None
     try:
         arr = np.asarray(value)
-    except Exception:  # noqa: BLE001 - anything not array-like is not concrete
+    except Exception:
         return None
     if arr.shape != () or not np.issubdtype(arr.dtype, np.number):
         return None
@@ -57,7 +57,9 @@ def check_range(
     Non-finite values are always rejected. Tracers and schedules are skipped.
     """
     if value is None:
-        raise ValueError(f"{name} must be a number in {_interval(low, high, low_open, high_open)}, got None.")
+        raise ValueError(
+            f"{name} must be a number in {_interval(low, high, low_open, high_open)}, got None."
+        )
     if not callable(value) and not isinstance(value, jax.core.Tracer):
         arr = np.asarray(value) if not isinstance(value, (int, float)) else None
         if isinstance(value, bool) or (arr is not None and arr.shape != ()):
@@ -99,20 +101,20 @@ def check_finite(name: str, value: Any) -> None:
     check_range(name, value)
 
 
-def check_schedule_or_range(
-    name: str, value: Any, checker: Callable[[str, Any], None]
-) -> None:
+def check_schedule_or_range(name: str, value: Any, checker: Callable[[str, Any], None]) -> None:
     """Check a constant with `checker`, or a schedule by its value at step 0."""
     if callable(value):
         try:
             first = value(np.int32(0))
-        except Exception as err:  # noqa: BLE001
+        except Exception as err:
             raise ValueError(
                 f"{name} is a schedule, so it must be callable as schedule(step) -> scalar; "
                 f"calling it at step 0 raised {type(err).__name__}: {err}"
             ) from err
         if np.ndim(first) != 0:
-            raise ValueError(f"{name} is a schedule and must return a scalar, got shape {np.shape(first)}.")
+            raise ValueError(
+                f"{name} is a schedule and must return a scalar, got shape {np.shape(first)}."
+            )
         checker(f"{name} (schedule at step 0)", first)
     else:
         checker(name, value)

@@ -44,7 +44,7 @@ def gradient_stream(params, steps: int, seed: int = 1):
     for t in range(steps):
         scale = 10.0 ** rng.uniform(-2, 1)
 
-        def leaf(p):
+        def leaf(p, scale=scale, t=t):
             if p is None:
                 return None
             g = rng.normal(size=p.shape) * scale

@@ -41,8 +41,9 @@ class Case:
         return self.optax_fn(**{**self.kwargs, **override})
 
 
-def rprop_reference(learning_rate, eta_minus=0.5, eta_plus=1.2, min_step_size=1e-6,
-                    max_step_size=50.0):
+def rprop_reference(
+    learning_rate, eta_minus=0.5, eta_plus=1.2, min_step_size=1e-6, max_step_size=50.0
+):
     """iRprop- exactly as ``torch.optim.Rprop`` (PyTorch 2.x, non-foreach) writes it."""
 
     def init(p):
@@ -65,7 +66,9 @@ def _heavy_ball_optax(learning_rate, momentum=0.9):
 
 
 def _ema_momentum_optax(learning_rate, momentum=0.9, debias=False):
-    return optax.chain(optax.ema(momentum, debias=debias), optax.scale_by_learning_rate(learning_rate))
+    return optax.chain(
+        optax.ema(momentum, debias=debias), optax.scale_by_learning_rate(learning_rate)
+    )
 
 
 LR = 0.01
@@ -73,24 +76,47 @@ CASES: list[Case] = [
     Case("gd", {"learning_rate": 0.1}, optax.sgd),
     Case("sgd", {"learning_rate": 0.1}, optax.sgd),
     Case("sgd", {"learning_rate": 0.1, "momentum": 0.9}, optax.sgd, id_suffix="momentum"),
-    Case("sgd", {"learning_rate": 0.1, "momentum": 0.9, "nesterov": True}, optax.sgd,
-         id_suffix="nesterov"),
+    Case(
+        "sgd",
+        {"learning_rate": 0.1, "momentum": 0.9, "nesterov": True},
+        optax.sgd,
+        id_suffix="nesterov",
+    ),
     Case("heavy_ball", {"learning_rate": 0.1, "momentum": 0.8}, _heavy_ball_optax),
     Case("ema_momentum", {"learning_rate": 0.1, "momentum": 0.8}, _ema_momentum_optax),
-    Case("ema_momentum", {"learning_rate": 0.1, "momentum": 0.8, "debias": True},
-         _ema_momentum_optax, id_suffix="debias"),
+    Case(
+        "ema_momentum",
+        {"learning_rate": 0.1, "momentum": 0.8, "debias": True},
+        _ema_momentum_optax,
+        id_suffix="debias",
+    ),
     Case("adagrad", {"learning_rate": 0.1}, optax.adagrad, complex_ok=True),
     Case("adadelta", {"learning_rate": 1.0}, optax.adadelta),
     Case("adadelta", {"learning_rate": 0.5, "weight_decay": 0.1}, optax.adadelta, id_suffix="wd"),
     Case("rmsprop", {"learning_rate": LR}, optax.rmsprop),
-    Case("rmsprop", {"learning_rate": LR, "centered": True, "momentum": 0.9}, optax.rmsprop,
-         id_suffix="centered-momentum"),
-    Case("rmsprop", {"learning_rate": LR, "eps_in_sqrt": False, "momentum": 0.9,
-                     "nesterov": True, "bias_correction": True}, optax.rmsprop,
-         id_suffix="eps-outside-nesterov"),
+    Case(
+        "rmsprop",
+        {"learning_rate": LR, "centered": True, "momentum": 0.9},
+        optax.rmsprop,
+        id_suffix="centered-momentum",
+    ),
+    Case(
+        "rmsprop",
+        {
+            "learning_rate": LR,
+            "eps_in_sqrt": False,
+            "momentum": 0.9,
+            "nesterov": True,
+            "bias_correction": True,
+        },
+        optax.rmsprop,
+        id_suffix="eps-outside-nesterov",
+    ),
     Case("rprop", {"learning_rate": 0.05}, None, reference=rprop_reference, complex_ok=False),
     Case("adam", {"learning_rate": LR}, optax.adam),
-    Case("adam", {"learning_rate": LR, "eps_root": 1e-8, "b1": 0.5}, optax.adam, id_suffix="eps-root"),
+    Case(
+        "adam", {"learning_rate": LR, "eps_root": 1e-8, "b1": 0.5}, optax.adam, id_suffix="eps-root"
+    ),
     Case("adamw", {"learning_rate": LR, "weight_decay": 0.1}, optax.adamw),
     Case("nadam", {"learning_rate": LR}, optax.nadam),
     Case("nadamw", {"learning_rate": LR, "weight_decay": 0.1}, optax.nadamw),

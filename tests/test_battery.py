@@ -82,7 +82,7 @@ def test_one_trace_for_steps_and_hyperparameter_changes(case):
     for i, g in enumerate(gradient_stream(params, 6)):
         params, state = step(g, state, params)
         if "learning_rate" in live:
-            state = gradtx.set_hyperparams(state, learning_rate=0.5 ** i * 0.01)
+            state = gradtx.set_hyperparams(state, learning_rate=0.5**i * 0.01)
     chex.clear_trace_counter()
 
 
@@ -134,7 +134,12 @@ def test_zero_gradients_for_many_steps_stay_finite(case):
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_integer_and_none_leaves_pass_through(case):
-    params = {"w": jnp.ones(3), "step": jnp.array(7, jnp.int32), "mask": jnp.array([True]), "x": None}
+    params = {
+        "w": jnp.ones(3),
+        "step": jnp.array(7, jnp.int32),
+        "mask": jnp.array([True]),
+        "x": None,
+    }
     grads = {"w": jnp.ones(3), "step": jnp.zeros((), jax.dtypes.float0), "mask": None, "x": None}
     tx = case.make()
     updates, _ = jax.jit(tx.update)(grads, tx.init(params), params)
@@ -149,7 +154,7 @@ def test_bfloat16_params_train(case):
     """A bf16 quadratic goes down with every optimizer at its example settings."""
     target = jnp.linspace(-1.0, 1.0, 8).astype(jnp.bfloat16)
     params = {"w": jnp.zeros(8, jnp.bfloat16)}
-    loss = lambda p: jnp.sum((p["w"].astype(jnp.float32) - target) ** 2)  # noqa: E731
+    loss = lambda p: jnp.sum((p["w"].astype(jnp.float32) - target) ** 2)
     tx = gradtx.OPTIMIZERS[case.name].factory(**gradtx.OPTIMIZERS[case.name].example)
     state = tx.init(params)
     start = float(loss(params))

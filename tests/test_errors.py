@@ -26,14 +26,20 @@ BAD = [
     (gradtx.rmsprop, {"learning_rate": 1e-3, "decay": 1.5}, "decay must be in"),
     (gradtx.rmsprop, {"learning_rate": 1e-3, "nesterov": True}, "nesterov=True needs a momentum"),
     (gradtx.rmsprop, {"learning_rate": 1e-3, "initial_scale": -1.0}, "initial_scale must be in"),
-    (gradtx.adagrad, {"learning_rate": 0.1, "initial_accumulator_value": -1.0},
-     "initial_accumulator_value must be in"),
+    (
+        gradtx.adagrad,
+        {"learning_rate": 0.1, "initial_accumulator_value": -1.0},
+        "initial_accumulator_value must be in",
+    ),
     (gradtx.adadelta, {"rho": 1.0}, r"rho must be in \[0, 1\)"),
     (gradtx.rprop, {"learning_rate": 0.0}, r"learning_rate must be in \(0, inf\)"),
     (gradtx.rprop, {"learning_rate": 0.1, "eta_minus": 1.5}, r"eta_minus must be in \(0, 1\]"),
     (gradtx.rprop, {"learning_rate": 0.1, "eta_plus": 0.5}, "eta_plus must be in"),
-    (gradtx.rprop, {"learning_rate": 0.1, "min_step_size": 2.0, "max_step_size": 1.0},
-     "max_step_size must be >= min_step_size"),
+    (
+        gradtx.rprop,
+        {"learning_rate": 0.1, "min_step_size": 2.0, "max_step_size": 1.0},
+        "max_step_size must be >= min_step_size",
+    ),
     (gradtx.rprop, {"learning_rate": lambda t: 0.1}, "learning_rate must be a fixed number"),
     (gradtx.amsgrad, {"learning_rate": 1e-3, "b1": 2}, "b1 must be in"),
     (gradtx.adamax, {"learning_rate": 1e-3, "b2": -0.5}, "b2 must be in"),
@@ -97,8 +103,12 @@ def test_weight_decay_without_params_says_so():
 )
 def test_hypothesis_invalid_hyperparameters_raise_at_construction(lr, b1, b2, eps):
     valid = (
-        lr == lr and abs(lr) != float("inf") and lr >= 0
-        and 0 <= b1 < 1 and 0 <= b2 < 1 and eps >= 0
+        lr == lr
+        and abs(lr) != float("inf")
+        and lr >= 0
+        and 0 <= b1 < 1
+        and 0 <= b2 < 1
+        and eps >= 0
     )
     if valid:
         gradtx.adam(lr, b1=b1, b2=b2, eps=eps)

@@ -72,8 +72,10 @@ def test_repeated_names_are_qualified_by_path():
 def test_every_numeric_hyperparameter_accepts_a_schedule(name, kwargs):
     ramp = gradtx.momentum_ramp(0.5, 0.9, transition_steps=4)
     sched = gradtx.inverse_time_decay(0.01, 0.5)
-    kwargs = {k: {"ramp": ramp, "sched": sched}.get(v, v) if isinstance(v, str) else v
-              for k, v in kwargs.items()}
+    kwargs = {
+        k: {"ramp": ramp, "sched": sched}.get(v, v) if isinstance(v, str) else v
+        for k, v in kwargs.items()
+    }
     tx = gradtx.OPTIMIZERS[name].factory(**kwargs)
     params = {"w": jnp.ones(2)}
     state = tx.init(params)
@@ -132,7 +134,7 @@ def test_nesterov_matches_the_lookahead_formula():
 
 
 def test_adadelta_default_descends_where_optax_default_climbs():
-    loss = lambda p: jnp.sum((p - 3.0) ** 2)  # noqa: E731
+    loss = lambda p: jnp.sum((p - 3.0) ** 2)
     for tx, should_descend in ((gradtx.adadelta(), True), (optax.adadelta(), False)):
         p = jnp.zeros(4)
         state = tx.init(p)

@@ -47,7 +47,7 @@ def _run_reference(case, params, grads):
         gl = jax.tree.leaves(g)
         us = [step(np.asarray(gi), s, p) for gi, s, p in zip(gl, states, ps)]
         ps = [p + u for p, u in zip(ps, us)]
-        unflat = lambda xs, like=leaves: jax.tree.unflatten(  # noqa: E731
+        unflat = lambda xs, like=leaves: jax.tree.unflatten(
             treedef, [jnp.asarray(x, dtype=lk.dtype) for x, lk in zip(xs, like)]
         )
         out.append((unflat(us), unflat(ps)))
@@ -89,7 +89,9 @@ def _optax_counterpart(case, dtype, override):
     if dtype == jnp.float64:
         return case.make_optax(**override)
     static = [k for k, v in case.kwargs.items() if isinstance(v, bool)]
-    return optax.inject_hyperparams(case.optax_fn, static_args=static)(**{**case.kwargs, **override})
+    return optax.inject_hyperparams(case.optax_fn, static_args=static)(
+        **{**case.kwargs, **override}
+    )
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.optax_fn is not None], ids=lambda c: c.id)

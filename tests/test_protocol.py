@@ -53,15 +53,20 @@ def test_gradtx_member_in_optax_chain_and_optax_member_in_gradtx_chain():
     with precision("float64"):
         params = nested_params(jnp.float64, with_none=False)
         grads = gradient_stream(params, 20)
-        reference = _run(optax.chain(optax.clip_by_global_norm(1.0), optax.adam(1e-2)), params, grads)
+        reference = _run(
+            optax.chain(optax.clip_by_global_norm(1.0), optax.adam(1e-2)), params, grads
+        )
         mixed_a = optax.chain(gradtx.clip_by_global_norm(1.0), gradtx.adam(1e-2))
         mixed_b = gradtx.chain(optax.clip_by_global_norm(1.0), gradtx.adam(1e-2))
         mixed_c = gradtx.chain(gradtx.clip_by_global_norm(1.0), optax.adam(1e-2))
         for tx in (mixed_a, mixed_b, mixed_c):
             assert_trees_close(_run(tx, params, grads), reference, 1e-12)
         # optax.apply_updates on gradtx updates
-        assert_trees_close(_run(gradtx.adam(1e-2), params, grads, optax.apply_updates),
-                           _run(optax.adam(1e-2), params, grads), 1e-12)
+        assert_trees_close(
+            _run(gradtx.adam(1e-2), params, grads, optax.apply_updates),
+            _run(optax.adam(1e-2), params, grads),
+            1e-12,
+        )
 
 
 def test_foreign_transform_without_extra_args_in_chain():

@@ -58,7 +58,8 @@ def adam(
     Example:
       >>> import jax.numpy as jnp, gradtx
       >>> tx = gradtx.adam(0.1)
-      >>> [round(x, 4) for x in tx.update(jnp.array([3.0, -0.01]), tx.init(jnp.zeros(2)))[0].tolist()]
+      >>> u, _ = tx.update(jnp.array([3.0, -0.01]), tx.init(jnp.zeros(2)))
+      >>> [round(x, 4) for x in u.tolist()]
       [-0.1, 0.1]
     """
     return chain(

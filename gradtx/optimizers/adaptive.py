@@ -44,7 +44,9 @@ def adagrad(
       >>> tx.update(jnp.array([-3.0]), tx.init(jnp.zeros(1)))[0].tolist()
       [1.0]
     """
-    return chain(scale_by_rss(initial_accumulator_value, eps), scale_by_learning_rate(learning_rate))
+    return chain(
+        scale_by_rss(initial_accumulator_value, eps), scale_by_learning_rate(learning_rate)
+    )
 
 
 @optimizer("adaptive", example={"learning_rate": 1.0})
@@ -84,7 +86,8 @@ def adadelta(
     Example:
       >>> import jax.numpy as jnp, gradtx
       >>> tx = gradtx.adadelta()
-      >>> float(tx.update(jnp.array([5.0]), tx.init(jnp.zeros(1)))[0][0]) < 0
+      >>> p = jnp.zeros(1)
+      >>> float(tx.update(jnp.array([5.0]), tx.init(p), p)[0][0]) < 0
       True
     """
     return chain(

@@ -94,7 +94,9 @@ def scale_by_rms(
     _validate.check_nonnegative("initial_scale", initial_scale)
 
     def init(params):
-        return ScaleByRmsState(_tree.zero_count(), _tree.full_like(params, initial_scale, real=True))
+        return ScaleByRmsState(
+            _tree.zero_count(), _tree.full_like(params, initial_scale, real=True)
+        )
 
     def update(updates, state, params=None, **extra):
         del params
@@ -237,7 +239,9 @@ def scale_by_rss(
             return u * inv, acc
 
         names = ("updates", "gradient", "sum_of_squares")
-        updates, acc = _tree.leafwise(step, updates, stats, state.sum_of_squares, names=names, n_out=2)
+        updates, acc = _tree.leafwise(
+            step, updates, stats, state.sum_of_squares, names=names, n_out=2
+        )
         return updates, ScaleByRssState(acc)
 
     return GradientTransformation(init, update)

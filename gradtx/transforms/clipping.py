@@ -72,6 +72,8 @@ def clip_by_global_norm(max_norm: Any) -> GradientTransformation:
         norm = _tree.global_norm(updates)
         c = jnp.asarray(max_norm, norm.dtype)
         factor = jnp.where(norm > c, c / jnp.where(norm > 0, norm, 1), 1)
-        return _tree.leafwise(lambda u: u * factor.astype(_tree.real_dtype(u.dtype)), updates), state
+        return _tree.leafwise(
+            lambda u: u * factor.astype(_tree.real_dtype(u.dtype)), updates
+        ), state
 
     return GradientTransformation(lambda params: EmptyState(), update)

@@ -66,7 +66,9 @@ def add_decayed_weights(weight_decay: Any = 0.0, mask: Any = None) -> GradientTr
         del extra
         check_state_type(state, AddDecayedWeightsState, "add_decayed_weights")
         if params is None:
-            raise ValueError("add_decayed_weights needs `params`: call update(updates, state, params).")
+            raise ValueError(
+                "add_decayed_weights needs `params`: call update(updates, state, params)."
+            )
         wd = value_at(weight_decay, state.count)
 
         def step(u, p):

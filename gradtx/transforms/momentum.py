@@ -88,7 +88,9 @@ def trace(
             out = g + mu * v if nesterov else v
             return out, _tree.cast_tree(v, accumulator_dtype)
 
-        updates, new = _tree.leafwise(step, updates, state.trace, names=("updates", "trace"), n_out=2)
+        updates, new = _tree.leafwise(
+            step, updates, state.trace, names=("updates", "trace"), n_out=2
+        )
         return updates, TraceState(new)
 
     return GradientTransformation(init, update)
@@ -166,7 +168,6 @@ def ema(
     return GradientTransformation(init, update)
 
 
-
 class BiasCorrectionState(NamedTuple):
     """Step count of a bias correction."""
 
@@ -205,6 +206,8 @@ def bias_correction(decay: Any) -> GradientTransformation:
         del params, extra
         check_state_type(state, BiasCorrectionState, "bias_correction")
         count = _tree.safe_increment(state.count)
-        return _tree.leafwise(lambda g: debias_moment(g, decay, count), updates), BiasCorrectionState(count)
+        return _tree.leafwise(
+            lambda g: debias_moment(g, decay, count), updates
+        ), BiasCorrectionState(count)
 
     return GradientTransformation(init, update)

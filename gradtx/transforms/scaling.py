@@ -127,7 +127,8 @@ def scale_by_sign() -> GradientTransformation:
 
     Example:
       >>> import jax.numpy as jnp, gradtx
-      >>> gradtx.scale_by_sign().update(jnp.array([-3.0, 0.0, 2.0]), gradtx.EmptyState())[0].tolist()
+      >>> tx = gradtx.scale_by_sign()
+      >>> tx.update(jnp.array([-3.0, 0.0, 2.0]), tx.init(None))[0].tolist()
       [-1.0, 0.0, 1.0]
     """
 

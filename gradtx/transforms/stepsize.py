@@ -125,16 +125,14 @@ def scale_by_rprop(
         raise ValueError(f"max_step_size must be >= min_step_size, got {hi} < {lo}.")
 
     def init(params):
-        return ScaleByRpropState(
-            _tree.full_like(params, learning_rate), _tree.zeros_like(params)
-        )
+        return ScaleByRpropState(_tree.full_like(params, learning_rate), _tree.zeros_like(params))
 
     def update(updates, state, params=None, **extra):
         del params, extra
         check_state_type(state, ScaleByRpropState, "scale_by_rprop")
 
         def step(g, size, prev):
-            c = lambda v: _tree.as_leaf_scalar(v, g)  # noqa: E731
+            c = lambda v: _tree.as_leaf_scalar(v, g)
             agree = g * prev
             factor = jnp.where(agree > 0, c(eta_plus), jnp.where(agree < 0, c(eta_minus), 1))
             size = jnp.clip(size * factor, c(min_step_size), c(max_step_size))

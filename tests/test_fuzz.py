@@ -1,0 +1,73 @@
+"""Hypothesis: random pytrees and random valid hyperparameters agree with Optax step by step."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from conftest import assert_trees_close, precision, tree_max_abs
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from registry import CASES
+
+FUZZED = [c for c in CASES if c.optax_fn is not None]
+
+shapes = st.lists(st.integers(0, 3), min_size=0, max_size=2).map(tuple)
+leaves = shapes.map(lambda s: ("leaf", s))
+trees = st.recursive(
+    leaves,
+    lambda children: st.one_of(
+        st.dictionaries(st.sampled_from("abcde"), children, min_size=1, max_size=3),
+        st.lists(children, min_size=1, max_size=3).map(tuple),
+    ),
+    max_leaves=6,
+)
+decays = st.floats(0.0, 0.999)
+positive = st.floats(1e-4, 0.3)
+
+
+@st.composite
+def hyperparameters(draw, case):
+    kwargs = dict(case.kwargs)
+    kwargs["learning_rate"] = draw(positive)
+    for name in ("b1", "b2", "momentum", "decay", "rho"):
+        if name in kwargs or (name in ("b1", "b2") and case.name.startswith(("adam", "nadam", "ams"))):
+            kwargs[name] = draw(decays)
+    if "momentum" in kwargs and kwargs["momentum"] is None:
+        del kwargs["momentum"]
+    if "weight_decay" in kwargs:
+        kwargs["weight_decay"] = draw(st.floats(0.0, 0.5))
+    if case.name in ("adam", "adamw", "nadam", "nadamw", "amsgrad", "rmsprop", "adamax"):
+        kwargs["eps"] = draw(st.floats(1e-8, 1e-2))
+    return kwargs
+
+
+def _materialize(spec, rng):
+    if isinstance(spec, tuple) and len(spec) == 2 and spec[0] == "leaf":
+        return jnp.asarray(rng.normal(size=spec[1]))
+    if isinstance(spec, dict):
+        return {k: _materialize(v, rng) for k, v in spec.items()}
+    return tuple(_materialize(v, rng) for v in spec)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), spec=trees, case_index=st.integers(0, len(FUZZED) - 1))
+def test_random_trees_and_hyperparameters_match_optax(data, spec, case_index):
+    case = FUZZED[case_index]
+    kwargs = data.draw(hyperparameters(case), label="hyperparameters")
+    with precision("float64"):
+        rng = np.random.default_rng(0)
+        params = _materialize(spec, rng)
+        ours, theirs = case.make(**kwargs), case.optax_fn(**kwargs)
+        s1, s2 = ours.init(params), theirs.init(params)
+        structure = jax.tree.structure(s1)
+        p1 = p2 = params
+        for _ in range(8):
+            g = jax.tree.map(lambda p: jnp.asarray(rng.normal(size=p.shape)), params)
+            u1, s1 = ours.update(g, s1, p1)
+            u2, s2 = theirs.update(g, s2, p2)
+            p1 = jax.tree.map(jnp.add, p1, u1)
+            p2 = jax.tree.map(jnp.add, p2, u2)
+            assert jax.tree.structure(s1) == structure
+        floor = tree_max_abs(params) if jax.tree.leaves(params) else 0.0
+        assert_trees_close(p1, p2, 1e-11, what=f"{case.id} {kwargs}", floor=floor)

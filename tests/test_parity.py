@@ -107,14 +107,14 @@ def test_f32_against_constant_optax(case):
 
 def test_bias_correction_is_more_exact_than_the_direct_power():
     """1 - b**t in float32 loses up to ~7e-6; gradtx's -expm1(t log b) stays near 1 ulp."""
-    from gradtx.transforms.momentum import debias_moment
+    from gradtx.transforms.momentum import one_minus_power
 
     with precision("float32"):
         b2 = np.float32(0.999)
         worst_ours = worst_direct = 0.0
         for t in range(1, 200):
             truth = 1 - np.float64(b2) ** t
-            ours = 1.0 / float(debias_moment(jnp.float32(1.0), jnp.float32(b2), jnp.int32(t)))
+            ours = float(one_minus_power(jnp.float32(b2), jnp.int32(t)))
             direct = float(1 - jnp.float32(b2) ** jnp.int32(t))
             worst_ours = max(worst_ours, abs(ours - truth) / truth)
             worst_direct = max(worst_direct, abs(direct - truth) / truth)

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 
 from gradtx import _tree, _validate
 from gradtx._base import GradientTransformation, check_state_type
-from gradtx.transforms.momentum import debias_moment, ema_step
+from gradtx.transforms.momentum import ema_scalars
 
 _SOURCES = ("updates", "gradient")
 
@@ -28,9 +28,10 @@ def statistic_source(updates: Any, extra: dict, source: str) -> Any:
     return updates
 
 
-def _second_moment(g: jax.Array, nu: jax.Array, decay: Any) -> jax.Array:
-    one_minus = _tree.as_leaf_scalar(1 - jnp.asarray(decay), g)
-    return one_minus * _tree.abs_sq(g) + _tree.as_leaf_scalar(decay, g) * nu
+def second_moment_step(g: jax.Array, nu: jax.Array, s: Any) -> jax.Array:
+    r"""One EMA step of the second moment: $(1-\beta)\,|g|^2 + \beta\,\nu$ (``s`` from
+    :func:`gradtx.transforms.momentum.ema_scalars`)."""
+    return s.one_minus * _tree.abs_sq(g) + s.decay * nu
 
 
 def _check_common(decay: Any, eps: Any, eps_root: Any, source: str) -> None:
@@ -104,13 +105,15 @@ def scale_by_rms(
         count = _tree.safe_increment(state.count)
         stats = statistic_source(updates, extra, source)
 
+        scalars = ema_scalars(decay, count, eps=eps, eps_root=eps_root)
+
         def step(u, g, nu):
-            nu = _second_moment(g, nu, decay)
-            nu_hat = debias_moment(nu, decay, count) if bias_correction else nu
-            e, e_root = _tree.as_leaf_scalar(eps, u), _tree.as_leaf_scalar(eps_root, u)
+            s = scalars(u)
+            nu = second_moment_step(g, nu, s)
+            nu_hat = nu / s.correction if bias_correction else nu
             if eps_in_sqrt:
-                return u * jax.lax.rsqrt(nu_hat + e_root + e), nu
-            return u / (jnp.sqrt(nu_hat + e_root) + e), nu
+                return u * jax.lax.rsqrt(nu_hat + s.eps_root + s.eps), nu
+            return u / (jnp.sqrt(nu_hat + s.eps_root) + s.eps), nu
 
         names = ("updates", "gradient", "nu")
         updates, nu = _tree.leafwise(step, updates, stats, state.nu, names=names, n_out=2)
@@ -170,13 +173,16 @@ def scale_by_stddev(
         count = _tree.safe_increment(state.count)
         stats = statistic_source(updates, extra, source)
 
+        scalars = ema_scalars(decay, count, eps=eps)
+
         def step(u, g, mu, nu):
-            mu, nu = ema_step(g, mu, decay), _second_moment(g, nu, decay)
+            s = scalars(u)
+            mu, nu = s.one_minus * g + s.decay * mu, second_moment_step(g, nu, s)
             mu_hat, nu_hat = mu, nu
             if bias_correction:
-                mu_hat, nu_hat = debias_moment(mu, decay, count), debias_moment(nu, decay, count)
-            var, e = nu_hat - _tree.abs_sq(mu_hat), _tree.as_leaf_scalar(eps, u)
-            out = u * jax.lax.rsqrt(var + e) if eps_in_sqrt else u / (jnp.sqrt(var) + e)
+                mu_hat, nu_hat = mu / s.correction, nu / s.correction
+            var = nu_hat - _tree.abs_sq(mu_hat)
+            out = u * jax.lax.rsqrt(var + s.eps) if eps_in_sqrt else u / (jnp.sqrt(var) + s.eps)
             return out, mu, nu
 
         names = ("updates", "gradient", "mu", "nu")
@@ -232,10 +238,11 @@ def scale_by_rss(
         check_state_type(state, ScaleByRssState, "scale_by_rss")
         stats = statistic_source(updates, extra, source)
 
+        scalars = _tree.Scalars(eps=eps)
+
         def step(u, g, acc):
             acc = acc + _tree.abs_sq(g)
-            e = _tree.as_leaf_scalar(eps, u)
-            inv = jnp.where(acc > 0, jax.lax.rsqrt(acc + e), 0)
+            inv = jnp.where(acc > 0, jax.lax.rsqrt(acc + scalars(u).eps), 0)
             return u * inv, acc
 
         names = ("updates", "gradient", "sum_of_squares")
@@ -306,11 +313,13 @@ def scale_by_max_rms(
         count = _tree.safe_increment(state.count)
         stats = statistic_source(updates, extra, source)
 
+        scalars = ema_scalars(decay, count, eps=eps, eps_root=eps_root)
+
         def step(u, g, nu, nu_max):
-            nu = _second_moment(g, nu, decay)
-            nu_max = jnp.maximum(nu_max, debias_moment(nu, decay, count) if bias_correction else nu)
-            e, e_root = _tree.as_leaf_scalar(eps, u), _tree.as_leaf_scalar(eps_root, u)
-            return u / (jnp.sqrt(nu_max + e_root) + e), nu, nu_max
+            s = scalars(u)
+            nu = second_moment_step(g, nu, s)
+            nu_max = jnp.maximum(nu_max, nu / s.correction if bias_correction else nu)
+            return u / (jnp.sqrt(nu_max + s.eps_root) + s.eps), nu, nu_max
 
         names = ("updates", "gradient", "nu", "nu_max")
         updates, nu, nu_max = _tree.leafwise(
@@ -361,9 +370,11 @@ def scale_by_infinity_norm(
         check_state_type(state, ScaleByInfinityNormState, "scale_by_infinity_norm")
         stats = statistic_source(updates, extra, source)
 
+        scalars = _tree.Scalars(decay=decay, eps=eps)
+
         def step(u, g, nu):
-            d, e = _tree.as_leaf_scalar(decay, u), _tree.as_leaf_scalar(eps, u)
-            nu = jnp.maximum(jnp.abs(g) + e, d * nu)
+            s = scalars(u)
+            nu = jnp.maximum(jnp.abs(g) + s.eps, s.decay * nu)
             return u / nu, nu
 
         names = ("updates", "gradient", "nu")

@@ -31,8 +31,10 @@ def clip(max_delta: Any) -> GradientTransformation:
     def update(updates, state, params=None, **extra):
         del params, extra
 
+        scalars = _tree.Scalars(delta=max_delta)
+
         def step(u):
-            d = _tree.as_leaf_scalar(max_delta, u)
+            d = scalars(u).delta
             return jnp.clip(u, -d, d)
 
         return _tree.leafwise(step, updates), state
@@ -71,9 +73,7 @@ def clip_by_global_norm(max_norm: Any) -> GradientTransformation:
         del params, extra
         norm = _tree.global_norm(updates)
         c = jnp.asarray(max_norm, norm.dtype)
-        factor = jnp.where(norm > c, c / jnp.where(norm > 0, norm, 1), 1)
-        return _tree.leafwise(
-            lambda u: u * factor.astype(_tree.real_dtype(u.dtype)), updates
-        ), state
+        scalars = _tree.Scalars(factor=jnp.where(norm > c, c / jnp.where(norm > 0, norm, 1), 1))
+        return _tree.leafwise(lambda u: u * scalars(u).factor, updates), state
 
     return GradientTransformation(lambda params: EmptyState(), update)

@@ -69,10 +69,10 @@ def add_decayed_weights(weight_decay: Any = 0.0, mask: Any = None) -> GradientTr
             raise ValueError(
                 "add_decayed_weights needs `params`: call update(updates, state, params)."
             )
-        wd = value_at(weight_decay, state.count)
+        scalars = _tree.Scalars(wd=value_at(weight_decay, state.count))
 
         def step(u, p):
-            return u + _tree.as_leaf_scalar(wd, u) * p
+            return u + scalars(u).wd * p
 
         if mask is None:
             updates = _tree.leafwise(step, updates, params, names=("updates", "params"))

@@ -11,25 +11,27 @@ from gradtx import _tree, _validate
 from gradtx._base import GradientTransformation, check_state_type
 
 
-def debias_moment(moment: jax.Array, decay: Any, count: jax.Array) -> jax.Array:
-    r"""Divide one moment by $1 - \beta^t$ (the bias of an EMA started at zero).
+def one_minus_power(decay: Any, count: jax.Array) -> jax.Array:
+    r"""$1 - \beta^t$, the bias of an EMA with decay $\beta$ started at zero, accurately.
 
-    $1-\beta^t$ is computed as $-\operatorname{expm1}(t \log\beta)$, in the
-    hyperparameter's precision, and only then cast to the moment's dtype. Near
-    $\beta = 0.999$ the direct form ``1 - decay**count`` amplifies one rounding error of
-    the power by $1/(1-\beta)$: in float32 it is off by up to 7e-6 relative (and differs
-    between jit and eager), while this form is within 1.2e-7.
+    Computed as $-\operatorname{expm1}(t \log\beta)$ in the hyperparameter's precision
+    (once per update, not per leaf). Near $\beta = 0.999$ the direct form
+    ``1 - decay**count`` amplifies one rounding error of the power by $1/(1-\beta)$: in
+    float32 it is off by up to 7e-6 relative (and differs between jit and eager), while this
+    form is within 1.2e-7. $\beta = 0$ gives 1.
     """
     decay = jnp.asarray(decay)
     t = jnp.asarray(count).astype(decay.dtype)
     safe_log = jnp.log(jnp.where(decay > 0, decay, 1))
-    correction = jnp.where(decay > 0, -jnp.expm1(t * safe_log), 1)
-    return moment / correction.astype(_tree.real_dtype(moment.dtype))
+    return jnp.where(decay > 0, -jnp.expm1(t * safe_log), 1)
 
 
-def ema_step(g: jax.Array, m: jax.Array, decay: Any) -> jax.Array:
-    r"""One EMA step of the first moment: $(1-\beta)\,g + \beta\, m$."""
-    return _tree.as_leaf_scalar(1 - jnp.asarray(decay), g) * g + _tree.as_leaf_scalar(decay, g) * m
+def ema_scalars(decay: Any, count: jax.Array, **more: Any) -> _tree.Scalars:
+    r"""The scalars of an EMA step at step ``count``: $\beta$, $1-\beta$ and $1-\beta^t$."""
+    decay = jnp.asarray(decay)
+    return _tree.Scalars(
+        decay=decay, one_minus=1 - decay, correction=one_minus_power(decay, count), **more
+    )
 
 
 class TraceState(NamedTuple):
@@ -82,8 +84,10 @@ def trace(
         del params, extra
         check_state_type(state, TraceState, "trace")
 
+        scalars = _tree.Scalars(decay=decay)
+
         def step(g, v):
-            mu = _tree.as_leaf_scalar(decay, g)
+            mu = scalars(g).decay
             v = g + mu * v
             out = g + mu * v if nesterov else v
             return out, _tree.cast_tree(v, accumulator_dtype)
@@ -149,15 +153,18 @@ def ema(
         del params, extra
         check_state_type(state, EmaState, "ema")
         count = _tree.safe_increment(state.count)
+        # NAdam looks one step ahead: its first term is corrected with 1 - decay**(t + 1).
+        scalars = ema_scalars(
+            decay, count, ahead=one_minus_power(decay, _tree.safe_increment(count))
+        )
 
         def step(g, m):
-            m = ema_step(g, m, decay)
+            s = scalars(g)
+            m = s.one_minus * g + s.decay * m
             if nesterov:
-                b = _tree.as_leaf_scalar(decay, g)
-                ahead = _tree.safe_increment(count)
-                out = b * debias_moment(m, decay, ahead) + (1 - b) * debias_moment(g, decay, count)
+                out = s.decay * (m / s.ahead) + s.one_minus * (g / s.correction)
             elif debias:
-                out = debias_moment(m, decay, count)
+                out = m / s.correction
             else:
                 out = m
             return out, _tree.cast_tree(m, accumulator_dtype)
@@ -206,8 +213,8 @@ def bias_correction(decay: Any) -> GradientTransformation:
         del params, extra
         check_state_type(state, BiasCorrectionState, "bias_correction")
         count = _tree.safe_increment(state.count)
-        return _tree.leafwise(
-            lambda g: debias_moment(g, decay, count), updates
-        ), BiasCorrectionState(count)
+        scalars = _tree.Scalars(correction=one_minus_power(decay, count))
+        updates = _tree.leafwise(lambda g: g / scalars(g).correction, updates)
+        return updates, BiasCorrectionState(count)
 
     return GradientTransformation(init, update)

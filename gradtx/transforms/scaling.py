@@ -36,7 +36,8 @@ def scale(step_size: Any) -> GradientTransformation:
 
     def update(updates, state, params=None, **extra):
         del params, extra
-        return _tree.leafwise(lambda g: g * _tree.as_leaf_scalar(step_size, g), updates), state
+        scalars = _tree.Scalars(step=step_size)
+        return _tree.leafwise(lambda g: g * scalars(g).step, updates), state
 
     return GradientTransformation(lambda params: EmptyState(), update)
 
@@ -79,8 +80,8 @@ def _scaled(value: Any, sign: float, who: str) -> GradientTransformation:
     def update(updates, state, params=None, **extra):
         del params, extra
         check_state_type(state, ScaleByScheduleState, who)
-        step = sign * jnp.asarray(value_at(value, state.count))
-        updates = _tree.leafwise(lambda g: g * _tree.as_leaf_scalar(step, g), updates)
+        scalars = _tree.Scalars(step=sign * jnp.asarray(value_at(value, state.count)))
+        updates = _tree.leafwise(lambda g: g * scalars(g).step, updates)
         return updates, ScaleByScheduleState(_tree.safe_increment(state.count))
 
     return GradientTransformation(init, update)

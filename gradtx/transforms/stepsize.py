@@ -8,7 +8,8 @@ import jax.numpy as jnp
 
 from gradtx import _tree, _validate
 from gradtx._base import GradientTransformation, check_state_type
-from gradtx.transforms.adaptive import _second_moment
+from gradtx.transforms.adaptive import second_moment_step
+from gradtx.transforms.momentum import ema_scalars
 
 
 class ScaleByUnitCorrectionState(NamedTuple):
@@ -54,9 +55,12 @@ def scale_by_unit_correction(rho: Any = 0.9, eps: Any = 1e-6) -> GradientTransfo
         del params, extra
         check_state_type(state, ScaleByUnitCorrectionState, "scale_by_unit_correction")
 
+        scalars = ema_scalars(rho, jnp.zeros([], jnp.int32), eps=eps)
+
         def step(u, e_x):
-            u = jnp.sqrt(e_x + _tree.as_leaf_scalar(eps, u)) * u
-            return u, _second_moment(u, e_x, rho)
+            s = scalars(u)
+            u = jnp.sqrt(e_x + s.eps) * u
+            return u, second_moment_step(u, e_x, s)
 
         updates, e_x = _tree.leafwise(step, updates, state.e_x, names=("updates", "e_x"), n_out=2)
         return updates, ScaleByUnitCorrectionState(e_x)
@@ -131,11 +135,13 @@ def scale_by_rprop(
         del params, extra
         check_state_type(state, ScaleByRpropState, "scale_by_rprop")
 
+        scalars = _tree.Scalars(up=eta_plus, down=eta_minus, lo=min_step_size, hi=max_step_size)
+
         def step(g, size, prev):
-            c = lambda v: _tree.as_leaf_scalar(v, g)
+            s = scalars(g)
             agree = g * prev
-            factor = jnp.where(agree > 0, c(eta_plus), jnp.where(agree < 0, c(eta_minus), 1))
-            size = jnp.clip(size * factor, c(min_step_size), c(max_step_size))
+            factor = jnp.where(agree > 0, s.up, jnp.where(agree < 0, s.down, 1))
+            size = jnp.clip(size * factor, s.lo, s.hi)
             g = jnp.where(agree < 0, jnp.zeros_like(g), g)
             return jnp.sign(g) * size, size, g
 

@@ -1,0 +1,350 @@
+"""Per-layer treatment: masks, partitions by label, labels from paths, frozen parameters.
+
+A *mask* is a tree of Python bools with the structure of the parameters (or of a prefix of
+it: ``{"encoder": True, "decoder": False}`` covers every leaf below each key), or a function
+of the parameters returning one. A *label tree* is the same with hashable labels.
+
+The inner transform of :func:`masked` sees only the selected leaves: the others are
+replaced by an empty :class:`MaskedNode`, so its state holds nothing for them (as in
+Optax). The ``gradient`` keyword of :func:`gradtx.chain` is masked the same way, so a
+primitive with ``source="gradient"`` keeps working inside a mask.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Hashable, Mapping
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+
+from gradtx import _tree
+from gradtx._base import GradientTransformation, check_state_type, set_to_zero
+from gradtx.wrappers._common import (
+    as_inner,
+    broadcast_prefix,
+    leaves_with_none,
+    replace_leaves,
+)
+
+
+class MaskedNode(NamedTuple):
+    """An empty tree node standing for a leaf that the inner transform does not see."""
+
+
+class MaskedState(NamedTuple):
+    """State of :func:`masked`: the inner state, which covers the selected leaves only."""
+
+    inner_state: Any
+
+
+class PartitionState(NamedTuple):
+    """State of :func:`partition`: one masked inner state per label."""
+
+    inner_states: dict[Hashable, Any]
+
+
+MultiTransformState = PartitionState
+
+
+def _is_leaf_or_masked(x: Any) -> bool:
+    return x is None or isinstance(x, MaskedNode)
+
+
+def _as_flag(value: Any, who: str) -> bool:
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if value is not None and not isinstance(value, jax.core.Tracer):
+        arr = np.asarray(value) if hasattr(value, "dtype") else None
+        if arr is not None and arr.shape == () and arr.dtype == np.bool_:
+            return bool(arr)
+    raise ValueError(
+        f"{who}: mask leaves must be static Python bools (the mask fixes the state layout), "
+        f"got {value!r}."
+    )
+
+
+def _flags(mask: Any, tree: Any, who: str) -> list[bool]:
+    """One bool per leaf of ``tree`` (``None`` leaves count) from a mask or a mask function."""
+    resolved = mask(tree) if callable(mask) else mask
+    values = broadcast_prefix(resolved, tree, "mask", who)
+    leaves = leaves_with_none(tree)
+    return [x is not None and _as_flag(v, who) for x, v in zip(leaves, values)]
+
+
+def _select(tree: Any, flags: list[bool]) -> Any:
+    """``tree`` with the leaves whose flag is False replaced by :class:`MaskedNode`."""
+    leaves = leaves_with_none(tree)
+    return replace_leaves(
+        tree, [x if f or x is None else MaskedNode() for x, f in zip(leaves, flags)]
+    )
+
+
+def _merge(original: Any, selected: Any, flags: list[bool], who: str) -> Any:
+    """The leaves of ``selected`` where the flag is True, those of ``original`` elsewhere."""
+    new = jax.tree.leaves(selected, is_leaf=_is_leaf_or_masked)
+    old = leaves_with_none(original)
+    if len(new) != len(old):
+        raise ValueError(
+            f"{who}: the inner transform returned {len(new)} leaves for {len(old)} inputs; "
+            "it must keep the structure of its updates (MaskedNode included)."
+        )
+    return replace_leaves(original, [n if f else o for o, n, f in zip(old, new, flags)])
+
+
+def _masked_update(
+    inner: GradientTransformation,
+    flags: list[bool],
+    updates: Any,
+    inner_state: Any,
+    params: Any,
+    extra: dict[str, Any],
+    mask_compatible_extra_args: bool,
+    who: str,
+) -> tuple[Any, Any]:
+    if params is not None:
+        _tree.check_same_structure(("updates", "params"), (updates, params))
+    structure = jax.tree.structure(updates, is_leaf=_tree.is_none)
+
+    def maybe_mask(key, value):
+        same = jax.tree.structure(value, is_leaf=_tree.is_none) == structure
+        return _select(value, flags) if same and (key == "gradient" or mask_compatible_extra_args) else value
+
+    extra = {k: maybe_mask(k, v) for k, v in extra.items()}
+    new_selected, inner_state = inner.update(
+        _select(updates, flags),
+        inner_state,
+        None if params is None else _select(params, flags),
+        **extra,
+    )
+    return _merge(updates, new_selected, flags, who), inner_state
+
+
+def masked(
+    inner: Any, mask: Any, *, mask_compatible_extra_args: bool = False
+) -> GradientTransformation:
+    r"""Apply ``inner`` to the leaves selected by ``mask``; pass the others through unchanged.
+
+    $$u_\ell \leftarrow \begin{cases} \mathrm{inner}(u)_\ell & m_\ell \\
+      u_\ell & \text{otherwise}\end{cases}$$
+
+    The inner transform sees a tree in which unselected leaves are empty
+    :class:`MaskedNode` s, so its state only covers the selected leaves (Optax's layout).
+
+    Args:
+      inner: the transform to apply (gradtx or Optax).
+      mask: a tree of bools with the structure of the params or a prefix of it, or a
+        function of the params (of the updates, in ``update``) returning one. It must be
+        static: it fixes the layout of the state.
+      mask_compatible_extra_args: also mask extra keyword arguments (``grad``, ...) that
+        have the structure of the updates. ``gradient`` is always masked.
+
+    Returns:
+      A :class:`~gradtx.GradientTransformation` with a :class:`MaskedState`.
+
+    Example:
+      >>> import jax.numpy as jnp, gradtx
+      >>> from gradtx.wrappers import masked
+      >>> params = {"w": jnp.ones(2), "b": jnp.ones(1)}
+      >>> tx = masked(gradtx.add_decayed_weights(0.5), {"w": True, "b": False})
+      >>> u, _ = tx.update({"w": jnp.zeros(2), "b": jnp.zeros(1)}, tx.init(params), params)
+      >>> u["w"].tolist(), u["b"].tolist()
+      ([0.5, 0.5], [0.0])
+    """
+    inner = as_inner(inner, "masked inner")
+    if not callable(mask):
+        jax.tree.map(lambda v: v is None or _as_flag(v, "masked"), mask, is_leaf=_tree.is_none)
+
+    def init(params):
+        return MaskedState(inner.init(_select(params, _flags(mask, params, "masked"))))
+
+    def update(updates, state, params=None, **extra):
+        check_state_type(state, MaskedState, "masked")
+        flags = _flags(mask, updates, "masked")
+        updates, inner_state = _masked_update(
+            inner, flags, updates, state.inner_state, params, extra,
+            mask_compatible_extra_args, "masked",
+        )
+        return updates, MaskedState(inner_state)
+
+    return GradientTransformation(init, update)
+
+
+def freeze(mask: Any) -> GradientTransformation:
+    r"""Zero the updates of the leaves selected by ``mask`` (freeze them); keep the others.
+
+    $$u_\ell \leftarrow \begin{cases} 0 & m_\ell \\ u_\ell & \text{otherwise}\end{cases}$$
+
+    It is ``masked(set_to_zero(), mask)``. To also save the optimizer state of the frozen
+    leaves, put the optimizer under ``masked(opt, not-mask)`` or use :func:`partition`.
+
+    Args:
+      mask: ``True`` for the leaves to freeze: a bool (all or nothing), a tree of bools with
+        the structure of the params or a prefix of it, or a function of the params.
+
+    Returns:
+      A :class:`~gradtx.GradientTransformation` with a :class:`MaskedState`.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx.wrappers import freeze
+      >>> tx = freeze({"embed": True, "head": False})
+      >>> g = {"embed": jnp.ones(2), "head": jnp.ones(2)}
+      >>> u, _ = tx.update(g, tx.init(g))
+      >>> u["embed"].tolist(), u["head"].tolist()
+      ([0.0, 0.0], [1.0, 1.0])
+    """
+    return masked(set_to_zero(), mask)
+
+
+def _labels(param_labels: Any, tree: Any, transforms: Mapping, who: str) -> list[Any]:
+    """One label per leaf of ``tree`` (``None`` for ``None`` leaves), each a transform key."""
+    resolved = param_labels(tree) if callable(param_labels) else param_labels
+    labels = broadcast_prefix(resolved, tree, "param_labels", who)
+    paths, _ = jax.tree_util.tree_flatten_with_path(tree, is_leaf=_tree.is_none)
+    out = []
+    for (path, leaf), label in zip(paths, labels):
+        if leaf is None:
+            out.append(None)
+            continue
+        try:
+            known = label in transforms
+        except TypeError:  # an unhashable label
+            known = False
+        if not known:
+            raise ValueError(
+                f"{who}: the label {label!r} of params{jax.tree_util.keystr(path)} has no "
+                f"transform; available labels: {sorted(map(repr, transforms))}."
+            )
+        out.append(label)
+    return out
+
+
+def partition(
+    transforms: Mapping[Hashable, Any],
+    param_labels: Any,
+    *,
+    mask_compatible_extra_args: bool = False,
+) -> GradientTransformation:
+    r"""Apply a different transform to each group of leaves, chosen by a label per leaf.
+
+    $$u_\ell \leftarrow T_{c(\ell)}(u)_\ell,\qquad c(\ell) = \text{param\_labels}_\ell$$
+
+    Each transform is run as :func:`masked` on the leaves with its label, so its state
+    covers those leaves only. For per-layer learning rates, build the labels with
+    :func:`labels_by_path`.
+
+    Args:
+      transforms: a mapping from label to transform (gradtx or Optax).
+      param_labels: a tree of labels with the structure of the params or a prefix of it,
+        or a function of the params (of the updates, in ``update``) returning one. Every
+        label must be a key of ``transforms``.
+      mask_compatible_extra_args: also mask extra keyword arguments that have the
+        structure of the updates (``gradient`` always is).
+
+    Returns:
+      A :class:`~gradtx.GradientTransformation` with a :class:`PartitionState`.
+
+    Example:
+      >>> import jax.numpy as jnp, gradtx
+      >>> from gradtx.wrappers import partition
+      >>> tx = partition({"fast": gradtx.sgd(1.0), "slow": gradtx.sgd(0.1)},
+      ...                {"w": "fast", "b": "slow"})
+      >>> g = {"w": jnp.ones(1), "b": jnp.ones(1)}
+      >>> u, _ = tx.update(g, tx.init(g))
+      >>> u["w"].tolist(), [round(x, 6) for x in u["b"].tolist()]
+      ([-1.0], [-0.1])
+    """
+    if not isinstance(transforms, Mapping) or not transforms:
+        raise ValueError(
+            f"partition: transforms must be a non-empty mapping from label to transform, "
+            f"got {transforms!r}."
+        )
+    members = {k: as_inner(t, f"partition transform {k!r}") for k, t in transforms.items()}
+    keys = tuple(members)
+
+    def init(params):
+        labels = _labels(param_labels, params, members, "partition")
+        states = {
+            k: inner.init(_select(params, [label == k for label in labels]))
+            for k, inner in members.items()
+        }
+        return PartitionState(states)
+
+    def update(updates, state, params=None, **extra):
+        check_state_type(state, PartitionState, "partition")
+        if not isinstance(state.inner_states, dict) or tuple(state.inner_states) != keys:
+            raise ValueError(
+                f"partition expects a state with labels {list(keys)}, got "
+                f"{list(getattr(state.inner_states, 'keys', list)())}."
+            )
+        labels = _labels(param_labels, updates, members, "partition")
+        new_states = {}
+        for k, inner in members.items():
+            updates, new_states[k] = _masked_update(
+                inner, [label == k for label in labels], updates, state.inner_states[k],
+                params, extra, mask_compatible_extra_args, "partition",
+            )
+        return updates, PartitionState(new_states)
+
+    return GradientTransformation(init, update)
+
+
+multi_transform = partition
+
+
+def labels_by_path(
+    rules: Mapping[str, Hashable], default: Hashable | None = None
+) -> Callable[[Any], Any]:
+    r"""A label function for :func:`partition`: label each leaf by a regex on its path.
+
+    $$c(\ell) = \text{label of the first rule whose pattern matches }
+      \texttt{keystr}(\text{path}_\ell),\ \text{else default}$$
+
+    The path of a leaf is ``jax.tree_util.keystr`` of its key path, for instance
+    ``"['encoder']['layer_0']['w']"`` in a nested dict; patterns are matched with
+    ``re.search`` (anywhere in the path), in the order of ``rules``.
+
+    Args:
+      rules: a mapping from regular expression to label.
+      default: the label of a leaf that no rule matches; ``None`` makes such a leaf an
+        error (naming its path).
+
+    Returns:
+      A function ``params -> tree of labels``, for ``partition(..., param_labels=...)``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx.wrappers import labels_by_path
+      >>> params = {"layer_0": {"w": jnp.ones(2), "b": jnp.ones(2)}, "head": {"w": jnp.ones(1)}}
+      >>> labels_by_path({r"\['b'\]$": "no_decay", r"head": "head"}, default="body")(params)
+      {'head': {'w': 'head'}, 'layer_0': {'b': 'no_decay', 'w': 'body'}}
+    """
+    if not isinstance(rules, Mapping):
+        raise ValueError(f"labels_by_path: rules must be a mapping regex -> label, got {rules!r}.")
+    compiled = []
+    for pattern, label in rules.items():
+        try:
+            compiled.append((re.compile(pattern), label))
+        except (re.error, TypeError) as err:
+            raise ValueError(f"labels_by_path: invalid pattern {pattern!r}: {err}") from None
+
+    def label_of(path, leaf):
+        if leaf is None:
+            return None
+        where = jax.tree_util.keystr(path)
+        for regex, label in compiled:
+            if regex.search(where):
+                return label
+        if default is None:
+            raise ValueError(
+                f"labels_by_path: no rule matches the path {where!r} and there is no default; "
+                f"patterns: {[r.pattern for r, _ in compiled]}."
+            )
+        return default
+
+    def param_labels(params):
+        return jax.tree_util.tree_map_with_path(label_of, params, is_leaf=_tree.is_none)
+
+    return param_labels

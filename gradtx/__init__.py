@@ -3,6 +3,7 @@
 from gradtx import optimizers as optimizers
 from gradtx import schedules as schedules
 from gradtx import transforms as transforms
+from gradtx import wrappers as wrappers
 from gradtx._base import EmptyState as EmptyState
 from gradtx._base import GradientTransformation as GradientTransformation
 from gradtx._base import OptState as OptState
@@ -39,6 +40,8 @@ from gradtx.schedules import *  # noqa: F403 - listed in schedules/__init__.py
 from gradtx.schedules import __all__ as _schedules_all
 from gradtx.transforms import *  # noqa: F403 - the primitives, listed in transforms/__init__.py
 from gradtx.transforms import __all__ as _transforms_all
+from gradtx.wrappers import *  # noqa: F403 - listed in wrappers/__init__.py
+from gradtx.wrappers import __all__ as _wrappers_all
 
 __version__ = "0.1.0"
 
@@ -46,4 +49,5 @@ __all__ = sorted(
     {name for name in dir() if not name.startswith("_")} - {"annotations"}
     | set(_transforms_all)
     | set(_schedules_all)
+    | set(_wrappers_all)
 )

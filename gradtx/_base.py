@@ -205,7 +205,7 @@ def set_to_zero() -> GradientTransformation:
 
     def update(updates, state, params=None, **extra):
         del params, extra
-        return jax.tree.map(jnp.zeros_like, updates), state
+        return _tree.leafwise(jnp.zeros_like, updates), state
 
     return GradientTransformation(lambda params: EmptyState(), update)
 

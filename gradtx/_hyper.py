@@ -169,8 +169,9 @@ def _find(state: Any, path: str = "") -> list[tuple[str, InjectState]]:
         for k, v in state.items():
             found += _find(v, f"{path}.{k}" if path else str(k))
     elif isinstance(state, (tuple, list)):
-        for i, v in enumerate(state):
-            found += _find(v, f"{path}.{i}" if path else str(i))
+        keys = state._fields if hasattr(state, "_fields") else range(len(state))
+        for key, v in zip(keys, state):
+            found += _find(v, f"{path}.{key}" if path else str(key))
     return found
 
 
@@ -209,9 +210,11 @@ def _replace(state: Any, path: list[str], fn: Callable[[InjectState], InjectStat
     if isinstance(state, dict):
         key = next(k for k in state if str(k) == head)
         return {**state, key: _replace(state[key], rest, fn)}
+    if hasattr(state, "_fields"):
+        return state._replace(**{head: _replace(getattr(state, head), rest, fn)})
     items = list(state)
     items[int(head)] = _replace(items[int(head)], rest, fn)
-    return type(state)(*items) if hasattr(state, "_fields") else type(state)(items)
+    return type(state)(items)
 
 
 def set_hyperparams(state: Any, **values: Any) -> Any:

@@ -151,6 +151,50 @@ def leafwise(
     return trees_out[0] if n_out == 1 else tuple(trees_out)
 
 
+def _key_paths(tree: Any) -> list[tuple]:
+    leaves, _ = jax.tree_util.tree_flatten_with_path(tree, is_leaf=is_none)
+    return [path for path, _ in leaves]
+
+
+def _first_mismatch(prefix: Any, full: Any, what: str) -> str:
+    keystr = jax.tree_util.keystr
+    ppaths, fpaths = _key_paths(prefix), _key_paths(full)
+    for mp in ppaths:
+        if not any(fp[: len(mp)] == mp for fp in fpaths):
+            return f"`{what}` has {keystr(mp) or 'a leaf at the root'}, which `params` lacks"
+    for fp in fpaths:
+        if not any(fp[: len(mp)] == mp for mp in ppaths):
+            return f"`params` has {keystr(fp)}, which `{what}` does not cover"
+    return "the containers have the same keys but different types"
+
+
+def broadcast_prefix(prefix: Any, full: Any, what: str, who: str) -> list[Any]:
+    """One value per leaf of ``full`` from ``prefix``, a tree whose leaves label subtrees.
+
+    ``prefix`` has the structure of ``full`` or of a prefix of it (a single value labels
+    the whole tree, ``{"encoder": x, "decoder": y}`` labels two subtrees). The result is
+    aligned with ``jax.tree.leaves(full, is_leaf=lambda x: x is None)``.
+
+    Raises:
+      ValueError: naming the first path where the two trees disagree.
+    """
+    treedef = jax.tree.structure(prefix, is_leaf=is_none)
+    try:
+        subtrees = treedef.flatten_up_to(full)
+    except (ValueError, TypeError):
+        raise ValueError(
+            f"{who}: the structure of `{what}` is neither that of `params` nor a prefix of "
+            f"it: {_first_mismatch(prefix, full, what)}.\n"
+            f"  {what}: {treedef}\n"
+            f"  params: {jax.tree.structure(full, is_leaf=is_none)}"
+        ) from None
+    values = jax.tree.leaves(prefix, is_leaf=is_none)
+    out: list[Any] = []
+    for value, sub in zip(values, subtrees):
+        out.extend([value] * len(jax.tree.leaves(sub, is_leaf=is_none)))
+    return out
+
+
 def _fill(tree: Any, value: Any, dtype: Any, real: bool) -> Any:
     def make(x):
         if x is None or not is_trainable(x):

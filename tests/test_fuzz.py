@@ -31,7 +31,9 @@ def hyperparameters(draw, case):
     kwargs = dict(case.kwargs)
     kwargs["learning_rate"] = draw(positive)
     for name in ("b1", "b2", "momentum", "decay", "rho"):
-        if name in kwargs or (name in ("b1", "b2") and case.name.startswith(("adam", "nadam", "ams"))):
+        if name in kwargs or (
+            name in ("b1", "b2") and case.name.startswith(("adam", "nadam", "ams"))
+        ):
             kwargs[name] = draw(decays)
     if "momentum" in kwargs and kwargs["momentum"] is None:
         del kwargs["momentum"]

@@ -166,3 +166,16 @@ def test_counts_saturate_instead_of_wrapping():
     counts = [x for x in jax.tree.leaves(state) if x.dtype == jnp.int32]
     assert counts and all(int(c) == big for c in counts)
     assert bool(jnp.all(jnp.isfinite(u["w"])))
+
+
+def test_weight_decay_mask_may_be_a_prefix_or_a_function():
+    params = {"enc": {"w": jnp.ones(2), "b": jnp.ones(1)}, "dec": jnp.ones(3)}
+    zeros = jax.tree.map(jnp.zeros_like, params)
+    for mask in ({"enc": True, "dec": False}, lambda p: {"enc": {"w": True, "b": True}, "dec": False}):
+        tx = gradtx.add_decayed_weights(0.5, mask=mask)
+        u, _ = tx.update(zeros, tx.init(params), params)
+        assert u["enc"]["w"].tolist() == [0.5, 0.5] and u["enc"]["b"].tolist() == [0.5]
+        assert u["dec"].tolist() == [0.0, 0.0, 0.0]
+    with pytest.raises(ValueError, match="neither that of `params` nor a prefix"):
+        tx = gradtx.add_decayed_weights(0.5, mask={"enc": True, "oops": False})
+        tx.update(zeros, tx.init(params), params)

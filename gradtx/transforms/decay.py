@@ -18,10 +18,13 @@ class AddDecayedWeightsState(NamedTuple):
 
 
 def mask_leaves(mask: Any, params: Any, who: str) -> list[bool]:
-    """Resolve a mask (tree of bools, or a function of the params) to one bool per leaf."""
+    """Resolve a mask to one bool per leaf of ``params``.
+
+    The mask is a tree of bools with the structure of ``params`` or of a prefix of it
+    (``{"encoder": True, "decoder": False}``), or a function of the params returning one.
+    """
     tree = mask(params) if callable(mask) else mask
-    _tree.check_same_structure(("params", f"{who} mask"), (params, tree))
-    leaves = jax.tree.leaves(tree, is_leaf=_tree.is_none)
+    leaves = _tree.broadcast_prefix(tree, params, "mask", who)
     for leaf in leaves:
         if not isinstance(leaf, bool) and leaf is not None:
             raise ValueError(f"{who}: mask leaves must be Python bools, got {leaf!r}.")

@@ -12,7 +12,6 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from gradtx import _tree, _validate
 from gradtx._base import GradientTransformation, check_state_type
@@ -60,6 +59,7 @@ def lookahead(
     $\phi$ the slow weights, $k$ = ``sync_period`` and $\alpha$ = ``slow_step_size``.
     The parameters are a :class:`LookaheadParams`; compute the gradient at ``params.fast``
     and apply the returned :class:`LookaheadParams` updates unmodified (Optax's semantics).
+    ``init`` also accepts plain parameters (taken as the fast ones), as Optax's does.
 
     Args:
       fast_optimizer: the inner optimizer (gradtx or Optax).
@@ -115,9 +115,7 @@ def lookahead(
         new_fast, new_slow = _two_outputs(step, fast_updates, params.fast, params.slow)
         if reset_state:
             fresh = cast_like(fast_optimizer.init(params.fast), fast_state)
-            fast_state = jax.tree.map(
-                lambda new, old: jnp.where(sync, new, old), fresh, fast_state
-            )
+            fast_state = jax.tree.map(lambda new, old: jnp.where(sync, new, old), fresh, fast_state)
         steps = ((state.steps_since_sync + 1) % sync_period).astype(jnp.int32)
         return LookaheadParams(fast=new_fast, slow=new_slow), LookaheadState(fast_state, steps)
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from gradtx import _tree
 from gradtx._base import GradientTransformation, _as_transform
+from gradtx._tree import broadcast_prefix as broadcast_prefix
 
 
 def as_inner(tx: Any, who: str) -> GradientTransformation:
@@ -85,60 +86,18 @@ def accumulator_dtype_for(leaf_dtype: Any, accumulator_dtype: Any) -> Any:
 def accumulator_copy(params: Any, accumulator_dtype: Any, *, zeros: bool = False) -> Any:
     """Each trainable leaf (or zeros shaped like it) in its accumulator dtype; ``None`` elsewhere.
 
-    Works on ``jax.ShapeDtypeStruct`` trees when ``zeros=True``.
+    On ``jax.ShapeDtypeStruct`` leaves it gives zeros of the right layout.
     """
 
     def make(p):
         if p is None or not _tree.is_trainable(p):
             return None
         dtype = accumulator_dtype_for(p.dtype, accumulator_dtype)
-        return jnp.zeros(p.shape, dtype) if zeros else jnp.asarray(p).astype(dtype)
+        if zeros or isinstance(p, jax.ShapeDtypeStruct):  # a layout has no values to copy
+            return jnp.zeros(p.shape, dtype)
+        return jnp.asarray(p).astype(dtype)
 
     return jax.tree.map(make, params, is_leaf=_tree.is_none)
-
-
-def _key_paths(tree: Any) -> list[tuple]:
-    leaves, _ = jax.tree_util.tree_flatten_with_path(tree, is_leaf=_tree.is_none)
-    return [path for path, _ in leaves]
-
-
-def _first_mismatch(prefix: Any, full: Any, what: str) -> str:
-    keystr = jax.tree_util.keystr
-    ppaths, fpaths = _key_paths(prefix), _key_paths(full)
-    for mp in ppaths:
-        if not any(fp[: len(mp)] == mp for fp in fpaths):
-            return f"`{what}` has {keystr(mp) or 'a leaf at the root'}, which `params` lacks"
-    for fp in fpaths:
-        if not any(fp[: len(mp)] == mp for mp in ppaths):
-            return f"`params` has {keystr(fp)}, which `{what}` does not cover"
-    return "the containers have the same keys but different types"
-
-
-def broadcast_prefix(prefix: Any, full: Any, what: str, who: str) -> list[Any]:
-    """One value per leaf of ``full`` from ``prefix``, a tree whose leaves label subtrees.
-
-    ``prefix`` has the structure of ``full`` or of a prefix of it (a single value labels
-    the whole tree, ``{"encoder": x, "decoder": y}`` labels two subtrees). The result is
-    aligned with ``jax.tree.leaves(full, is_leaf=lambda x: x is None)``.
-
-    Raises:
-      ValueError: naming the first path where the two trees disagree.
-    """
-    treedef = jax.tree.structure(prefix, is_leaf=_tree.is_none)
-    try:
-        subtrees = treedef.flatten_up_to(full)
-    except (ValueError, TypeError):
-        raise ValueError(
-            f"{who}: the structure of `{what}` is neither that of `params` nor a prefix of "
-            f"it: {_first_mismatch(prefix, full, what)}.\n"
-            f"  {what}: {treedef}\n"
-            f"  params: {jax.tree.structure(full, is_leaf=_tree.is_none)}"
-        ) from None
-    values = jax.tree.leaves(prefix, is_leaf=_tree.is_none)
-    out: list[Any] = []
-    for value, sub in zip(values, subtrees):
-        out.extend([value] * len(jax.tree.leaves(sub, is_leaf=_tree.is_none)))
-    return out
 
 
 def replace_leaves(tree: Any, values: list[Any]) -> Any:

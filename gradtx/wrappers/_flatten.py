@@ -52,6 +52,10 @@ def _split(flat: dict[str, jax.Array], like: Any, groups: dict[str, list[int]]) 
     return jax.tree.unflatten(jax.tree.structure(like, is_leaf=_tree.is_none), leaves)
 
 
+def _structure(tree: Any) -> Any:
+    return jax.tree.structure(tree, is_leaf=_tree.is_none)
+
+
 def flatten(inner: Any) -> GradientTransformation:
     r"""Run ``inner`` on one concatenated vector per dtype instead of on every leaf.
 
@@ -78,10 +82,7 @@ def flatten(inner: Any) -> GradientTransformation:
       >>> from gradtx.wrappers import flatten
       >>> tx = flatten(gradtx.sgd(0.5))
       >>> params = {"w": jnp.ones((2, 2)), "b": jnp.ones(2)}
-      >>> state = tx.init(params)
-      >>> state.inner_state[0].trace if False else jnp.shape(jax.tree.leaves(state)[0])
-      ()
-      >>> u, _ = tx.update(params, state, params)
+      >>> u, _ = tx.update(params, tx.init(params), params)
       >>> u["w"].tolist(), u["b"].tolist()
       ([[-0.5, -0.5], [-0.5, -0.5]], [-0.5, -0.5])
     """
@@ -96,12 +97,12 @@ def flatten(inner: Any) -> GradientTransformation:
 
     def update(updates, state, params=None, **extra):
         groups = _groups(updates)
-        structure = jax.tree.structure(updates, is_leaf=_tree.is_none)
+        structure = _structure(updates)
         if params is not None:
             _tree.check_same_structure(("updates", "params"), (updates, params))
             params = _concat(params, groups)
         gradient = extra.get("gradient")
-        if gradient is not None and jax.tree.structure(gradient, is_leaf=_tree.is_none) == structure:
+        if gradient is not None and _structure(gradient) == structure:
             extra = {**extra, "gradient": _concat(gradient, groups)}
         flat_updates, state = inner.update(_concat(updates, groups), state, params, **extra)
         return _split(flat_updates, updates, groups), state

@@ -3,7 +3,7 @@
 * :func:`apply_if_finite` is Optax's wrapper: a step whose incoming updates contain a NaN
   or an Inf is skipped (zero updates, inner state kept), unless more than
   ``max_consecutive_errors`` such steps came in a row, in which case it is applied.
-* :func:`skip_not_finite` is stricter: it also skips a step whose *outgoing* updates are
+* :func:`skip_nonfinite_steps` is stricter: it also skips a step whose *outgoing* updates are
   not finite, never applies a bad step, and after ``max_skipped`` skipped steps either
   raises or stops training.
 * :func:`zero_nans` replaces NaN entries by zeros and records where it did so.
@@ -60,7 +60,7 @@ def apply_if_finite(inner: Any, max_consecutive_errors: int) -> GradientTransfor
 
     where $c_t$ is the number of consecutive non-finite steps up to $t$ and
     $N$ = ``max_consecutive_errors``. After more than $N$ bad steps in a row the wrapper
-    gives up and applies the step (Optax's semantics; :func:`skip_not_finite` never does).
+    gives up and applies the step (Optax's semantics; :func:`skip_nonfinite_steps` never does).
     Only the incoming updates $g_t$ are checked, and a skipped step does not evaluate the
     inner transform (``jax.lax.cond``).
 
@@ -112,8 +112,8 @@ def apply_if_finite(inner: Any, max_consecutive_errors: int) -> GradientTransfor
     return GradientTransformation(init, update)
 
 
-class SkipNotFiniteState(NamedTuple):
-    """State of :func:`skip_not_finite`.
+class SkipNonfiniteStepsState(NamedTuple):
+    """State of :func:`skip_nonfinite_steps`.
 
     Attributes:
       notfinite_count: int32 number of consecutive skipped steps (0 after a good one).
@@ -132,12 +132,12 @@ class SkipNotFiniteState(NamedTuple):
 
 def _raise_limit(total: Any, max_skipped: int) -> None:
     raise FloatingPointError(
-        f"skip_not_finite: {int(total)} steps with non-finite gradients or updates were "
+        f"skip_nonfinite_steps: {int(total)} steps with non-finite gradients or updates were "
         f"skipped, more than max_skipped={max_skipped}."
     )
 
 
-def skip_not_finite(
+def skip_nonfinite_steps(
     inner: Any, max_skipped: int | None = None, on_limit: str = "raise"
 ) -> GradientTransformation:
     r"""Skip every step whose gradients or updates are not finite; raise or stop past a limit.
@@ -154,7 +154,7 @@ def skip_not_finite(
     * ``on_limit="raise"``: the step raises. The check runs on the device; the error is
       raised from the host through ``jax.debug.callback`` inside a ``jax.lax.cond`` (no
       ``checkify``), so it surfaces as a ``jax.errors.JaxRuntimeError`` (a ``RuntimeError``)
-      whose message contains ``"skip_not_finite"``, when the step's outputs are
+      whose message contains ``"skip_nonfinite_steps"``, when the step's outputs are
       computed (immediately on CPU; on an accelerator at the next synchronisation, such as
       reading a value or ``block_until_ready``).
     * ``on_limit="stop"``: ``state.stopped`` becomes True and every later step returns
@@ -167,12 +167,12 @@ def skip_not_finite(
       on_limit: ``"raise"`` or ``"stop"``.
 
     Returns:
-      A :class:`~gradtx.GradientTransformation` with a :class:`SkipNotFiniteState`.
+      A :class:`~gradtx.GradientTransformation` with a :class:`SkipNonfiniteStepsState`.
 
     Example:
       >>> import jax.numpy as jnp, gradtx
-      >>> from gradtx.wrappers import skip_not_finite
-      >>> tx = skip_not_finite(gradtx.sgd(0.1), max_skipped=1, on_limit="stop")
+      >>> from gradtx.wrappers import skip_nonfinite_steps
+      >>> tx = skip_nonfinite_steps(gradtx.sgd(0.1), max_skipped=1, on_limit="stop")
       >>> state = tx.init(jnp.zeros(1))
       >>> for g in [1.0, jnp.inf, 1.0, jnp.nan, 1.0]:
       ...     u, state = tx.update(jnp.array([g]), state)
@@ -183,13 +183,13 @@ def skip_not_finite(
       [0.0] True
       [0.0] True
     """
-    inner = as_inner(inner, "skip_not_finite inner")
+    inner = as_inner(inner, "skip_nonfinite_steps inner")
     if max_skipped is not None:
         check_int("max_skipped", max_skipped, 0)
     _validate.check_choice("on_limit", on_limit, ("raise", "stop"))
 
     def init(params):
-        return SkipNotFiniteState(
+        return SkipNonfiniteStepsState(
             notfinite_count=_tree.zero_count(),
             last_finite=jnp.asarray(True),
             total_notfinite=_tree.zero_count(),
@@ -198,7 +198,7 @@ def skip_not_finite(
         )
 
     def update(updates, state, params=None, **extra):
-        check_state_type(state, SkipNotFiniteState, "skip_not_finite")
+        check_state_type(state, SkipNonfiniteStepsState, "skip_nonfinite_steps")
         new_updates, new_inner = inner.update(updates, state.inner_state, params, **extra)
         finite = jnp.logical_and(all_finite(updates), all_finite(new_updates))
         consecutive, total = _counters(finite, state)
@@ -216,7 +216,7 @@ def skip_not_finite(
         apply = jnp.logical_and(finite, jnp.logical_not(stopped))
         out = select_tree(apply, new_updates, zeros_updates(new_updates))
         inner_state = select_tree(apply, new_inner, state.inner_state)
-        return out, SkipNotFiniteState(consecutive, finite, total, stopped, inner_state)
+        return out, SkipNonfiniteStepsState(consecutive, finite, total, stopped, inner_state)
 
     return GradientTransformation(init, update)
 
@@ -241,7 +241,7 @@ def zero_nans() -> GradientTransformation:
 
     $$u_i \leftarrow \begin{cases} 0 & u_i = \mathrm{NaN} \\ u_i & \text{otherwise}\end{cases}$$
 
-    Infinities are left alone (clip them, or use :func:`skip_not_finite`).
+    Infinities are left alone (clip them, or use :func:`skip_nonfinite_steps`).
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with a :class:`ZeroNansState`.

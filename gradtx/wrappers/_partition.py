@@ -108,8 +108,10 @@ def _masked_update(
     structure = jax.tree.structure(updates, is_leaf=_tree.is_none)
 
     def maybe_mask(key, value):
-        same = jax.tree.structure(value, is_leaf=_tree.is_none) == structure
-        return _select(value, flags) if same and (key == "gradient" or mask_compatible_extra_args) else value
+        wanted = key == "gradient" or mask_compatible_extra_args
+        if wanted and jax.tree.structure(value, is_leaf=_tree.is_none) == structure:
+            return _select(value, flags)
+        return value
 
     extra = {k: maybe_mask(k, v) for k, v in extra.items()}
     new_selected, inner_state = inner.update(
@@ -163,8 +165,14 @@ def masked(
         check_state_type(state, MaskedState, "masked")
         flags = _flags(mask, updates, "masked")
         updates, inner_state = _masked_update(
-            inner, flags, updates, state.inner_state, params, extra,
-            mask_compatible_extra_args, "masked",
+            inner,
+            flags,
+            updates,
+            state.inner_state,
+            params,
+            extra,
+            mask_compatible_extra_args,
+            "masked",
         )
         return updates, MaskedState(inner_state)
 
@@ -215,7 +223,7 @@ def _labels(param_labels: Any, tree: Any, transforms: Mapping, who: str) -> list
         if not known:
             raise ValueError(
                 f"{who}: the label {label!r} of params{jax.tree_util.keystr(path)} has no "
-                f"transform; available labels: {sorted(map(repr, transforms))}."
+                f"transform; available labels: [{', '.join(sorted(map(repr, transforms)))}]."
             )
         out.append(label)
     return out
@@ -262,7 +270,7 @@ def partition(
             f"got {transforms!r}."
         )
     members = {k: as_inner(t, f"partition transform {k!r}") for k, t in transforms.items()}
-    keys = tuple(members)
+    keys = tuple(members)  # a jitted state may come back with its dict keys sorted
 
     def init(params):
         labels = _labels(param_labels, params, members, "partition")
@@ -274,17 +282,21 @@ def partition(
 
     def update(updates, state, params=None, **extra):
         check_state_type(state, PartitionState, "partition")
-        if not isinstance(state.inner_states, dict) or tuple(state.inner_states) != keys:
-            raise ValueError(
-                f"partition expects a state with labels {list(keys)}, got "
-                f"{list(getattr(state.inner_states, 'keys', list)())}."
-            )
+        if not isinstance(state.inner_states, dict) or set(state.inner_states) != set(keys):
+            got = list(state.inner_states) if isinstance(state.inner_states, dict) else "none"
+            raise ValueError(f"partition expects a state with labels {list(keys)}, got {got}.")
         labels = _labels(param_labels, updates, members, "partition")
         new_states = {}
         for k, inner in members.items():
             updates, new_states[k] = _masked_update(
-                inner, [label == k for label in labels], updates, state.inner_states[k],
-                params, extra, mask_compatible_extra_args, "partition",
+                inner,
+                [label == k for label in labels],
+                updates,
+                state.inner_states[k],
+                params,
+                extra,
+                mask_compatible_extra_args,
+                "partition",
             )
         return updates, PartitionState(new_states)
 

@@ -1,7 +1,9 @@
 """gradtx: every optimizer a chain of small, pure, composable gradient transformations."""
 
+from gradtx import checkpoint as checkpoint
 from gradtx import optimizers as optimizers
 from gradtx import schedules as schedules
+from gradtx import sharding as sharding
 from gradtx import transforms as transforms
 from gradtx import wrappers as wrappers
 from gradtx._base import EmptyState as EmptyState

@@ -106,6 +106,13 @@ def check_same_structure(names: Sequence[str], trees: Sequence[Any]) -> None:
         )
 
 
+def _at_least_f32(x: Any) -> Any:
+    """Half-precision leaves are computed in float32 (and cast back by :func:`leafwise`)."""
+    if x is None or not is_trainable(x) or jnp.finfo(x.dtype).bits >= 32:
+        return x
+    return x.astype(jnp.promote_types(x.dtype, jnp.float32))
+
+
 def leafwise(
     fn: Callable[..., Any],
     updates: Any,
@@ -114,6 +121,12 @@ def leafwise(
     n_out: int = 1,
 ) -> Any:
     """Apply ``fn(update_leaf, *other_leaves)`` to every trainable leaf.
+
+    ``fn`` sees float16 and bfloat16 leaves as float32 and its outputs are cast back to the
+    dtype of the update (first output) and of each state tree (the others): the arithmetic
+    of every optimizer runs in at least float32, so ``eps = 1e-8`` does not round to 0 in
+    float16, while parameters and state keep their dtypes. Float32 and float64 leaves are
+    untouched.
 
     Args:
       fn: per-leaf function; returns one array, or a tuple of ``n_out`` arrays.
@@ -142,11 +155,12 @@ def leafwise(
             for k, value in enumerate((g, *states)):
                 outs[k].append(value)
             continue
-        result = fn(*leaves)
+        result = fn(*[_at_least_f32(x) for x in leaves])
         if n_out == 1:
             result = (result,)
+        out_like = (g, *leaves[len(leaves) - (n_out - 1) :])
         for k in range(n_out):
-            outs[k].append(result[k])
+            outs[k].append(result[k].astype(out_like[k].dtype))
     trees_out = [jax.tree.unflatten(treedef, o) for o in outs]
     return trees_out[0] if n_out == 1 else tuple(trees_out)
 
@@ -200,7 +214,11 @@ def _fill(tree: Any, value: Any, dtype: Any, real: bool) -> Any:
         if x is None or not is_trainable(x):
             return None
         dt = x.dtype if dtype is None else dtype
-        return jnp.full(x.shape, value, dtype=real_dtype(dt) if real else dt)
+        dt = real_dtype(dt) if real else dt
+        if isinstance(x, jax.ShapeDtypeStruct):  # a layout: keep its sharding, if any
+            sharding = getattr(x, "sharding", None)
+            return jax.ShapeDtypeStruct(x.shape, dt, sharding=sharding)
+        return jnp.full_like(x, value, dtype=dt)  # full_like keeps the parameter's sharding
 
     return jax.tree.map(make, tree, is_leaf=is_none)
 

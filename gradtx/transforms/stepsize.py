@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+import jax
 import jax.numpy as jnp
 
 from gradtx import _tree, _validate
@@ -129,6 +130,11 @@ def scale_by_rprop(
         raise ValueError(f"max_step_size must be >= min_step_size, got {hi} < {lo}.")
 
     def init(params):
+        if any(jnp.iscomplexobj(x) for x in jax.tree.leaves(params)):
+            raise TypeError(
+                "scale_by_rprop: complex parameters are not supported (the update compares "
+                "the signs of successive gradients)."
+            )
         return ScaleByRpropState(_tree.full_like(params, learning_rate), _tree.zeros_like(params))
 
     def update(updates, state, params=None, **extra):

@@ -128,7 +128,7 @@ class MultiSteps:
         skip_state = ()
         if self._should_skip is not None:
             zeros = jax.tree.map(
-                lambda p: None if p is None else jnp.zeros(p.shape, p.dtype),
+                lambda p: None if p is None else jnp.zeros_like(p),
                 params,
                 is_leaf=_tree.is_none,
             )

@@ -94,7 +94,7 @@ def accumulator_copy(params: Any, accumulator_dtype: Any, *, zeros: bool = False
             return None
         dtype = accumulator_dtype_for(p.dtype, accumulator_dtype)
         if zeros or isinstance(p, jax.ShapeDtypeStruct):  # a layout has no values to copy
-            return jnp.zeros(p.shape, dtype)
+            return jnp.zeros_like(p, dtype=dtype)
         return jnp.asarray(p).astype(dtype)
 
     return jax.tree.map(make, params, is_leaf=_tree.is_none)

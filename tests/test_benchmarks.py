@@ -1,0 +1,71 @@
+"""Smoke test of the step-time benchmark (benchmarks/step_time.py) in quick mode.
+
+One quick run (Adam on the tiny tree, a few hundred parameters): it must finish, the
+gradtx/Optax agreement check must pass, and the Markdown and JSON reports must be written.
+The ideal C kernel needs gcc; its part is skipped without it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "step_time.py"
+
+
+def _load_step_time():
+    spec = importlib.util.spec_from_file_location("gradtx_bench_step_time", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    pytest.importorskip("optax")
+    out = tmp_path_factory.mktemp("bench")
+    md, js = out / "benchmarks.md", out / "bench.json"
+    step_time = _load_step_time()
+    results = step_time.main(
+        ["--quick", "--optimizers", "adam", "--shapes", "tiny", "--markdown", md, "--json", js]
+    )
+    return results, md, js
+
+
+def test_quick_run_completes_and_checks_agree(quick_run):
+    results, _, _ = quick_run
+    assert [(r["optimizer"], r["shape"]) for r in results["rows"]] == [("adam", "tiny1000")]
+    (check,) = results["checks"]
+    assert check["passed"] and check["reference"] == "optax"
+    assert "gradtx" in check["agree"]
+    row = results["rows"][0]
+    for name in ("gradtx", "optax"):
+        c = row["contenders"][name]
+        assert 0 < c["p10_ms"] <= c["median_ms"] <= c["p90_ms"]
+        assert c["compile_s"] > 0
+        assert c["memory"] is None or c["memory"]["overhead"] >= 0
+    assert row["gradtx_over_optax"] > 0
+
+
+def test_markdown_and_json_written(quick_run):
+    _, md, js = quick_run
+    text = md.read_text()
+    assert "## adam" in text and "| tiny1000 |" in text
+    assert "gradtx/optax" in text and "Preliminary" in text
+    assert "python benchmarks/step_time.py --quick" in text
+    assert json.loads(js.read_text())["rows"][0]["shape"] == "tiny1000"
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="the ideal kernel needs gcc")
+def test_ideal_kernel_ran_and_agreed(quick_run):
+    results, _, _ = quick_run
+    row = results["rows"][0]
+    assert "ideal" in row["contenders"]
+    assert "ideal" in results["checks"][0]["agree"]
+    assert row["contenders"]["gradtx"]["frac_ideal"] > 0

@@ -1,0 +1,1 @@
+"""Helpers of the case study ``examples/compare_optimizers.py``: data, model, training, report."""

@@ -65,14 +65,14 @@ def monitor_norms(inner: Any = None) -> GradientTransformation:
 
     Example:
       >>> import jax.numpy as jnp, gradtx
-      >>> from gradtx.wrappers import monitor
+      >>> from gradtx.wrappers import monitor_norms
       >>> tx = monitor_norms(gradtx.sgd(0.1))
       >>> w = jnp.array([3.0, 4.0])
       >>> _, state = tx.update(jnp.array([0.0, 1.0]), tx.init(w), w)
       >>> [round(float(x), 4) for x in (state.grad_norm, state.update_norm, state.update_ratio)]
       [1.0, 0.1, 0.02]
     """
-    inner = identity() if inner is None else as_inner(inner, "monitor inner")
+    inner = identity() if inner is None else as_inner(inner, "monitor_norms inner")
 
     def init(params):
         zero = jnp.zeros([], jnp.result_type(float))

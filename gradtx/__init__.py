@@ -3,6 +3,7 @@
 from gradtx import checkpoint as checkpoint
 from gradtx import optimizers as optimizers
 from gradtx import schedules as schedules
+from gradtx import second_order as second_order
 from gradtx import sharding as sharding
 from gradtx import transforms as transforms
 from gradtx import wrappers as wrappers
@@ -40,6 +41,21 @@ from gradtx.optimizers import rprop as rprop
 from gradtx.optimizers import sgd as sgd
 from gradtx.schedules import *  # noqa: F403 - listed in schedules/__init__.py
 from gradtx.schedules import __all__ as _schedules_all
+from gradtx.second_order import MinimizeResult as MinimizeResult
+from gradtx.second_order import Status as Status
+from gradtx.second_order import gauss_newton_vector_product as gauss_newton_vector_product
+from gradtx.second_order import hessian_free as hessian_free
+from gradtx.second_order import hessian_vector_product as hessian_vector_product
+from gradtx.second_order import lbfgs as lbfgs
+from gradtx.second_order import minimize as minimize
+from gradtx.second_order import newton as newton
+from gradtx.second_order import nonlinear_cg as nonlinear_cg
+from gradtx.second_order import scale_by_backtracking_linesearch as scale_by_backtracking_linesearch
+from gradtx.second_order import scale_by_lbfgs as scale_by_lbfgs
+from gradtx.second_order import scale_by_newton as scale_by_newton
+from gradtx.second_order import scale_by_nonlinear_cg as scale_by_nonlinear_cg
+from gradtx.second_order import scale_by_zoom_linesearch as scale_by_zoom_linesearch
+from gradtx.second_order import value_and_grad_from_state as value_and_grad_from_state
 from gradtx.transforms import *  # noqa: F403 - the primitives, listed in transforms/__init__.py
 from gradtx.transforms import __all__ as _transforms_all
 from gradtx.wrappers import *  # noqa: F403 - listed in wrappers/__init__.py

@@ -56,7 +56,7 @@ def _is_numeric(value: Any) -> bool:
 
 def _never_live(name: str) -> bool:
     """Masks and dtypes are structural arguments, never live hyperparameters."""
-    return name == "mask" or name.endswith("_mask") or name.endswith("_dtype")
+    return name == "mask" or name.endswith(("_mask", "_dtype")) or name.startswith("dtype_")
 
 
 def _float_dtype() -> Any:

@@ -127,3 +127,10 @@ CASES: list[Case] = [
 
 CASE_IDS = [c.id for c in CASES]
 ONE_CASE_PER_OPTIMIZER = list({c.name: c for c in reversed(CASES)}.values())
+
+
+def _all_cases() -> list[Case]:
+    """The core cases plus the breadth optimizers (tested by tests/test_breadth_*.py)."""
+    from registry_breadth import BREADTH_CASES
+
+    return CASES + BREADTH_CASES

@@ -9,8 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+import registry
 from conftest import assert_trees_close, gradient_stream, nested_params, precision
-from registry import CASES
 
 import gradtx
 import gradtx.optimizers as optimizers_module
@@ -23,7 +23,7 @@ def test_every_public_optimizer_is_registered_and_tested():
         if not name.startswith("_") and inspect.isfunction(obj) and name not in ("optimizer",)
     }
     assert public == set(gradtx.OPTIMIZERS), public ^ set(gradtx.OPTIMIZERS)
-    assert {c.name for c in CASES} == set(gradtx.OPTIMIZERS)
+    assert {c.name for c in registry._all_cases()} == set(gradtx.OPTIMIZERS)
     for name in gradtx.OPTIMIZERS:
         assert getattr(gradtx, name) is gradtx.OPTIMIZERS[name].factory
         assert name in gradtx.__all__

@@ -9,11 +9,30 @@ from gradtx.optimizers.adam import adamw as adamw
 from gradtx.optimizers.adam import amsgrad as amsgrad
 from gradtx.optimizers.adam import nadam as nadam
 from gradtx.optimizers.adam import nadamw as nadamw
+from gradtx.optimizers.adam_variants import adabelief as adabelief
+from gradtx.optimizers.adam_variants import adan as adan
+from gradtx.optimizers.adam_variants import optimistic_adam as optimistic_adam
+from gradtx.optimizers.adam_variants import radam as radam
+from gradtx.optimizers.adam_variants import yogi as yogi
 from gradtx.optimizers.adaptive import adadelta as adadelta
 from gradtx.optimizers.adaptive import adagrad as adagrad
 from gradtx.optimizers.adaptive import rmsprop as rmsprop
 from gradtx.optimizers.adaptive import rprop as rprop
+from gradtx.optimizers.factored import adafactor as adafactor
+from gradtx.optimizers.factored import sm3 as sm3
+from gradtx.optimizers.layerwise import fromage as fromage
+from gradtx.optimizers.layerwise import lamb as lamb
+from gradtx.optimizers.layerwise import lars as lars
+from gradtx.optimizers.layerwise import novograd as novograd
 from gradtx.optimizers.sgd import ema_momentum as ema_momentum
 from gradtx.optimizers.sgd import gd as gd
 from gradtx.optimizers.sgd import heavy_ball as heavy_ball
 from gradtx.optimizers.sgd import sgd as sgd
+from gradtx.optimizers.sgd_variants import noisy_sgd as noisy_sgd
+from gradtx.optimizers.sgd_variants import (
+    optimistic_gradient_descent as optimistic_gradient_descent,
+)
+from gradtx.optimizers.sgd_variants import polyak_sgd as polyak_sgd
+from gradtx.optimizers.sign import lion as lion
+from gradtx.optimizers.sign import sign_sgd as sign_sgd
+from gradtx.optimizers.sign import signum as signum

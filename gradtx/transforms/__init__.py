@@ -1,5 +1,9 @@
 """Primitives: each concept of an optimizer, written once."""
 
+from gradtx.transforms.adam_variants import scale_by_adan as scale_by_adan
+from gradtx.transforms.adam_variants import scale_by_belief as scale_by_belief
+from gradtx.transforms.adam_variants import scale_by_radam as scale_by_radam
+from gradtx.transforms.adam_variants import scale_by_yogi as scale_by_yogi
 from gradtx.transforms.adaptive import ScaleByInfinityNormState as ScaleByInfinityNormState
 from gradtx.transforms.adaptive import ScaleByMaxRmsState as ScaleByMaxRmsState
 from gradtx.transforms.adaptive import ScaleByRmsState as ScaleByRmsState
@@ -18,27 +22,58 @@ from gradtx.transforms.composite import scale_by_adamax as scale_by_adamax
 from gradtx.transforms.composite import scale_by_amsgrad as scale_by_amsgrad
 from gradtx.transforms.decay import AddDecayedWeightsState as AddDecayedWeightsState
 from gradtx.transforms.decay import add_decayed_weights as add_decayed_weights
+from gradtx.transforms.difference import DifferenceMomentsState as DifferenceMomentsState
+from gradtx.transforms.difference import OptimisticGradientState as OptimisticGradientState
+from gradtx.transforms.difference import scale_by_difference_moments as scale_by_difference_moments
+from gradtx.transforms.difference import (
+    scale_by_optimistic_gradient as scale_by_optimistic_gradient,
+)
+from gradtx.transforms.factored import FactoredState as FactoredState
+from gradtx.transforms.factored import ScaleByCoverRssState as ScaleByCoverRssState
+from gradtx.transforms.factored import scale_by_cover_rss as scale_by_cover_rss
+from gradtx.transforms.factored import scale_by_factored_rms as scale_by_factored_rms
+from gradtx.transforms.factored import scale_by_param_block_rms as scale_by_param_block_rms
 from gradtx.transforms.momentum import BiasCorrectionState as BiasCorrectionState
 from gradtx.transforms.momentum import EmaState as EmaState
 from gradtx.transforms.momentum import TraceState as TraceState
 from gradtx.transforms.momentum import bias_correction as bias_correction
 from gradtx.transforms.momentum import ema as ema
 from gradtx.transforms.momentum import trace as trace
+from gradtx.transforms.noise import AddNoiseState as AddNoiseState
+from gradtx.transforms.noise import add_noise as add_noise
+from gradtx.transforms.polyak import scale_by_polyak as scale_by_polyak
 from gradtx.transforms.scaling import ScaleByScheduleState as ScaleByScheduleState
 from gradtx.transforms.scaling import scale as scale
 from gradtx.transforms.scaling import scale_by_learning_rate as scale_by_learning_rate
 from gradtx.transforms.scaling import scale_by_schedule as scale_by_schedule
 from gradtx.transforms.scaling import scale_by_sign as scale_by_sign
+from gradtx.transforms.second_moments import SecondMomentState as SecondMomentState
+from gradtx.transforms.second_moments import scale_by_additive_rms as scale_by_additive_rms
+from gradtx.transforms.second_moments import scale_by_belief_rms as scale_by_belief_rms
+from gradtx.transforms.second_moments import scale_by_rectified_rms as scale_by_rectified_rms
+from gradtx.transforms.sign import InterpolatedEmaState as InterpolatedEmaState
+from gradtx.transforms.sign import interpolated_ema as interpolated_ema
+from gradtx.transforms.sign import scale_by_lion as scale_by_lion
 from gradtx.transforms.stepsize import ScaleByRpropState as ScaleByRpropState
 from gradtx.transforms.stepsize import ScaleByUnitCorrectionState as ScaleByUnitCorrectionState
 from gradtx.transforms.stepsize import scale_by_rprop as scale_by_rprop
 from gradtx.transforms.stepsize import scale_by_unit_correction as scale_by_unit_correction
+from gradtx.transforms.trust_ratio import ScaleByLayerwiseRmsState as ScaleByLayerwiseRmsState
+from gradtx.transforms.trust_ratio import scale_by_layerwise_rms as scale_by_layerwise_rms
+from gradtx.transforms.trust_ratio import scale_by_trust_ratio as scale_by_trust_ratio
 
 __all__ = [
     "AddDecayedWeightsState",
+    "AddNoiseState",
     "BiasCorrectionState",
+    "DifferenceMomentsState",
     "EmaState",
+    "FactoredState",
+    "InterpolatedEmaState",
+    "OptimisticGradientState",
+    "ScaleByCoverRssState",
     "ScaleByInfinityNormState",
+    "ScaleByLayerwiseRmsState",
     "ScaleByMaxRmsState",
     "ScaleByRmsState",
     "ScaleByRpropState",
@@ -46,26 +81,45 @@ __all__ = [
     "ScaleByScheduleState",
     "ScaleByStddevState",
     "ScaleByUnitCorrectionState",
+    "SecondMomentState",
     "TraceState",
     "add_decayed_weights",
+    "add_noise",
     "bias_correction",
     "clip",
     "clip_by_global_norm",
     "ema",
+    "interpolated_ema",
     "scale",
     "scale_by_adadelta",
     "scale_by_adam",
     "scale_by_adamax",
+    "scale_by_adan",
+    "scale_by_additive_rms",
     "scale_by_amsgrad",
+    "scale_by_belief",
+    "scale_by_belief_rms",
+    "scale_by_cover_rss",
+    "scale_by_difference_moments",
+    "scale_by_factored_rms",
     "scale_by_infinity_norm",
+    "scale_by_layerwise_rms",
     "scale_by_learning_rate",
+    "scale_by_lion",
     "scale_by_max_rms",
+    "scale_by_optimistic_gradient",
+    "scale_by_param_block_rms",
+    "scale_by_polyak",
+    "scale_by_radam",
+    "scale_by_rectified_rms",
     "scale_by_rms",
     "scale_by_rprop",
     "scale_by_rss",
     "scale_by_schedule",
     "scale_by_sign",
     "scale_by_stddev",
+    "scale_by_trust_ratio",
     "scale_by_unit_correction",
+    "scale_by_yogi",
     "trace",
 ]

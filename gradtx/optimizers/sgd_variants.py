@@ -1,0 +1,154 @@
+"""SGD variants: gradient noise, Polyak's step size, optimistic gradient descent.
+
+Each is gradient descent with one more primitive in front of (or behind) the learning
+rate: ``add_noise``, ``scale_by_polyak`` or ``scale_by_optimistic_gradient``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gradtx._base import GradientTransformation, chain
+from gradtx.optimizers._registry import optimizer
+from gradtx.transforms.difference import scale_by_optimistic_gradient
+from gradtx.transforms.noise import add_noise
+from gradtx.transforms.polyak import scale_by_polyak
+from gradtx.transforms.scaling import scale_by_learning_rate
+
+
+@optimizer("sgd", static=("key", "seed"), example={"learning_rate": 0.5})
+def noisy_sgd(
+    learning_rate: Any,
+    eta: Any = 0.01,
+    gamma: Any = 0.55,
+    key: Any = None,
+    *,
+    seed: Any = None,
+) -> GradientTransformation:
+    r"""SGD with annealed Gaussian gradient noise.
+
+    $$w_{t+1} = w_t - \eta_t\,(g_t + \sigma_t \xi_t),\qquad \xi_t \sim \mathcal N(0, I),
+    \qquad \sigma_t^2 = \frac{\eta_\text{noise}}{t^{\gamma}}$$
+
+    with $\eta_t$ = ``learning_rate``, $\eta_\text{noise}$ = ``eta`` and $\gamma$ =
+    ``gamma``. It is ``chain(add_noise(eta, gamma, key), scale_by_learning_rate(lr))``;
+    the same key gives the same noise as Optax.
+
+    Args:
+      learning_rate: $\eta_t \ge 0$, a constant or a schedule.
+      eta: $\eta_\text{noise} \ge 0$, the initial variance of the noise.
+      gamma: $\gamma \ge 0$, the decay exponent of the variance.
+      key: an int seed or a JAX random key (fixed at construction); ``None`` means 0.
+      seed: Optax's deprecated name for ``key``.
+
+    Returns:
+      A :class:`~gradtx.GradientTransformation` with live hyperparameters.
+
+    References:
+      Neelakantan, Vilnis, Le, Sutskever, Kaiser, Kurach & Martens, "Adding Gradient Noise
+      Improves Learning for Very Deep Networks", 2015, arXiv:1511.06807.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx.optimizers.sgd_variants import noisy_sgd
+      >>> tx = noisy_sgd(0.1, eta=0.0)
+      >>> tx.update(jnp.array([2.0]), tx.init(jnp.zeros(1)))[0].tolist()
+      [-0.20000000298023224]
+    """
+    return chain(add_noise(eta, gamma, key, seed=seed), scale_by_learning_rate(learning_rate))
+
+
+@optimizer("sgd", example={"max_learning_rate": 1.0}, needs_value=True)
+def polyak_sgd(
+    max_learning_rate: Any = 1.0,
+    scaling: Any = 1.0,
+    f_min: Any = 0.0,
+    eps: Any = 0.0,
+    variant: str = "sps",
+) -> GradientTransformation:
+    r"""SGD with Polyak's step size: the step that would reach $f^\star$ on a linear model.
+
+    $$w_{t+1} = w_t - s_t\,\min\Big(\frac{f(w_t) - f^\star}{\lVert g_t\rVert^2 + \epsilon},
+    \ \gamma_{\max}\Big)\, g_t$$
+
+    with $s_t$ = ``scaling``, $f^\star$ = ``f_min``, $\gamma_{\max}$ =
+    ``max_learning_rate``, $\epsilon$ = ``eps``; ``variant="sps+"`` uses the positive part
+    of $f(w_t) - f^\star$. ``update`` needs the loss: ``update(g, state, params,
+    value=f(w))``. It is ``chain(scale_by_polyak(f_min, max_learning_rate, eps, variant),
+    scale_by_learning_rate(scaling))``.
+    **Difference from Optax:** Optax 0.2.8 applies ``scaling`` *before* the Polyak step, so
+    its step is $s\min\big(\frac{f - f^\star}{s^2\lVert g\rVert^2 + \epsilon},
+    \gamma_{\max}\big)$, not the formula its documentation gives (the one above). The two
+    agree for the default $s = 1$.
+
+    Args:
+      max_learning_rate: $\gamma_{\max} \ge 0$.
+      scaling: $s_t \ge 0$, a constant or a schedule.
+      f_min: $f^\star$, a lower bound on the loss (0 for non-negative losses).
+      eps: $\epsilon \ge 0$.
+      variant: ``"sps"`` or ``"sps+"``.
+
+    Returns:
+      A :class:`~gradtx.GradientTransformation` with live hyperparameters; its ``update``
+      needs ``value``.
+
+    References:
+      Loizou, Vaswani, Laradji & Lacoste-Julien, "Stochastic Polyak Step-size for SGD: An
+      Adaptive Learning Rate for Fast Convergence", AISTATS 2021, arXiv:2002.10542;
+      Garrigos, Gower & Schaipp, "Function Value Learning: Adaptive Learning Rates Based on
+      the Polyak Stepsize and Function Splitting in ERM", 2023, arXiv:2307.14528.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> from gradtx.optimizers.sgd_variants import polyak_sgd
+      >>> f = lambda w: jnp.sum(w**2)
+      >>> w = jnp.array([1.0, 2.0, 3.0])
+      >>> tx = polyak_sgd()
+      >>> value, g = jax.value_and_grad(f)(w)          # 14 / |2w|^2 = 1/4
+      >>> tx.update(g, tx.init(w), w, value=value)[0].tolist()
+      [-0.5, -1.0, -1.5]
+    """
+    return chain(
+        scale_by_polyak(f_min, max_learning_rate, eps, variant),
+        scale_by_learning_rate(scaling),
+    )
+
+
+@optimizer("sgd", example={"learning_rate": 0.1})
+def optimistic_gradient_descent(
+    learning_rate: Any, alpha: Any = 1.0, beta: Any = 1.0
+) -> GradientTransformation:
+    r"""Optimistic gradient descent: step along the gradient extrapolated one step ahead.
+
+    $$w_{t+1} = w_t - \eta_t\big((\alpha + \beta)\, g_t - \beta\, g_{t-1}\big),\qquad
+    g_0 := g_1$$
+
+    with $\alpha$ = ``alpha``, $\beta$ = ``beta``. With $\alpha = \beta = 1$ this is
+    $w_{t+1} = w_t - 2\eta g_t + \eta g_{t-1}$, which converges on bilinear min-max
+    problems where gradient descent-ascent cycles. It is
+    ``chain(scale_by_optimistic_gradient(alpha, beta), scale_by_learning_rate(lr))``.
+
+    Args:
+      learning_rate: $\eta_t \ge 0$, a constant or a schedule.
+      alpha: $\alpha$, the weight of the current gradient.
+      beta: $\beta$, the weight of the extrapolation.
+
+    Returns:
+      A :class:`~gradtx.GradientTransformation` with live hyperparameters.
+
+    References:
+      Popov, "A modification of the Arrow-Hurwicz method for search of saddle points",
+      Mathematical Notes of the Academy of Sciences of the USSR 28(5), 1980; Mokhtari,
+      Ozdaglar & Pattathil, "A Unified Analysis of Extra-gradient and Optimistic Gradient
+      Methods for Saddle Point Problems", AISTATS 2020, arXiv:1901.08511.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx.optimizers.sgd_variants import optimistic_gradient_descent
+      >>> tx = optimistic_gradient_descent(0.1)
+      >>> s = tx.init(jnp.zeros(1))
+      >>> _, s = tx.update(jnp.array([1.0]), s)
+      >>> [round(x, 6) for x in tx.update(jnp.array([2.0]), s)[0].tolist()]   # 2*2 - 1
+      [-0.3]
+    """
+    return chain(scale_by_optimistic_gradient(alpha, beta), scale_by_learning_rate(learning_rate))

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from hypothesis import settings
+
+# Under CI the hypothesis tests replay a fixed sequence of examples (reproducible results);
+# locally they draw new ones each run and keep failures in .hypothesis/.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 # Per-dtype tolerances for step-by-step parity (max error relative to the leaf's scale).
 RTOL = {"float32": 1e-6, "float64": 1e-12}

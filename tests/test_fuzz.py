@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 from conftest import assert_trees_close, precision, tree_max_abs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -46,30 +47,39 @@ def hyperparameters(draw, case):
 
 def _materialize(spec, rng):
     if isinstance(spec, tuple) and len(spec) == 2 and spec[0] == "leaf":
-        return jnp.asarray(rng.normal(size=spec[1]))
+        return jnp.asarray(rng.normal(size=spec[1]), dtype=jnp.result_type(float))
     if isinstance(spec, dict):
         return {k: _materialize(v, rng) for k, v in spec.items()}
     return tuple(_materialize(v, rng) for v in spec)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(data=st.data(), spec=trees, case_index=st.integers(0, len(FUZZED) - 1))
-def test_random_trees_and_hyperparameters_match_optax(data, spec, case_index):
+@given(
+    data=st.data(),
+    spec=trees,
+    case_index=st.integers(0, len(FUZZED) - 1),
+    dtype=st.sampled_from(["float64", "float32"]),
+)
+def test_random_trees_and_hyperparameters_match_optax(data, spec, case_index, dtype):
     case = FUZZED[case_index]
     kwargs = data.draw(hyperparameters(case), label="hyperparameters")
-    with precision("float64"):
+    with precision(dtype):
         rng = np.random.default_rng(0)
         params = _materialize(spec, rng)
         ours, theirs = case.make(**kwargs), case.optax_fn(**kwargs)
+        if dtype == "float32":  # like-for-like: Optax with hyperparameters in the state
+            static = [k for k, v in kwargs.items() if isinstance(v, bool)]
+            theirs = optax.inject_hyperparams(case.optax_fn, static_args=static)(**kwargs)
         s1, s2 = ours.init(params), theirs.init(params)
         structure = jax.tree.structure(s1)
         p1 = p2 = params
         for _ in range(8):
-            g = jax.tree.map(lambda p: jnp.asarray(rng.normal(size=p.shape)), params)
+            g = jax.tree.map(lambda p: jnp.asarray(rng.normal(size=p.shape), p.dtype), params)
             u1, s1 = ours.update(g, s1, p1)
             u2, s2 = theirs.update(g, s2, p2)
             p1 = jax.tree.map(jnp.add, p1, u1)
             p2 = jax.tree.map(jnp.add, p2, u2)
             assert jax.tree.structure(s1) == structure
         floor = tree_max_abs(params) if jax.tree.leaves(params) else 0.0
-        assert_trees_close(p1, p2, 1e-11, what=f"{case.id} {kwargs}", floor=floor)
+        rtol = 1e-11 if dtype == "float64" else 1e-5
+        assert_trees_close(p1, p2, rtol, what=f"{case.id} {dtype} {kwargs}", floor=floor)

@@ -9,8 +9,9 @@ from pathlib import Path
 
 def print_table(runs: dict) -> str:
     """Print (and return) one line per run: loss, accuracy, steps, passes and times."""
+    width = max([len("method"), *map(len, runs)]) + 2
     lines = [
-        f"{'method':<19}{'status':<12}{'train loss':>11}{'test acc %':>11}{'steps':>7}"
+        f"{'method':<{width}}{'status':<12}{'train loss':>11}{'test acc %':>11}{'steps':>7}"
         f"{'passes':>8}{'compile s':>10}{'train s':>9}{'ms/step':>9}"
     ]
     for name, r in runs.items():
@@ -18,7 +19,7 @@ def print_table(runs: dict) -> str:
         cells = f"{loss:>11.4g}" if loss is not None else f"{'-':>11}"
         cells += f"{acc:>11.2f}" if acc is not None else f"{'-':>11}"
         lines.append(
-            f"{name:<19}{r['status']:<12}{cells}{r['steps']:>7}{r['passes']:>8.1f}"
+            f"{name:<{width}}{r['status']:<12}{cells}{r['steps']:>7}{r['passes']:>8.1f}"
             f"{r['compile_s']:>10.2f}{r['train_s']:>9.2f}{r['ms_per_step']:>9.3f}"
         )
     text = "\n".join(lines)

@@ -119,6 +119,7 @@ def leafwise(
     *others: Any,
     names: Sequence[str] | None = None,
     n_out: int = 1,
+    mask: Sequence[bool] | None = None,
 ) -> Any:
     """Apply ``fn(update_leaf, *other_leaves)`` to every trainable leaf.
 
@@ -138,6 +139,9 @@ def leafwise(
         the new updates, then the new values of the *last* ``n_out - 1`` input trees (the
         state trees), which are passed through unchanged at untrained leaves.
 
+      mask: optional, one bool per leaf of ``updates`` (``None`` leaves included, in
+        flattening order); leaves whose flag is False pass through like untrained ones.
+
     Returns:
       A tree (or tuple of ``n_out`` trees) with the structure of ``updates``.
     """
@@ -148,9 +152,10 @@ def leafwise(
     flat = [jax.tree.leaves(t, is_leaf=is_none) for t in trees]
     treedef = jax.tree.structure(updates, is_leaf=is_none)
     outs: list[list[Any]] = [[] for _ in range(n_out)]
-    for leaves in zip(*flat):
+    keep = [True] * len(flat[0]) if mask is None else list(mask)
+    for leaves, trained in zip(zip(*flat), keep):
         g = leaves[0]
-        if g is None or not is_trainable(g):
+        if g is None or not is_trainable(g) or not trained:
             states = leaves[len(leaves) - (n_out - 1) :] if n_out > 1 else ()
             for k, value in enumerate((g, *states)):
                 outs[k].append(value)

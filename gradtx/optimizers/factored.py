@@ -22,7 +22,7 @@ from gradtx.transforms.factored import (
 )
 from gradtx.transforms.momentum import ema
 from gradtx.transforms.scaling import scale, scale_by_learning_rate
-from gradtx.wrappers._clipping import clip_by_block_rms
+from gradtx.wrappers import clip_by_block_rms
 
 _FLOAT32 = jnp.dtype("float32")
 

@@ -17,7 +17,7 @@ VARIANTS = ("polak_ribiere", "fletcher_reeves", "hestenes_stiefel", "dai_yuan")
 
 
 class ScaleByNonlinearCgState(NamedTuple):
-    """State of :func:`scale_by_nonlinear_cg`.
+    r"""State of :func:`scale_by_nonlinear_cg`.
 
     Attributes:
       count: int32 number of updates.

@@ -79,7 +79,7 @@ def search_inputs(updates, params, extra, who):
 
 
 def evaluate_on_line(value_fn, params, direction, alpha, dtype):
-    """$\varphi(\alpha)$, $\varphi'(\alpha)$ and $\nabla f(x + \alpha d)$; inf/nan if not finite."""
+    r"""$\varphi(\alpha)$, $\varphi'(\alpha)$, $\nabla f(x + \alpha d)$; inf/nan if not finite."""
     trial = apply_updates(params, vec.scale(alpha, direction))
     f, g = jax.value_and_grad(value_fn)(trial)
     f = jnp.asarray(f).astype(dtype)
@@ -89,7 +89,7 @@ def evaluate_on_line(value_fn, params, direction, alpha, dtype):
 
 
 def finish_search(state, updates, alpha, value, grad, value0, slope0, failed, evals):
-    """The step $\alpha d$ and the new state (scalars kept in the state's dtype)."""
+    r"""The step $\alpha d$ and the new state (scalars kept in the state's dtype)."""
     dtype = state.learning_rate.dtype
     point = AcceptedPoint(value.astype(dtype), grad, jnp.asarray(True))
     info = vec.step_info(evals, evals, 0, 0)

@@ -35,7 +35,7 @@ def _quad_min(a, fa, da, b, fb):
 
 
 def _interpolate(a_lo, f_lo, d_lo, a_hi, f_hi, d_hi, noisy, slow):
-    """A trial inside the bracket: cubic, else quadratic, else bisection.
+    r"""A trial inside the bracket: cubic, else quadratic, else bisection.
 
     An interpolated trial may lie anywhere strictly inside the bracket; bisection is used
     when the last trial did not shrink the bracket by a third (``slow``), as in Moré and
@@ -58,7 +58,7 @@ def _interpolate(a_lo, f_lo, d_lo, a_hi, f_hi, d_hi, noisy, slow):
 
 
 def _extrapolate(a_lo, d_lo, a_old, d_old, a_max):
-    """A larger trial: the secant root of $\varphi'$, within [lo + 1.1 Δ, lo + 4 Δ]."""
+    r"""A larger trial: the secant root of $\varphi'$, within [lo + 1.1 Δ, lo + 4 Δ]."""
     delta = a_lo - a_old
     secant = a_lo - d_lo * delta / (d_lo - d_old)
     low, high = a_lo + 0.1 * delta, a_lo + 4 * delta

@@ -81,19 +81,7 @@ def add_decayed_weights(weight_decay: Any = 0.0, mask: Any = None) -> GradientTr
             updates = _tree.leafwise(step, updates, params, names=("updates", "params"))
         else:
             keep = mask_leaves(mask, params, "add_decayed_weights")
-            updates = _masked_leafwise(step, updates, params, keep)
+            updates = _tree.leafwise(step, updates, params, names=("updates", "params"), mask=keep)
         return updates, AddDecayedWeightsState(_tree.safe_increment(state.count))
 
     return GradientTransformation(init, update)
-
-
-def _masked_leafwise(step, updates, params, keep):
-    """Apply ``step`` to leaves whose mask is True (the mask is aligned with all leaves)."""
-    _tree.check_same_structure(("updates", "params"), (updates, params))
-    flat_u, treedef = jax.tree.flatten(updates, is_leaf=_tree.is_none)
-    flat_p = jax.tree.leaves(params, is_leaf=_tree.is_none)
-    out = [
-        step(u, p) if k and u is not None and _tree.is_trainable(u) else u
-        for u, p, k in zip(flat_u, flat_p, keep)
-    ]
-    return jax.tree.unflatten(treedef, out)

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 from gradtx import _tree, _validate
 from gradtx._base import EmptyState, GradientTransformation, check_state_type
 from gradtx.transforms.adaptive import statistic_source
-from gradtx.transforms.decay import _masked_leafwise, mask_leaves
+from gradtx.transforms.decay import mask_leaves
 from gradtx.transforms.momentum import ema_scalars
 
 
@@ -92,9 +92,8 @@ def scale_by_trust_ratio(
             return (u * ratio.astype(_tree.real_dtype(u.dtype))).astype(u.dtype)
 
         flags = _mask_flags(mask, params, "scale_by_trust_ratio")
-        if flags is None:
-            return _tree.leafwise(step, updates, params, names=("updates", "params")), state
-        return _masked_leafwise(step, updates, params, flags), state
+        names = ("updates", "params")
+        return _tree.leafwise(step, updates, params, names=names, mask=flags), state
 
     return GradientTransformation(lambda params: EmptyState(), update)
 

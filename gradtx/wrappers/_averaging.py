@@ -15,6 +15,7 @@ import jax.numpy as jnp
 
 from gradtx import _tree, _validate
 from gradtx._base import GradientTransformation, check_state_type
+from gradtx.transforms.momentum import one_minus_power
 from gradtx.wrappers._common import (
     accumulator_copy,
     as_inner,
@@ -180,13 +181,13 @@ def ema_params(
 ) -> GradientTransformation:
     r"""Keep an exponential moving average of the parameters in the state; updates pass through.
 
-    $$ar w_t = ar w_{t-1} + \gamma_t\,(w_t - ar w_{t-1}),\qquad
-      \gamma_t = egin{cases} \dfrac{1-eta}{1-eta^t} & 	ext{debias} \
-      1-eta & 	ext{otherwise}\end{cases}$$
+    $$\bar w_t = \bar w_{t-1} + \gamma_t\,(w_t - \bar w_{t-1}),\qquad
+      \gamma_t = \begin{cases} \dfrac{1-\beta}{1-\beta^t} & 	ext{debias} \
+      1-\beta & 	ext{otherwise}\end{cases}$$
 
-    where $w_t$ = params + updates is the parameter after this step, $eta$ = ``decay``
-    and $ar w_0$ the initial parameters. With ``debias=True`` this is exactly the debiased
-    EMA $m_t / (1-eta^t)$ of $w_1, \dots, w_t$ (the initial parameters get no weight);
+    where $w_t$ = params + updates is the parameter after this step, $\beta$ = ``decay``
+    and $\bar w_0$ the initial parameters. With ``debias=True`` this is exactly the debiased
+    EMA $m_t / (1-\beta^t)$ of $w_1, \dots, w_t$ (the initial parameters get no weight);
     with ``debias=False`` it is the EMA started at the initial parameters.
 
     Place it *last* in the chain so that it sees the final update, and read the average
@@ -194,7 +195,7 @@ def ema_params(
     ema_params(0.999))`` it is ``opt_state[1].average``.
 
     Args:
-      decay: $eta \in [0, 1)$, a constant or a schedule of the step.
+      decay: $\beta \in [0, 1)$, a constant or a schedule of the step.
       debias: use the debiased weights $\gamma_t$.
       accumulator_dtype: dtype of the average; ``None``: the parameter's dtype promoted to
         at least float32 (a bfloat16 average would lose the small increments).
@@ -227,10 +228,7 @@ def ema_params(
         one_minus = 1 - beta
         if not debias:
             return one_minus
-        t = (count + 1).astype(beta.dtype)
-        log_beta = jnp.log(jnp.where(beta > 0, beta, 1))
-        correction = jnp.where(beta > 0, -jnp.expm1(t * log_beta), 1)  # 1 - beta**t, exactly
-        return one_minus / correction
+        return one_minus / one_minus_power(beta, _tree.safe_increment(count))
 
     return _param_average(weight, accumulator_dtype, EmaParamsState, "ema_params")
 
@@ -238,8 +236,8 @@ def ema_params(
 def polyak_average(start_step: int = 0, accumulator_dtype: Any = None) -> GradientTransformation:
     r"""Keep the uniform (Polyak–Ruppert) average of the parameters in the state.
 
-    $$ar w_t = ar w_{t-1} + rac{w_t - ar w_{t-1}}{\max(t - t_0, 1)}
-      \quad\Longrightarrow\quad ar w_t = rac{1}{t - t_0}\sum_{i=t_0+1}^{t} w_i$$
+    $$\bar w_t = \bar w_{t-1} + \frac{w_t - \bar w_{t-1}}{\max(t - t_0, 1)}
+      \quad\Longrightarrow\quad \bar w_t = \frac{1}{t - t_0}\sum_{i=t_0+1}^{t} w_i$$
 
     where $w_t$ = params + updates is the parameter after step $t$ and $t_0$ =
     ``start_step``: before it the average follows the parameters (a burn-in, as in

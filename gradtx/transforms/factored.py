@@ -19,6 +19,7 @@ import numpy as np
 from gradtx import _tree, _validate
 from gradtx._base import EmptyState, GradientTransformation, check_state_type
 from gradtx.transforms.adaptive import statistic_source
+from gradtx.transforms.momentum import ema_scalars, ema_update
 
 _SOURCES = ("updates", "gradient")
 
@@ -138,18 +139,18 @@ def scale_by_factored_rms(
         check_state_type(state, FactoredState, "scale_by_factored_rms")
         stats = statistic_source(updates, extra, source)
         beta = beta_fn(state.count - step_offset, decay_rate)
-        scalars = _tree.Scalars(beta=beta, eps=epsilon)
+        scalars = ema_scalars(beta, state.count, eps=epsilon)
 
         def step(u, g, v_row, v_col, v):
             s = scalars(u)
             g2 = _tree.abs_sq(g) + s.eps
             d = dims(g.shape)
             if d is None:
-                v = s.beta * v + (1 - s.beta) * g2
+                v = ema_update(v, g2, s)
                 return u * jax.lax.rsqrt(v), v_row, v_col, v
             a, b = d
-            v_row = s.beta * v_row + (1 - s.beta) * jnp.mean(g2, axis=b)
-            v_col = s.beta * v_col + (1 - s.beta) * jnp.mean(g2, axis=a)
+            v_row = ema_update(v_row, jnp.mean(g2, axis=b), s)
+            v_col = ema_update(v_col, jnp.mean(g2, axis=a), s)
             row_mean = jnp.mean(v_row, axis=a - 1 if a > b else a, keepdims=True)
             row_factor = jax.lax.rsqrt(v_row / row_mean)
             col_factor = jax.lax.rsqrt(v_col)

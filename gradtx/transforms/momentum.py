@@ -26,6 +26,12 @@ def one_minus_power(decay: Any, count: jax.Array) -> jax.Array:
     return jnp.where(decay > 0, -jnp.expm1(t * safe_log), 1)
 
 
+def ema_update(acc: jax.Array, x: jax.Array, s: Any) -> jax.Array:
+    r"""One EMA step $\beta\,a + (1-\beta)\,x$ of any statistic ``x`` (a gradient, its
+    square, a row mean, a difference), with ``s`` = ``ema_scalars(...)(leaf)``."""
+    return s.one_minus * x + s.decay * acc
+
+
 def ema_scalars(decay: Any, count: jax.Array, **more: Any) -> _tree.Scalars:
     r"""The scalars of an EMA step at step ``count``: $\beta$, $1-\beta$ and $1-\beta^t$."""
     decay = jnp.asarray(decay)
@@ -160,7 +166,7 @@ def ema(
 
         def step(g, m):
             s = scalars(g)
-            m = s.one_minus * g + s.decay * m
+            m = ema_update(m, g, s)
             if nesterov:
                 out = s.decay * (m / s.ahead) + s.one_minus * (g / s.correction)
             elif debias:

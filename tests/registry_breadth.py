@@ -22,6 +22,7 @@ would import this module again while it is only half initialized.
 
 from __future__ import annotations
 
+import importlib
 import warnings
 
 import jax
@@ -234,6 +235,14 @@ BREADTH_CASES: list[Case] = [
     ),
 ]
 
+# The later families keep their cases in their own registry modules (same formats).
+FAMILY_REGISTRIES = [
+    importlib.import_module(f"registry_{name}")
+    for name in ("moment_variants", "contrib", "parameter_free", "gain_adaptation", "loss_driven")
+]
+for _family in FAMILY_REGISTRIES:
+    BREADTH_CASES += _family.CASES
+
 BREADTH_CASE_IDS = [c.id for c in BREADTH_CASES]
 BREADTH_ONE_CASE_PER_OPTIMIZER = list({c.name: c for c in reversed(BREADTH_CASES)}.values())
 
@@ -259,3 +268,5 @@ BREADTH_SETTINGS: dict[str, tuple[float, float]] = {
     "adafactor": (0.03, 1e-9),
     "sm3": (0.1, 1e-9),
 }
+for _family in FAMILY_REGISTRIES:
+    BREADTH_SETTINGS.update(_family.SETTINGS)

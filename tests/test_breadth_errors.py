@@ -9,7 +9,7 @@ import inspect
 import jax.numpy as jnp
 import pytest
 import registry  # noqa: F401 - first: tests/registry.py imports registry_breadth
-from registry_breadth import BREADTH_ONE_CASE_PER_OPTIMIZER
+from registry_breadth import BREADTH_ONE_CASE_PER_OPTIMIZER, FAMILY_REGISTRIES
 
 import gradtx
 from gradtx.transforms import (
@@ -56,6 +56,10 @@ BAD = [
 ]
 
 
+for _family in FAMILY_REGISTRIES:
+    BAD += _family.BAD
+
+
 @pytest.mark.parametrize(
     "name, kwargs, match", BAD, ids=[f"{n}-{sorted(k)[-1]}" for n, k, _ in BAD]
 )
@@ -97,6 +101,11 @@ BAD_PRIMITIVES = [
     (factored.scale_by_param_block_rms, {"min_scale": -1.0}, "min_scale must be in"),
     (factored.scale_by_cover_rss, {"decay": 1.5}, r"decay must be in \[0, 1\]"),
 ]
+
+
+for _family in FAMILY_REGISTRIES:
+    PRIMITIVES += _family.PRIMITIVES
+    BAD_PRIMITIVES += _family.BAD_PRIMITIVES
 
 
 @pytest.mark.parametrize(

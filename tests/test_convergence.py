@@ -13,6 +13,8 @@ import inspect
 import jax
 import jax.numpy as jnp
 import pytest
+import registry  # noqa: F401 - first: tests/registry.py imports registry_breadth
+import registry_breadth
 from conftest import precision
 
 import gradtx
@@ -66,6 +68,10 @@ SETTINGS = {
     "adafactor": (0.03, 1e-9, 0.01, 0.1),
     "sm3": (0.1, 1e-9, 1.0, 2e-3),
 }
+
+
+for _family in registry_breadth.FAMILY_REGISTRIES:
+    SETTINGS.update(_family.CONVERGENCE)
 
 
 def _solve(tx, f, w0, steps=5000):

@@ -1,5 +1,11 @@
 """Optimizers: each a short chain of primitives, with live hyperparameters."""
 
+# Family modules whose names are not re-exported yet; importing them registers their aliases.
+from gradtx.optimizers import contrib as contrib
+from gradtx.optimizers import gain_adaptation as gain_adaptation
+from gradtx.optimizers import loss_driven as loss_driven
+from gradtx.optimizers import moment_variants as moment_variants
+from gradtx.optimizers import parameter_free as parameter_free
 from gradtx.optimizers._registry import OPTIMIZERS as OPTIMIZERS
 from gradtx.optimizers._registry import OptimizerInfo as OptimizerInfo
 from gradtx.optimizers.adam import adam as adam

@@ -1,7 +1,7 @@
 """The common battery of ``test_battery.py``, run on every breadth optimizer (one case each).
 
 Optimizers that need the loss (``needs_value``) get ``value = 0.5 * |w|^2 + 1`` at the
-current parameters. To keep the file fast, the checks that share a compiled step share a
+current parameters, and that function as ``value_fn``. To keep the file fast, the checks that share a compiled step share a
 test: dtypes, state layout, one trace across ``set_hyperparams`` and untrained leaves in
 one; jit against eager and unused extra arguments in another. The training checks (zero
 gradients, convergence, bf16 training) are in ``test_breadth_training.py``.
@@ -30,7 +30,7 @@ def fast_jit(fn):
 
 
 def extra_args(case, params):
-    return {"value": value_fn(params)} if needs_value(case) else {}
+    return {"value": value_fn(params), "value_fn": value_fn} if needs_value(case) else {}
 
 
 def _structure_and_dtypes(state):

@@ -71,7 +71,7 @@ def run(tx, params, grads, with_value=False):
     """(updates, params) after each step; one jitted step (cheaper to compile than a scan)."""
 
     def step(g, s, p):
-        extra = {"value": value_fn(p)} if with_value else {}
+        extra = {"value": value_fn(p), "value_fn": value_fn} if with_value else {}
         u, s = tx.update(g, s, p, **extra)
         return u, s, gradtx.apply_updates(p, u)
 

@@ -20,12 +20,14 @@ IDS = [c.name for c in CASES]
 
 
 def solve(tx, loss, w0, steps, with_value):
-    """``steps`` full-batch steps on ``loss`` from ``w0`` (given ``value`` if needed)."""
+    """``steps`` full-batch steps on ``loss`` from ``w0`` (given ``value`` and ``value_fn``
+    if needed)."""
 
     def body(carry, _):
         w, s = carry
         value, grad = jax.value_and_grad(loss)(w)
-        u, s = tx.update(grad, s, w, **({"value": value} if with_value else {}))
+        extra = {"value": value, "value_fn": loss} if with_value else {}
+        u, s = tx.update(grad, s, w, **extra)
         return (gradtx.apply_updates(w, u), s), None
 
     return fast_jit(lambda w: jax.lax.scan(body, (w, tx.init(w)), None, length=steps)[0][0])(w0)

@@ -78,7 +78,8 @@ def _solve(tx, f, w0, steps=5000):
     def body(carry, _):
         w, s = carry
         value, grad = jax.value_and_grad(f)(w)
-        u, s = tx.update(grad, s, w, value=value)  # `value` for Polyak's step; others ignore it
+        # `value` for Polyak's step, `value_fn` for the loss-driven methods; others ignore them
+        u, s = tx.update(grad, s, w, value=value, value_fn=f)
         return (gradtx.apply_updates(w, u), s), None
 
     (w, _), _ = jax.lax.scan(body, (w0, tx.init(w0)), None, length=steps)

@@ -15,8 +15,8 @@ from registry import Case
 import gradtx.optimizers.gain_adaptation  # noqa: F401 - importing the module registers the aliases
 
 CASES: list[Case] = []
-SETTINGS: dict[str, tuple[float, float]] = {}
-CONVERGENCE: dict[str, tuple[float, float, float, float]] = {}
+SETTINGS: dict[str, tuple[Any, ...]] = {}  # (lr, tol[, kwargs]): registry_breadth
+CONVERGENCE: dict[str, tuple[Any, ...]] = {}  # (q_lr, q_tol, r_lr, r_tol[, kwargs])
 BAD: list[tuple[str, dict[str, Any], str]] = []
 PRIMITIVES: list[Any] = []
 BAD_PRIMITIVES: list[tuple[Any, dict[str, Any], str]] = []

@@ -56,11 +56,11 @@ def test_zero_gradients_for_many_steps_stay_finite(case):
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_converges_on_a_quadratic(case):
     """3000 full-batch float64 steps on 0.5 * sum(A w^2), A = (1, 3, 10), from w = 1."""
-    lr, tol = BREADTH_SETTINGS[case.name]
+    lr, tol, *more = BREADTH_SETTINGS[case.name]  # a 3rd item: other constructor kwargs
     scale = jnp.array([1.0, 3.0, 10.0])
     with precision("float64"):
         loss = lambda w: 0.5 * jnp.sum(scale * w**2)
-        kwargs = {case.extra.get("schedule", "learning_rate"): lr}
+        kwargs = {case.extra.get("schedule", "learning_rate"): lr, **(more[0] if more else {})}
         tx = gradtx.OPTIMIZERS[case.name].factory(**kwargs)
         w = solve(tx, loss, jnp.ones(3), 3000, gradtx.OPTIMIZERS[case.name].needs_value)
         error = float(jnp.max(jnp.abs(w)))

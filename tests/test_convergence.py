@@ -30,7 +30,8 @@ def rosenbrock(w):
     return (1 - w[0]) ** 2 + 100 * (w[1] - w[0] ** 2) ** 2
 
 
-# name: (quadratic lr, quadratic tol, rosenbrock lr, rosenbrock tol)
+# name: (quadratic lr, quadratic tol, rosenbrock lr, rosenbrock tol[, other kwargs]); the rate
+# is passed as `learning_rate` (or `max_learning_rate`) where the optimizer takes one
 SETTINGS = {
     "gd": (0.1, 1e-9, 1e-3, 0.2),
     "sgd": (0.1, 1e-9, 1e-3, 0.2),
@@ -93,18 +94,16 @@ def test_every_optimizer_has_settings():
 @pytest.mark.parametrize("problem", ["quadratic", "rosenbrock"])
 @pytest.mark.parametrize("name", sorted(SETTINGS))
 def test_converges(name, problem):
-    q_lr, q_tol, r_lr, r_tol = SETTINGS[name]
+    q_lr, q_tol, r_lr, r_tol, *more = SETTINGS[name]  # a 5th item: other constructor kwargs
     with precision("float64"):
         if problem == "quadratic":
             f, w0, solution, lr, tol = quadratic, jnp.ones(3), jnp.zeros(3), q_lr, q_tol
         else:
             f, w0, solution, lr, tol = rosenbrock, jnp.array([-1.2, 1.0]), jnp.ones(2), r_lr, r_tol
         factory = gradtx.OPTIMIZERS[name].factory
-        rate = (
-            "learning_rate"
-            if "learning_rate" in inspect.signature(factory).parameters
-            else ("max_learning_rate")
-        )
-        w = _solve(factory(**{rate: lr}), f, w0)
+        parameters = inspect.signature(factory).parameters
+        rate = [k for k in ("learning_rate", "max_learning_rate") if k in parameters]
+        kwargs = {**({rate[0]: lr} if rate else {}), **(more[0] if more else {})}
+        w = _solve(factory(**kwargs), f, w0)
         error = float(jnp.max(jnp.abs(w - solution)))
         assert error <= tol, f"{name} on {problem}: |w - w*| = {error:.3g} > {tol:g}"

@@ -134,3 +134,8 @@ def _all_cases() -> list[Case]:
     from registry_breadth import BREADTH_CASES
 
     return CASES + BREADTH_CASES
+
+
+def all_one_case_per_optimizer() -> list[Case]:
+    """The first case of every registered optimizer (core and breadth families)."""
+    return list({c.name: c for c in reversed(_all_cases())}.values())

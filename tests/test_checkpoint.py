@@ -17,11 +17,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from conftest import gradient_stream, nested_params
-from registry import ONE_CASE_PER_OPTIMIZER as CASES
+from registry import all_one_case_per_optimizer
 
 import gradtx
 from gradtx import checkpoint
 
+CASES = all_one_case_per_optimizer()  # the core optimizers and every breadth family
 IDS = [c.name for c in CASES]
 N, K = 7, 3  # K is odd: with MultiSteps(every 2) the save falls mid-accumulation
 
@@ -57,10 +58,20 @@ def _stepper(tx, nan_at=None):
         grads = jax.tree.map(lambda p, n: (p - 1.0) + 0.1 * n, params, noise)
         if nan_at is not None:
             grads["w"] = jax.tree.map(lambda g: poison(g, t), grads["w"])
-        updates, state = tx.update(grads, state, params)
+        # The loss whose gradient (without the noise) this is: for the optimizers that
+        # need `value` / `value_fn` (Polyak's step, the loss-driven methods); others ignore it.
+        updates, state = tx.update(
+            grads, state, params, value=_value_fn(params), value_fn=_value_fn
+        )
         return gradtx.apply_updates(params, updates), state
 
     return step
+
+
+def _value_fn(params):
+    """1 + 0.5 |p - 1|^2 over the float leaves (positive, so Polyak's f* = 0 is below it)."""
+    leaves = [x for x in jax.tree.leaves(params) if x is not None]
+    return 1.0 + 0.5 * sum(jnp.sum((x - 1.0) ** 2) for x in leaves)
 
 
 def _run(step, params, state, steps: range, noise):
@@ -87,11 +98,12 @@ def _assert_bitwise_equal(a, b, what: str) -> None:
 def _scheduled(case):
     """The optimizer with its learning rate (or, if that is fixed, another live
     hyperparameter) given as a schedule."""
-    if "learning_rate" in gradtx.OPTIMIZERS[case.name].static_args:  # rprop
-        name, value = next(iter(gradtx.get_hyperparams(case.make().init(jnp.zeros(1))).items()))
-        return case.make(**{name: gradtx.constant_schedule(float(value))})
-    lr = case.kwargs["learning_rate"]
-    return case.make(learning_rate=gradtx.exponential_decay(lr, 1, 0.9))
+    rate = case.extra.get("schedule", "learning_rate")
+    if rate in case.kwargs and rate not in gradtx.OPTIMIZERS[case.name].static_args:
+        return case.make(**{rate: gradtx.exponential_decay(case.kwargs[rate], 1, 0.9)})
+    # A fixed rate (rprop) or none among the case's arguments: schedule another one.
+    name, value = next(iter(gradtx.get_hyperparams(case.make().init(jnp.zeros(1))).items()))
+    return case.make(**{name: gradtx.constant_schedule(float(value))})
 
 
 @functools.cache

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from registry import ONE_CASE_PER_OPTIMIZER
+from registry import all_one_case_per_optimizer
 
 import gradtx
 from gradtx.sharding import state_shardings
@@ -31,7 +31,7 @@ CHILD_ENV = {"XLA_FLAGS": "--xla_force_host_platform_device_count=8", "JAX_PLATF
 
 def _transforms() -> dict[str, gradtx.GradientTransformation]:
     """Every registered optimizer, and Adam under each wrapper that holds parameter-sized state."""
-    out = {c.id: c.make() for c in ONE_CASE_PER_OPTIMIZER}
+    out = {c.id: c.make() for c in all_one_case_per_optimizer()}
     adam = gradtx.adam(1e-2)
     out["adam-clip-finite"] = gradtx.chain(
         gradtx.clip_by_global_norm(1.0), gradtx.apply_if_finite(adam, 3)
@@ -47,8 +47,8 @@ def _transforms() -> dict[str, gradtx.GradientTransformation]:
 IDS = list(_transforms())
 
 
-# Every parameter has a distinct shape, so a state leaf is matched to its parameter by shape
-# alone, independently of the path rule that gradtx.sharding uses.
+# Every parameter has a distinct shape, so a state leaf is matched to its parameter by path
+# suffix and shape together.
 @dataclass(frozen=True)
 class _Leaf:
     shape: tuple[int, ...]
@@ -76,19 +76,20 @@ def _params(mesh, replicated: bool = False):
     return {**tree, "frozen": None}
 
 
-def _by_shape(params) -> dict[tuple, jax.Array]:
-    return {tuple(x.shape): x for x in jax.tree.leaves(params)}
-
-
 def _moments(state, params):
-    """(path, leaf, parameter) for every state leaf shaped like a parameter (not a scalar)."""
-    shapes = _by_shape(params)
-    flat, _ = jax.tree_util.tree_flatten_with_path(state)
-    return [
-        (jax.tree_util.keystr(p), x, shapes[tuple(x.shape)])
-        for p, x in flat
-        if x.ndim > 0 and tuple(x.shape) in shapes
-    ]
+    """(path, leaf, parameter) for every state leaf that is a moment of a parameter: its path
+    ends with the parameter's path and it has the parameter's shape. (Factored statistics,
+    e.g. Adafactor's row means ``v_row['dense']['w']``, have other shapes: replicated.)"""
+    by_path = {
+        jax.tree_util.keystr(p): x for p, x in jax.tree_util.tree_flatten_with_path(params)[0]
+    }
+    out = []
+    for path, x in jax.tree_util.tree_flatten_with_path(state)[0]:
+        where = jax.tree_util.keystr(path)
+        for suffix, p in by_path.items():
+            if x.ndim > 0 and where.endswith(suffix) and tuple(x.shape) == tuple(p.shape):
+                out.append((where, x, p))
+    return out
 
 
 def _check_follows(state, params) -> str:

@@ -46,7 +46,8 @@ class FactoredState(NamedTuple):
 
     A factored leaf has ``v_row`` (its mean over the largest axis) and ``v_col`` (over the
     second largest), and an empty ``v``; any other leaf has ``v`` and empty ``v_row`` and
-    ``v_col``. The empty placeholders have shape ``(0,)`` (Optax's have shape ``(1,)``).
+    ``v_col``. The unused placeholders are zeros of shape ``(1,)``, as in Optax (Orbax cannot
+    save zero-size arrays, so a ``(0,)`` placeholder would make the state unsaveable there).
     """
 
     count: jax.Array
@@ -104,7 +105,7 @@ def scale_by_factored_rms(
       >>> g = jnp.array([[1.0, 2.0], [2.0, 4.0]])     # rank one: the factoring is exact
       >>> s = tx.init(g)
       >>> tx.update(g, s)[0].tolist(), s.v_row.shape, s.v.shape
-      ([[1.0, 1.0], [1.0, 1.0]], (2,), (0,))
+      ([[1.0, 1.0], [1.0, 1.0]], (2,), (1,))
     """
     _validate.check_nonnegative("decay_rate", decay_rate)
     _validate.check_nonnegative("epsilon", epsilon)
@@ -123,9 +124,9 @@ def scale_by_factored_rms(
             if p is None or not _tree.is_trainable(p):
                 return None, None, None
             dt = _tree.real_dtype(p.dtype)
-            d, empty = dims(p.shape), jnp.zeros((0,), dt)
-            if d is None:
-                return empty, empty, jnp.zeros(p.shape, dt)
+            d, empty = dims(p.shape), jnp.zeros((1,), dt)
+            if d is None:  # zeros_like: the moment keeps the parameter's sharding
+                return empty, empty, jnp.zeros_like(p, dtype=dt)
             drop = lambda axis: tuple(n for i, n in enumerate(p.shape) if i != axis)
             return jnp.zeros(drop(d[1]), dt), jnp.zeros(drop(d[0]), dt), empty
 
@@ -266,7 +267,10 @@ def scale_by_cover_rss(
         def make(p):
             if p is None or not _tree.is_trainable(p):
                 return None
-            return jnp.zeros(_cover_size(p.shape), _tree.real_dtype(p.dtype))
+            dt = _tree.real_dtype(p.dtype)
+            if p.ndim < 2:  # an accumulator per entry: zeros_like keeps the parameter's sharding
+                return jnp.zeros_like(p, dtype=dt)
+            return jnp.zeros(_cover_size(p.shape), dt)
 
         return ScaleByCoverRssState(jax.tree.map(make, params, is_leaf=_tree.is_none))
 
@@ -290,7 +294,10 @@ def scale_by_cover_rss(
                 ]
                 nu = s.new * _tree.abs_sq(g) + s.old * functools.reduce(jnp.minimum, covers)
                 others = lambda k: tuple(i for i in range(g.ndim) if i != k)
-                new_acc = jnp.concatenate([jnp.max(nu, axis=others(k)) for k in range(g.ndim)])
+                # initial=0 (accumulators are >= 0): a 0-size axis gives zeros, not an error
+                new_acc = jnp.concatenate(
+                    [jnp.max(nu, axis=others(k), initial=0) for k in range(g.ndim)]
+                )
             inv = jnp.where(nu > 0, jax.lax.rsqrt(nu + s.eps), 0)
             return u * inv.astype(_tree.real_dtype(u.dtype)), new_acc
 

@@ -170,7 +170,10 @@ def scale_by_additive_rms(
 
     def step(u, g, nu, s):
         g2 = _tree.abs_sq(g)
-        nu = nu - s.one_minus * jnp.sign(nu - g2) * g2
+        # sign(nu - g2) by comparisons: at nu = g2 = inf (an overflowed |g|^2) the step is 0,
+        # where sign(inf - inf) * inf would be NaN.
+        step = s.one_minus * g2
+        nu = jnp.where(nu > g2, nu - step, jnp.where(nu < g2, nu + step, nu))
         nu_hat = nu / s.correction if bias_correction else nu
         return u / (jnp.sqrt(nu_hat + s.eps_root) + s.eps), nu
 

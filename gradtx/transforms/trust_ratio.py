@@ -41,7 +41,7 @@ def scale_by_trust_ratio(
 
     $$u_\ell \leftarrow \frac{c\,\max(\lVert w_\ell\rVert, m)}
     {\max(\lVert u_\ell\rVert, m) + \epsilon}\; u_\ell
-    \qquad (\text{factor } 1 \text{ where either norm is } 0)$$
+    \qquad (\text{factor } 1 \text{ where either norm is } 0,\ 0 \text{ where both overflow})$$
 
     for every leaf $\ell$ (a layer's kernel or bias), with l2 norms over the leaf,
     $c$ = ``trust_coefficient``, $m$ = ``min_norm`` and $\epsilon$ = ``eps``. With $c = 1$
@@ -89,6 +89,8 @@ def scale_by_trust_ratio(
             p_norm = jnp.where(p_sq > lo * lo, jnp.sqrt(p_sq), lo)
             ratio = c * p_norm / (u_norm + e)
             ratio = jnp.where((u_norm == 0) | (p_norm == 0), 1, ratio)
+            # Both norms overflowed (inf / inf): no step, as Adam's m / sqrt(inf), not NaN.
+            ratio = jnp.where(jnp.isnan(ratio), 0, ratio)
             return (u * ratio.astype(_tree.real_dtype(u.dtype))).astype(u.dtype)
 
         flags = _mask_flags(mask, params, "scale_by_trust_ratio")

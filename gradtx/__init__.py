@@ -33,14 +33,19 @@ from gradtx.optimizers import adamax as adamax
 from gradtx.optimizers import adamaxw as adamaxw
 from gradtx.optimizers import adamw as adamw
 from gradtx.optimizers import adan as adan
+from gradtx.optimizers import ademamix as ademamix
+from gradtx.optimizers import adopt as adopt
 from gradtx.optimizers import amsgrad as amsgrad
+from gradtx.optimizers import asgd as asgd
 from gradtx.optimizers import ema_momentum as ema_momentum
 from gradtx.optimizers import fromage as fromage
 from gradtx.optimizers import gd as gd
 from gradtx.optimizers import heavy_ball as heavy_ball
 from gradtx.optimizers import lamb as lamb
 from gradtx.optimizers import lars as lars
+from gradtx.optimizers import lazy_adam as lazy_adam
 from gradtx.optimizers import lion as lion
+from gradtx.optimizers import madgrad as madgrad
 from gradtx.optimizers import nadam as nadam
 from gradtx.optimizers import nadamw as nadamw
 from gradtx.optimizers import noisy_sgd as noisy_sgd
@@ -54,6 +59,7 @@ from gradtx.optimizers import rprop as rprop
 from gradtx.optimizers import sgd as sgd
 from gradtx.optimizers import sign_sgd as sign_sgd
 from gradtx.optimizers import signum as signum
+from gradtx.optimizers import simplified_ademamix as simplified_ademamix
 from gradtx.optimizers import sm3 as sm3
 from gradtx.optimizers import yogi as yogi
 from gradtx.schedules import *  # noqa: F403 - listed in schedules/__init__.py

@@ -30,6 +30,12 @@ from gradtx.optimizers.layerwise import fromage as fromage
 from gradtx.optimizers.layerwise import lamb as lamb
 from gradtx.optimizers.layerwise import lars as lars
 from gradtx.optimizers.layerwise import novograd as novograd
+from gradtx.optimizers.moment_variants import ademamix as ademamix
+from gradtx.optimizers.moment_variants import adopt as adopt
+from gradtx.optimizers.moment_variants import asgd as asgd
+from gradtx.optimizers.moment_variants import lazy_adam as lazy_adam
+from gradtx.optimizers.moment_variants import madgrad as madgrad
+from gradtx.optimizers.moment_variants import simplified_ademamix as simplified_ademamix
 from gradtx.optimizers.sgd import ema_momentum as ema_momentum
 from gradtx.optimizers.sgd import gd as gd
 from gradtx.optimizers.sgd import heavy_ball as heavy_ball

@@ -33,6 +33,16 @@ from gradtx.transforms.factored import ScaleByCoverRssState as ScaleByCoverRssSt
 from gradtx.transforms.factored import scale_by_cover_rss as scale_by_cover_rss
 from gradtx.transforms.factored import scale_by_factored_rms as scale_by_factored_rms
 from gradtx.transforms.factored import scale_by_param_block_rms as scale_by_param_block_rms
+from gradtx.transforms.moment_variants import AddScaledGradientState as AddScaledGradientState
+from gradtx.transforms.moment_variants import DualAveragingState as DualAveragingState
+from gradtx.transforms.moment_variants import LaggedRmsState as LaggedRmsState
+from gradtx.transforms.moment_variants import LazyRowsState as LazyRowsState
+from gradtx.transforms.moment_variants import SlowEmaState as SlowEmaState
+from gradtx.transforms.moment_variants import add_scaled_gradient as add_scaled_gradient
+from gradtx.transforms.moment_variants import add_slow_ema as add_slow_ema
+from gradtx.transforms.moment_variants import lazy_rows as lazy_rows
+from gradtx.transforms.moment_variants import scale_by_dual_averaging as scale_by_dual_averaging
+from gradtx.transforms.moment_variants import scale_by_lagged_rms as scale_by_lagged_rms
 from gradtx.transforms.momentum import BiasCorrectionState as BiasCorrectionState
 from gradtx.transforms.momentum import EmaState as EmaState
 from gradtx.transforms.momentum import TraceState as TraceState
@@ -63,6 +73,16 @@ from gradtx.transforms.trust_ratio import scale_by_layerwise_rms as scale_by_lay
 from gradtx.transforms.trust_ratio import scale_by_trust_ratio as scale_by_trust_ratio
 
 __all__ = [
+    "AddScaledGradientState",
+    "DualAveragingState",
+    "LaggedRmsState",
+    "LazyRowsState",
+    "SlowEmaState",
+    "add_scaled_gradient",
+    "add_slow_ema",
+    "lazy_rows",
+    "scale_by_dual_averaging",
+    "scale_by_lagged_rms",
     "AddDecayedWeightsState",
     "AddNoiseState",
     "BiasCorrectionState",

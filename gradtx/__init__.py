@@ -37,6 +37,10 @@ from gradtx.optimizers import ademamix as ademamix
 from gradtx.optimizers import adopt as adopt
 from gradtx.optimizers import amsgrad as amsgrad
 from gradtx.optimizers import asgd as asgd
+from gradtx.optimizers import cocob as cocob
+from gradtx.optimizers import dadapt_adamw as dadapt_adamw
+from gradtx.optimizers import dog as dog
+from gradtx.optimizers import dowg as dowg
 from gradtx.optimizers import ema_momentum as ema_momentum
 from gradtx.optimizers import fromage as fromage
 from gradtx.optimizers import gd as gd
@@ -46,6 +50,7 @@ from gradtx.optimizers import lars as lars
 from gradtx.optimizers import lazy_adam as lazy_adam
 from gradtx.optimizers import lion as lion
 from gradtx.optimizers import madgrad as madgrad
+from gradtx.optimizers import mechanize as mechanize
 from gradtx.optimizers import nadam as nadam
 from gradtx.optimizers import nadamw as nadamw
 from gradtx.optimizers import noisy_sgd as noisy_sgd
@@ -53,9 +58,12 @@ from gradtx.optimizers import novograd as novograd
 from gradtx.optimizers import optimistic_adam as optimistic_adam
 from gradtx.optimizers import optimistic_gradient_descent as optimistic_gradient_descent
 from gradtx.optimizers import polyak_sgd as polyak_sgd
+from gradtx.optimizers import prodigy as prodigy
 from gradtx.optimizers import radam as radam
 from gradtx.optimizers import rmsprop as rmsprop
 from gradtx.optimizers import rprop as rprop
+from gradtx.optimizers import schedule_free_adamw as schedule_free_adamw
+from gradtx.optimizers import schedule_free_sgd as schedule_free_sgd
 from gradtx.optimizers import sgd as sgd
 from gradtx.optimizers import sign_sgd as sign_sgd
 from gradtx.optimizers import signum as signum

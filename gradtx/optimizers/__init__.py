@@ -36,6 +36,14 @@ from gradtx.optimizers.moment_variants import asgd as asgd
 from gradtx.optimizers.moment_variants import lazy_adam as lazy_adam
 from gradtx.optimizers.moment_variants import madgrad as madgrad
 from gradtx.optimizers.moment_variants import simplified_ademamix as simplified_ademamix
+from gradtx.optimizers.parameter_free import cocob as cocob
+from gradtx.optimizers.parameter_free import dadapt_adamw as dadapt_adamw
+from gradtx.optimizers.parameter_free import dog as dog
+from gradtx.optimizers.parameter_free import dowg as dowg
+from gradtx.optimizers.parameter_free import mechanize as mechanize
+from gradtx.optimizers.parameter_free import prodigy as prodigy
+from gradtx.optimizers.parameter_free import schedule_free_adamw as schedule_free_adamw
+from gradtx.optimizers.parameter_free import schedule_free_sgd as schedule_free_sgd
 from gradtx.optimizers.sgd import ema_momentum as ema_momentum
 from gradtx.optimizers.sgd import gd as gd
 from gradtx.optimizers.sgd import heavy_ball as heavy_ball

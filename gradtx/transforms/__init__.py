@@ -51,6 +51,19 @@ from gradtx.transforms.momentum import ema as ema
 from gradtx.transforms.momentum import trace as trace
 from gradtx.transforms.noise import AddNoiseState as AddNoiseState
 from gradtx.transforms.noise import add_noise as add_noise
+from gradtx.transforms.online_learning import COCOBState as COCOBState
+from gradtx.transforms.online_learning import MechanicState as MechanicState
+from gradtx.transforms.online_learning import ScheduleFreeState as ScheduleFreeState
+from gradtx.transforms.online_learning import scale_by_cocob as scale_by_cocob
+from gradtx.transforms.online_learning import scale_by_mechanic as scale_by_mechanic
+from gradtx.transforms.online_learning import schedule_free as schedule_free
+from gradtx.transforms.online_learning import schedule_free_eval_params as schedule_free_eval_params
+from gradtx.transforms.parameter_free import DAdaptationState as DAdaptationState
+from gradtx.transforms.parameter_free import DoGState as DoGState
+from gradtx.transforms.parameter_free import scale_by_dadapt_adam as scale_by_dadapt_adam
+from gradtx.transforms.parameter_free import scale_by_dog as scale_by_dog
+from gradtx.transforms.parameter_free import scale_by_dowg as scale_by_dowg
+from gradtx.transforms.parameter_free import scale_by_prodigy as scale_by_prodigy
 from gradtx.transforms.polyak import scale_by_polyak as scale_by_polyak
 from gradtx.transforms.scaling import ScaleByScheduleState as ScaleByScheduleState
 from gradtx.transforms.scaling import scale as scale
@@ -73,23 +86,21 @@ from gradtx.transforms.trust_ratio import scale_by_layerwise_rms as scale_by_lay
 from gradtx.transforms.trust_ratio import scale_by_trust_ratio as scale_by_trust_ratio
 
 __all__ = [
-    "AddScaledGradientState",
-    "DualAveragingState",
-    "LaggedRmsState",
-    "LazyRowsState",
-    "SlowEmaState",
-    "add_scaled_gradient",
-    "add_slow_ema",
-    "lazy_rows",
-    "scale_by_dual_averaging",
-    "scale_by_lagged_rms",
     "AddDecayedWeightsState",
     "AddNoiseState",
+    "AddScaledGradientState",
     "BiasCorrectionState",
+    "COCOBState",
+    "DAdaptationState",
     "DifferenceMomentsState",
+    "DoGState",
+    "DualAveragingState",
     "EmaState",
     "FactoredState",
     "InterpolatedEmaState",
+    "LaggedRmsState",
+    "LazyRowsState",
+    "MechanicState",
     "OptimisticGradientState",
     "ScaleByCoverRssState",
     "ScaleByInfinityNormState",
@@ -101,15 +112,20 @@ __all__ = [
     "ScaleByScheduleState",
     "ScaleByStddevState",
     "ScaleByUnitCorrectionState",
+    "ScheduleFreeState",
     "SecondMomentState",
+    "SlowEmaState",
     "TraceState",
     "add_decayed_weights",
     "add_noise",
+    "add_scaled_gradient",
+    "add_slow_ema",
     "bias_correction",
     "clip",
     "clip_by_global_norm",
     "ema",
     "interpolated_ema",
+    "lazy_rows",
     "scale",
     "scale_by_adadelta",
     "scale_by_adam",
@@ -119,17 +135,25 @@ __all__ = [
     "scale_by_amsgrad",
     "scale_by_belief",
     "scale_by_belief_rms",
+    "scale_by_cocob",
     "scale_by_cover_rss",
+    "scale_by_dadapt_adam",
     "scale_by_difference_moments",
+    "scale_by_dog",
+    "scale_by_dowg",
+    "scale_by_dual_averaging",
     "scale_by_factored_rms",
     "scale_by_infinity_norm",
+    "scale_by_lagged_rms",
     "scale_by_layerwise_rms",
     "scale_by_learning_rate",
     "scale_by_lion",
     "scale_by_max_rms",
+    "scale_by_mechanic",
     "scale_by_optimistic_gradient",
     "scale_by_param_block_rms",
     "scale_by_polyak",
+    "scale_by_prodigy",
     "scale_by_radam",
     "scale_by_rectified_rms",
     "scale_by_rms",
@@ -141,5 +165,7 @@ __all__ = [
     "scale_by_trust_ratio",
     "scale_by_unit_correction",
     "scale_by_yogi",
+    "schedule_free",
+    "schedule_free_eval_params",
     "trace",
 ]

@@ -39,7 +39,11 @@ class LaggedRmsState(NamedTuple):
 
 
 def scale_by_lagged_rms(
-    decay: Any = 0.9999, eps: Any = 1e-6, clip_value_fn: Any = quarter_power, *, source="updates"
+    decay: Any = 0.9999,
+    eps: Any = 1e-6,
+    clip_value_fn: Any = quarter_power,
+    *,
+    source: str = "updates",
 ) -> GradientTransformation:
     r"""Divide by the root of the *previous* second moment, then clip (ADOPT's normalization).
 
@@ -112,7 +116,7 @@ class SlowEmaState(NamedTuple):
 
 
 def add_slow_ema(
-    decay: Any = 0.9999, alpha: Any = 5.0, accumulator_dtype: Any = None, *, source="updates"
+    decay: Any = 0.9999, alpha: Any = 5.0, accumulator_dtype: Any = None, *, source: str = "updates"
 ) -> GradientTransformation:
     r"""Add a multiple of a slow, uncorrected EMA of the source (AdEMAMix's second momentum).
 

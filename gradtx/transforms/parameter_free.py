@@ -1,0 +1,399 @@
+"""Learning-rate-free primitives: step sizes from an estimate of the distance to travel.
+
+:func:`scale_by_prodigy` and :func:`scale_by_dadapt_adam` (D-adaptation) are Adam whose step
+grows with $d_t$, a lower bound on the distance to the solution; :func:`scale_by_dog` and
+:func:`scale_by_dowg` are SGD whose step is the largest distance from the start over the
+root of the summed squared gradient norms. All need ``params``. Sums over the tree are
+accumulated in at least float32, scalar state is in JAX's default float dtype (Optax 0.2.8:
+the parameters' lowest). Coin betting is in :mod:`gradtx.transforms.online_learning`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradtx import _tree, _validate
+from gradtx._base import GradientTransformation, check_state_type
+from gradtx.transforms.momentum import one_minus_power
+from gradtx.transforms.scaling import value_at
+
+
+def copy_trainable(params: Any, dtype: Any = None) -> Any:
+    """A copy of each trainable leaf (as ``dtype`` if given; layouts stay layouts), else None."""
+
+    def copy(p):
+        if p is None or not _tree.is_trainable(p):
+            return None
+        if isinstance(p, jax.ShapeDtypeStruct):
+            return jax.ShapeDtypeStruct(p.shape, dtype or p.dtype, sharding=p.sharding)
+        return jnp.array(p, dtype=dtype or p.dtype, copy=True)
+
+    return jax.tree.map(copy, params, is_leaf=_tree.is_none)
+
+
+def tree_total(fn: Callable[..., jax.Array], tree: Any, *others: Any) -> jax.Array:
+    """The real sum of ``fn(leaf, *other_leaves)`` over the trainable leaves of ``tree``,
+    with half precision seen as float32, in the default float dtype."""
+    trees = (tree, *others)
+    _tree.check_same_structure(["updates"] + [f"state[{i}]" for i in range(len(others))], trees)
+    total = jnp.zeros([], jnp.result_type(float))
+    for leaves in zip(*[jax.tree.leaves(t, is_leaf=_tree.is_none) for t in trees]):
+        if leaves[0] is not None and _tree.is_trainable(leaves[0]):
+            up = [x.astype(jnp.promote_types(x.dtype, jnp.float32)) for x in leaves]
+            total = total + jnp.real(jnp.sum(fn(*up))).astype(total.dtype)
+    return total
+
+
+def _dot(a: jax.Array, b: jax.Array) -> jax.Array:
+    return jnp.real(jnp.vdot(a, b))
+
+
+def _needs_params(params: Any, who: str) -> None:
+    if params is None:
+        raise ValueError(f"{who} needs `params`: call update(updates, state, params).")
+
+
+def _adam_terms(betas: tuple[Any, Any], count: jax.Array, dtype: Any) -> SimpleNamespace:
+    """$\\beta_i$, $1-\\beta_i$, $\\sqrt{\\beta_2}$, $1-\\sqrt{\\beta_2}$ and Optax's factor
+    $\\sqrt{1-\\beta_2^t}/(1-\\beta_1^t)$ in ``dtype``, formed in float64 from Python betas
+    (fixed at construction, they are not rounded first as live hyperparameters are)."""
+
+    def terms(b):
+        v = _validate.concrete_value(b)
+        if v is None:  # a traced beta
+            b = jnp.asarray(b, dtype)
+            return b, 1 - b, one_minus_power(b, count), jnp.sqrt(b), 1 - jnp.sqrt(b)
+        power = -jnp.expm1(count.astype(dtype) * math.log(v)) if v > 0 else 1.0
+        return [jnp.asarray(x, dtype) for x in (v, 1 - v, power, v**0.5, 1 - v**0.5)]
+
+    (b1, om1, c1, _, _), (b2, om2, c2, root, om_root) = terms(betas[0]), terms(betas[1])
+    return SimpleNamespace(b1=b1, om1=om1, b2=b2, om2=om2, root=root, om_root=om_root,
+                           bc=jnp.sqrt(c2) / c1)  # fmt: skip
+
+
+class DAdaptationState(NamedTuple):
+    """Adam's moments, the weighted gradient sum $s$, the start $x_0$ (Prodigy; else ``None``
+    leaves), the estimate $d_t$ and its running numerator."""
+
+    count: jax.Array
+    exp_avg: Any
+    exp_avg_sq: Any
+    grad_sum: Any
+    params0: Any
+    estim_lr: jax.Array
+    numerator_weighted: jax.Array
+
+
+def _d_adaptation(who, learning_rate, betas, eps, estim_lr0, weight_decay, prodigy, rule):
+    """Prodigy and D-Adapt Adam: ``rule(...)`` gives ``moments(g, m, v, s)``, the numerator
+    $r_t$ and $\\hat d$ as a function of $\\lVert s_t\\rVert_1$. $d$ is kept if that is 0 (Optax
+    0.2.8 divides 0 by 0 and its $d$ becomes NaN; the authors' code skips the step)."""
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise ValueError(f"betas must be a pair (b1, b2), got {betas!r}.")
+    _validate.check_decay("betas[0]", betas[0])
+    _validate.check_decay("betas[1]", betas[1])
+    _validate.check_schedule_or_range("learning_rate", learning_rate, _validate.check_nonnegative)
+    _validate.check_nonnegative("eps", eps)
+    _validate.check_positive("estim_lr0", estim_lr0)
+    _validate.check_nonnegative("weight_decay", weight_decay)
+
+    def init(params):
+        z = _tree.zeros_like
+        start = copy_trainable(params) if prodigy else jax.tree.map(lambda _: None, z(params))
+        d0 = jnp.asarray(estim_lr0, jnp.result_type(float))
+        return DAdaptationState(_tree.zero_count(), z(params), z(params, real=True), z(params),
+                                start, d0, jnp.zeros_like(d0))  # fmt: skip
+
+    def update(updates, state, params=None, **extra):
+        del extra
+        check_state_type(state, DAdaptationState, who)
+        _needs_params(params, who)
+        count, d = _tree.safe_increment(state.count), state.estim_lr
+        lr = jnp.asarray(value_at(learning_rate, state.count), d.dtype)
+        k = _adam_terms(betas, count, d.dtype)
+        dlr = d * lr * k.bc
+        moments, num, estimate = rule(state, updates, params, k, d, dlr)
+        _, m, v, g_sum = _tree.leafwise(
+            lambda g, m, v, s: (g, *moments(g, m, v, s)),
+            updates, state.exp_avg, state.exp_avg_sq, state.grad_sum,
+            names=("updates", "exp_avg", "exp_avg_sq", "grad_sum"), n_out=4,
+        )  # fmt: skip
+        l1 = tree_total(jnp.abs, g_sum)
+        d_new = jnp.maximum(d, jnp.where(l1 > 0, estimate(jnp.where(l1 > 0, l1, 1)), d))
+        c = _tree.Scalars(dlr=dlr, wd=weight_decay, eps=d_new * eps if prodigy else eps)
+
+        def step(g, m, v, p):  # Prodigy's m carries d, D-Adapt's carries dlr
+            s = c(g)
+            return s.wd * s.dlr * p + (s.dlr * m if prodigy else m) / (jnp.sqrt(v) + s.eps)
+
+        names = ("updates", "exp_avg", "exp_avg_sq", "params")
+        updates = _tree.leafwise(step, updates, m, v, params, names=names)
+        return updates, DAdaptationState(count, m, v, g_sum, state.params0, d_new, num)
+
+    return GradientTransformation(init, update)
+
+
+def scale_by_prodigy(
+    learning_rate: Any = 1.0,
+    betas: tuple[Any, Any] = (0.9, 0.999),
+    beta3: Any = None,
+    eps: Any = 1e-8,
+    estim_lr0: Any = 1e-6,
+    estim_lr_coef: Any = 1.0,
+    weight_decay: Any = 0.0,
+    safeguard_warmup: bool = False,
+) -> GradientTransformation:
+    r"""Prodigy's step: Adam on $d_t g_t$, scaled by the distance estimate $d_t$ (positive).
+
+    $$\gamma_t = \eta_t d_t \tfrac{\sqrt{1-\beta_2^t}}{1-\beta_1^t},\quad
+    m_t = \beta_1 m_{t-1} + (1-\beta_1) d_t g_t,\quad
+    v_t = \beta_2 v_{t-1} + (1-\beta_2) d_t^2 g_t^2,\quad
+    s_t = \beta_3 s_{t-1} + \tfrac{d_t}{d_0}\gamma_t g_t,$$
+    $$r_t = \beta_3 r_{t-1} + \tfrac{d_t}{d_0}\gamma_t \langle g_t, x_0 - x_t\rangle,\quad
+    d_{t+1} = \max\Big(d_t, \frac{c\, r_t}{\lVert s_t\rVert_1}\Big),\quad
+    u_t = \gamma_t\Big(\frac{m_t}{\sqrt{v_t} + d_{t+1}\epsilon} + \lambda x_t\Big)$$
+
+    with $\eta$ = ``learning_rate``, $d_0$ = ``estim_lr0``, $c$ = ``estim_lr_coef``,
+    $\lambda$ = ``weight_decay``, $\beta_3 = \sqrt{\beta_2}$ by default; ``safeguard_warmup``
+    puts $d_t^2/d_0$ for $\tfrac{d_t}{d_0}\gamma_t$ in $s_t$. The bias correction in $\gamma_t$
+    is Optax's (off by default in the authors' code); $s_t = 0$ keeps $d$ (Optax: NaN).
+
+    Args:
+      learning_rate: $\eta_t \ge 0$, the multiplier of the estimated step, or a schedule.
+      betas: $(\beta_1, \beta_2)$, each in $[0, 1)$.
+      beta3: $\beta_3 \in [0, 1)$, or ``None`` for $\sqrt{\beta_2}$.
+      eps: $\epsilon \ge 0$, scaled by $d_{t+1}$, outside the root.
+      estim_lr0: $d_0 > 0$, the initial (under-)estimate.
+      estim_lr_coef: $c > 0$.
+      weight_decay: $\lambda \ge 0$, decoupled, scaled by $\gamma_t$.
+      safeguard_warmup: leave $\eta_t$ out of $s_t$ (for warm-up schedules).
+
+    Returns:
+      A :class:`~gradtx.GradientTransformation` with a :class:`DAdaptationState`; its
+      ``update`` needs ``params`` and returns $u_t$ (to be negated).
+
+    References:
+      Mishchenko & Defazio, "Prodigy: An Expeditiously Adaptive Parameter-Free Learner",
+      ICML 2024, arXiv:2306.06101, Algorithm 4.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx.transforms.parameter_free import scale_by_prodigy
+      >>> tx, p = scale_by_prodigy(), jnp.ones(2)
+      >>> round(float(tx.update(p, tx.init(p), p)[1].estim_lr), 12)  # d_1 = d_0: x_1 = x_0
+      1e-06
+    """
+    if beta3 is not None:
+        _validate.check_decay("beta3", beta3)
+    _validate.check_positive("estim_lr_coef", estim_lr_coef)
+
+    def rule(state, g, params, k, d, dlr):
+        b3 = k.root if beta3 is None else jnp.asarray(beta3, d.dtype)
+        gain = d if safeguard_warmup else dlr  # the weight of d g in s, over d0
+        s = _tree.Scalars(**vars(k), d=d, b3=b3, gain=gain, d0=estim_lr0)
+
+        def moments(g, m, v, g_sum):
+            c = s(g)
+            dg = c.d * g
+            g_sum = c.b3 * g_sum + c.gain * dg / c.d0
+            return c.b1 * m + c.om1 * dg, c.b2 * v + c.om2 * _tree.abs_sq(dg), g_sum
+
+        acc = tree_total(lambda g, p0, p: _dot(g, p0 - p), g, state.params0, params)
+        num = b3 * state.numerator_weighted + (d / estim_lr0) * dlr * acc
+        return moments, num, lambda l1: estim_lr_coef * num / l1
+
+    args = (learning_rate, betas, eps, estim_lr0, weight_decay, True, rule)
+    return _d_adaptation("scale_by_prodigy", *args)
+
+
+def scale_by_dadapt_adam(
+    learning_rate: Any = 1.0,
+    betas: tuple[Any, Any] = (0.9, 0.999),
+    eps: Any = 1e-8,
+    estim_lr0: Any = 1e-6,
+    weight_decay: Any = 0.0,
+) -> GradientTransformation:
+    r"""D-Adapted Adam's step (positive): Adam with the step $\gamma_t \propto d_t$ inside $m$.
+
+    $$\gamma_t = \eta_t d_t \tfrac{\sqrt{1-\beta_2^t}}{1-\beta_1^t},\quad
+    r_t = \sqrt{\beta_2} r_{t-1} + (1-\sqrt{\beta_2})\gamma_t
+    \Big\langle g_t, \frac{s_{t-1}}{\sqrt{v_{t-1}} + \epsilon}\Big\rangle,$$
+    $$m_t = \beta_1 m_{t-1} + (1-\beta_1)\gamma_t g_t,\quad
+    v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2,\quad
+    s_t = \sqrt{\beta_2} s_{t-1} + (1-\sqrt{\beta_2})\gamma_t g_t,$$
+    $$d_{t+1} = \max\Big(d_t, \frac{r_t}{(1-\sqrt{\beta_2})\lVert s_t\rVert_1}\Big),\qquad
+    u_t = \frac{m_t}{\sqrt{v_t} + \epsilon} + \lambda\gamma_t x_t$$
+
+    with $\eta$ = ``learning_rate``, $d_0$ = ``estim_lr0``, $\lambda$ = ``weight_decay``. The
+    bias correction in $\gamma_t$ is Optax's (off by default in the authors' code); a step
+    with $s_t = 0$ keeps $d$ (Optax's becomes NaN).
+
+    Args:
+      learning_rate: $\eta_t \ge 0$, the multiplier of the estimated step, or a schedule.
+      betas: $(\beta_1, \beta_2)$, each in $[0, 1)$.
+      eps: $\epsilon \ge 0$, outside the root.
+      estim_lr0: $d_0 > 0$, the initial (under-)estimate.
+      weight_decay: $\lambda \ge 0$, decoupled, scaled by $\gamma_t$.
+
+    Returns:
+      A :class:`~gradtx.GradientTransformation` with a :class:`DAdaptationState`; its
+      ``update`` needs ``params`` and returns $u_t$ (to be negated).
+
+    References:
+      Defazio & Mishchenko, "Learning-Rate-Free Learning by D-Adaptation", ICML 2023,
+      arXiv:2301.07733 (Adam variant).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx.transforms.parameter_free import scale_by_dadapt_adam
+      >>> tx, p = scale_by_dadapt_adam(eps=0.0), jnp.ones(2)
+      >>> round(float(tx.update(p, tx.init(p), p)[0][0]), 12)  # (1-b1) d0 bc / sqrt(1-b2)
+      1e-06
+    """
+
+    def rule(state, g, params, k, d, dlr):
+        s = _tree.Scalars(**vars(k), m_gain=k.om1 * dlr, s_gain=k.om_root * dlr)
+
+        def moments(g, m, v, g_sum):
+            c = s(g)
+            v_new = c.b2 * v + c.om2 * _tree.abs_sq(g)
+            return c.b1 * m + c.m_gain * g, v_new, c.root * g_sum + c.s_gain * g
+
+        weighted = lambda g, g_sum, v: _dot(g, g_sum / (jnp.sqrt(v) + eps))
+        acc = tree_total(weighted, g, state.grad_sum, state.exp_avg_sq)
+        num = k.root * state.numerator_weighted + k.om_root * dlr * acc
+        return moments, num, lambda l1: num / (k.om_root * l1)
+
+    args = (learning_rate, betas, eps, estim_lr0, weight_decay, False, rule)
+    return _d_adaptation("scale_by_dadapt_adam", *args)
+
+
+class DoGState(NamedTuple):
+    """$x_0$, the largest distance from it (DoWG: squared) and the sum of squared gradient
+    norms (DoWG: weighted by the squared distance)."""
+
+    count: jax.Array
+    init_params: Any
+    max_dist: jax.Array
+    sum_sq_norm_grads: jax.Array
+
+
+def _distance_over_gradients(who, first_dist, weighted, eps, first_step=None):
+    """DoG (``weighted=False``) and DoWG (``weighted=True``): $u_t = \\eta_t g_t$."""
+    _validate.check_nonnegative("eps", eps)
+
+    def init(params):
+        r0, zero = (jnp.asarray(x, jnp.result_type(float)) for x in (first_dist(params), 0.0))
+        return DoGState(_tree.zero_count(), copy_trainable(params), r0, zero)
+
+    def update(updates, state, params=None, **extra):
+        del extra
+        check_state_type(state, DoGState, who)
+        _needs_params(params, who)
+        sq = tree_total(lambda p0, p: _tree.abs_sq(p0 - p), state.init_params, params)
+        grad_sq = tree_total(_tree.abs_sq, updates)
+        if weighted:  # DoWG: squared distances, and gradients weighted by them
+            r = jnp.maximum(state.max_dist, sq)
+            total = r * grad_sq + state.sum_sq_norm_grads
+            lr = r / (jnp.sqrt(total) + eps)
+        else:
+            r = jnp.maximum(state.max_dist, jnp.sqrt(sq))
+            total = state.sum_sq_norm_grads + grad_sq
+            lr = r / jnp.sqrt(total + eps)
+            if first_step is not None:  # init_step = ("learning_rate", value)
+                lr = jnp.where(state.count == 0, first_step, lr)
+        scalars = _tree.Scalars(lr=lr)
+        updates = _tree.leafwise(lambda g: scalars(g).lr * g, updates)
+        return updates, DoGState(_tree.safe_increment(state.count), state.init_params, r, total)
+
+    return GradientTransformation(init, update)
+
+
+def scale_by_dog(
+    init_step: tuple[str, Any] = ("heuristic", 1e-6), eps: Any = 1e-8
+) -> GradientTransformation:
+    r"""Distance over Gradients: SGD's step from the distance travelled so far.
+
+    $$\bar r_t = \max\big(\bar r_{t-1}, \lVert x_t - x_0\rVert\big),\qquad
+    G_t = G_{t-1} + \lVert g_t\rVert^2,\qquad
+    u_t = \frac{\bar r_t}{\sqrt{G_t + \epsilon}}\, g_t$$
+
+    with norms over the whole tree and $\bar r_0 = r_\epsilon$ from ``init_step``:
+    ``("distance", r)``: $r_\epsilon = r$; ``("heuristic", a)``: $r_\epsilon = a(1 +
+    \lVert x_0\rVert)$ (so ``init`` needs the real parameters); ``("learning_rate", a)``:
+    $r_\epsilon = 0$ and the first step is $a g_1$.
+
+    Args:
+      init_step: ``(tag, value)``, tag in ``"distance"``, ``"learning_rate"``,
+        ``"heuristic"``, value $> 0$ (the paper: ``1e-6``, ``1e-4`` with batch norm).
+      eps: $\epsilon \ge 0$, added to $G_t$.
+
+    Returns:
+      A :class:`~gradtx.GradientTransformation` with a :class:`DoGState`; its ``update``
+      needs ``params`` and returns the descent direction (a learning rate follows).
+
+    References:
+      Ivgi, Hinder & Carmon, "DoG is SGD's Best Friend: A Parameter-Free Dynamic Step Size
+      Schedule", ICML 2023, arXiv:2302.12022, Algorithm 1.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx.transforms.parameter_free import scale_by_dog
+      >>> tx, p = scale_by_dog(("distance", 1.0), eps=0.0), jnp.zeros(2)
+      >>> tx.update(jnp.array([3.0, 4.0]), tx.init(p), p)[0].tolist()  # r / |g| * g
+      [0.6000000238418579, 0.800000011920929]
+    """
+    if not isinstance(init_step, (tuple, list)) or len(init_step) != 2:
+        raise ValueError(f"init_step must be a pair (tag, value), got {init_step!r}.")
+    tag, value = init_step
+    _validate.check_choice("init_step[0]", tag, ("distance", "learning_rate", "heuristic"))
+    _validate.check_positive("init_step[1]", value)
+    if tag == "heuristic":
+        first_dist = lambda params: value * (1 + _tree.global_norm(params))
+    else:
+        first_dist = lambda params: value if tag == "distance" else 0.0
+    first_step = value if tag == "learning_rate" else None
+    return _distance_over_gradients("scale_by_dog", first_dist, False, eps, first_step)
+
+
+def scale_by_dowg(init_estim_sq_dist: Any = None, eps: Any = 1e-4) -> GradientTransformation:
+    r"""Distance over Weighted Gradients: DoG with gradients weighted by the distance.
+
+    $$\bar r_t^2 = \max\big(\bar r_{t-1}^2, \lVert x_t - x_0\rVert^2\big),\qquad
+    v_t = v_{t-1} + \bar r_t^2 \lVert g_t\rVert^2,\qquad
+    u_t = \frac{\bar r_t^2}{\sqrt{v_t} + \epsilon}\, g_t$$
+
+    with norms over the whole tree and $\bar r_0^2$ = ``init_estim_sq_dist`` (or $\epsilon$).
+
+    Args:
+      init_estim_sq_dist: $\bar r_0^2 > 0$, a guess of the squared distance to the
+        solution, or ``None`` for $\epsilon$ (used by ``init`` only).
+      eps: $\epsilon \ge 0$ (positive if it is the first guess), added to $\sqrt{v_t}$.
+
+    Returns:
+      A :class:`~gradtx.GradientTransformation` with a :class:`DoGState` (squared
+      distances); its ``update`` needs ``params`` and returns the descent direction.
+
+    References:
+      Khaled, Mishchenko & Jin, "DoWG Unleashed: An Efficient Universal Parameter-Free
+      Gradient Descent Method", NeurIPS 2023, arXiv:2305.16284, Algorithm 1.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx.transforms.parameter_free import scale_by_dowg
+      >>> tx, p = scale_by_dowg(init_estim_sq_dist=4.0, eps=0.0), jnp.zeros(2)
+      >>> tx.update(jnp.array([3.0, 4.0]), tx.init(p), p)[0].tolist()  # r / |g| * g
+      [1.2000000476837158, 1.600000023841858]
+    """
+    if init_estim_sq_dist is None:
+        _validate.check_positive("eps (the initial squared distance)", eps)
+        init_estim_sq_dist = eps
+    else:
+        _validate.check_positive("init_estim_sq_dist", init_estim_sq_dist)
+    return _distance_over_gradients("scale_by_dowg", lambda _: init_estim_sq_dist, True, eps)

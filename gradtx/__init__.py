@@ -39,6 +39,7 @@ from gradtx.optimizers import amsgrad as amsgrad
 from gradtx.optimizers import asgd as asgd
 from gradtx.optimizers import cocob as cocob
 from gradtx.optimizers import dadapt_adamw as dadapt_adamw
+from gradtx.optimizers import delta_bar_delta as delta_bar_delta
 from gradtx.optimizers import dog as dog
 from gradtx.optimizers import dowg as dowg
 from gradtx.optimizers import ema_momentum as ema_momentum
@@ -49,8 +50,10 @@ from gradtx.optimizers import lamb as lamb
 from gradtx.optimizers import lars as lars
 from gradtx.optimizers import lazy_adam as lazy_adam
 from gradtx.optimizers import lion as lion
+from gradtx.optimizers import local_gains as local_gains
 from gradtx.optimizers import madgrad as madgrad
 from gradtx.optimizers import mechanize as mechanize
+from gradtx.optimizers import muon as muon
 from gradtx.optimizers import nadam as nadam
 from gradtx.optimizers import nadamw as nadamw
 from gradtx.optimizers import noisy_sgd as noisy_sgd
@@ -69,6 +72,8 @@ from gradtx.optimizers import sign_sgd as sign_sgd
 from gradtx.optimizers import signum as signum
 from gradtx.optimizers import simplified_ademamix as simplified_ademamix
 from gradtx.optimizers import sm3 as sm3
+from gradtx.optimizers import sophia as sophia
+from gradtx.optimizers import vsgd as vsgd
 from gradtx.optimizers import yogi as yogi
 from gradtx.schedules import *  # noqa: F403 - listed in schedules/__init__.py
 from gradtx.schedules import __all__ as _schedules_all

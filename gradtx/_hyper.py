@@ -54,6 +54,13 @@ def _is_numeric(value: Any) -> bool:
     return False
 
 
+def _takes_functions(sig: inspect.Signature, name: str) -> bool:
+    """A static argument whose default is not a number (e.g. ``None``, a tree or a function,
+    like Muon's ``muon_weight_dimension_numbers``) may be given as a function."""
+    default = sig.parameters[name].default
+    return default is not inspect.Parameter.empty and not _is_numeric(default)
+
+
 def _never_live(name: str) -> bool:
     """Masks and dtypes are structural arguments, never live hyperparameters."""
     return name == "mask" or name.endswith(("_mask", "_dtype")) or name.startswith("dtype_")
@@ -101,7 +108,7 @@ def inject_hyperparams(
         static, numeric, schedules = {}, {}, {}
         for name, value in bound.arguments.items():
             if name in static_args or _never_live(name):
-                if callable(value) and not _never_live(name):
+                if callable(value) and not _never_live(name) and not _takes_functions(sig, name):
                     raise ValueError(
                         f"{factory.__name__}: {name} must be a fixed number (it sets the "
                         f"initial state), not a schedule; got {value!r}."

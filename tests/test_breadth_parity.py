@@ -154,7 +154,9 @@ def check_parity(case, dtype_name, scheduled):
             theirs = run(tx, params, grads, needs_value(case))
         else:
             theirs = run_reference(case, params, grads, override)
-        check_close(ours, theirs, params, RTOL[dtype_name])
+        # A case may loosen a tolerance with extra["rtol"] (Muon: Newton-Schulz amplifies a
+        # last-bit difference ~480x, so float32 agrees to ~2e-5, whatever the implementation).
+        check_close(ours, theirs, params, {**RTOL, **case.extra.get("rtol", {})}[dtype_name])
 
 
 @pytest.mark.parametrize("case, scheduled", parity_runs("float64"))

@@ -24,8 +24,13 @@ from gradtx.optimizers.adaptive import adadelta as adadelta
 from gradtx.optimizers.adaptive import adagrad as adagrad
 from gradtx.optimizers.adaptive import rmsprop as rmsprop
 from gradtx.optimizers.adaptive import rprop as rprop
+from gradtx.optimizers.contrib import muon as muon
+from gradtx.optimizers.contrib import sophia as sophia
 from gradtx.optimizers.factored import adafactor as adafactor
 from gradtx.optimizers.factored import sm3 as sm3
+from gradtx.optimizers.gain_adaptation import delta_bar_delta as delta_bar_delta
+from gradtx.optimizers.gain_adaptation import local_gains as local_gains
+from gradtx.optimizers.gain_adaptation import vsgd as vsgd
 from gradtx.optimizers.layerwise import fromage as fromage
 from gradtx.optimizers.layerwise import lamb as lamb
 from gradtx.optimizers.layerwise import lars as lars

@@ -33,6 +33,19 @@ from gradtx.transforms.factored import ScaleByCoverRssState as ScaleByCoverRssSt
 from gradtx.transforms.factored import scale_by_cover_rss as scale_by_cover_rss
 from gradtx.transforms.factored import scale_by_factored_rms as scale_by_factored_rms
 from gradtx.transforms.factored import scale_by_param_block_rms as scale_by_param_block_rms
+from gradtx.transforms.gains import ScaleByLocalGainsState as ScaleByLocalGainsState
+from gradtx.transforms.gains import ScaleByVsgdState as ScaleByVsgdState
+from gradtx.transforms.gains import scale_by_local_gains as scale_by_local_gains
+from gradtx.transforms.gains import scale_by_vsgd as scale_by_vsgd
+from gradtx.transforms.hessian_diagonal import HessianDiagonalState as HessianDiagonalState
+from gradtx.transforms.hessian_diagonal import HutchinsonState as HutchinsonState
+from gradtx.transforms.hessian_diagonal import (
+    hutchinson_estimator_diag_hessian as hutchinson_estimator_diag_hessian,
+)
+from gradtx.transforms.hessian_diagonal import (
+    scale_by_hessian_diagonal as scale_by_hessian_diagonal,
+)
+from gradtx.transforms.hessian_diagonal import scale_by_sophia as scale_by_sophia
 from gradtx.transforms.moment_variants import AddScaledGradientState as AddScaledGradientState
 from gradtx.transforms.moment_variants import DualAveragingState as DualAveragingState
 from gradtx.transforms.moment_variants import LaggedRmsState as LaggedRmsState
@@ -58,6 +71,13 @@ from gradtx.transforms.online_learning import scale_by_cocob as scale_by_cocob
 from gradtx.transforms.online_learning import scale_by_mechanic as scale_by_mechanic
 from gradtx.transforms.online_learning import schedule_free as schedule_free
 from gradtx.transforms.online_learning import schedule_free_eval_params as schedule_free_eval_params
+from gradtx.transforms.orthogonal import MuonDimensionNumbers as MuonDimensionNumbers
+from gradtx.transforms.orthogonal import (
+    orthogonalize_via_newton_schulz as orthogonalize_via_newton_schulz,
+)
+from gradtx.transforms.orthogonal import scale_by_muon as scale_by_muon
+from gradtx.transforms.orthogonal import scale_by_newton_schulz as scale_by_newton_schulz
+from gradtx.transforms.orthogonal import scale_by_shape as scale_by_shape
 from gradtx.transforms.parameter_free import DAdaptationState as DAdaptationState
 from gradtx.transforms.parameter_free import DoGState as DoGState
 from gradtx.transforms.parameter_free import scale_by_dadapt_adam as scale_by_dadapt_adam
@@ -97,14 +117,18 @@ __all__ = [
     "DualAveragingState",
     "EmaState",
     "FactoredState",
+    "HessianDiagonalState",
+    "HutchinsonState",
     "InterpolatedEmaState",
     "LaggedRmsState",
     "LazyRowsState",
     "MechanicState",
+    "MuonDimensionNumbers",
     "OptimisticGradientState",
     "ScaleByCoverRssState",
     "ScaleByInfinityNormState",
     "ScaleByLayerwiseRmsState",
+    "ScaleByLocalGainsState",
     "ScaleByMaxRmsState",
     "ScaleByRmsState",
     "ScaleByRpropState",
@@ -112,6 +136,7 @@ __all__ = [
     "ScaleByScheduleState",
     "ScaleByStddevState",
     "ScaleByUnitCorrectionState",
+    "ScaleByVsgdState",
     "ScheduleFreeState",
     "SecondMomentState",
     "SlowEmaState",
@@ -124,8 +149,10 @@ __all__ = [
     "clip",
     "clip_by_global_norm",
     "ema",
+    "hutchinson_estimator_diag_hessian",
     "interpolated_ema",
     "lazy_rows",
+    "orthogonalize_via_newton_schulz",
     "scale",
     "scale_by_adadelta",
     "scale_by_adam",
@@ -143,13 +170,17 @@ __all__ = [
     "scale_by_dowg",
     "scale_by_dual_averaging",
     "scale_by_factored_rms",
+    "scale_by_hessian_diagonal",
     "scale_by_infinity_norm",
     "scale_by_lagged_rms",
     "scale_by_layerwise_rms",
     "scale_by_learning_rate",
     "scale_by_lion",
+    "scale_by_local_gains",
     "scale_by_max_rms",
     "scale_by_mechanic",
+    "scale_by_muon",
+    "scale_by_newton_schulz",
     "scale_by_optimistic_gradient",
     "scale_by_param_block_rms",
     "scale_by_polyak",
@@ -160,10 +191,13 @@ __all__ = [
     "scale_by_rprop",
     "scale_by_rss",
     "scale_by_schedule",
+    "scale_by_shape",
     "scale_by_sign",
+    "scale_by_sophia",
     "scale_by_stddev",
     "scale_by_trust_ratio",
     "scale_by_unit_correction",
+    "scale_by_vsgd",
     "scale_by_yogi",
     "schedule_free",
     "schedule_free_eval_params",

@@ -39,6 +39,9 @@ from gradtx.wrappers._partition import labels_by_path as labels_by_path
 from gradtx.wrappers._partition import masked as masked
 from gradtx.wrappers._partition import multi_transform as multi_transform
 from gradtx.wrappers._partition import partition as partition
+from gradtx.wrappers._sam import SAMState as SAMState
+from gradtx.wrappers._sam import normalize as normalize
+from gradtx.wrappers._sam import sam as sam
 
 __all__ = [
     "ApplyEveryState",
@@ -54,6 +57,7 @@ __all__ = [
     "MultiTransformState",
     "PartitionState",
     "PolyakAverageState",
+    "SAMState",
     "SkipNonfiniteStepsState",
     "ZeroNansState",
     "adaptive_grad_clip",
@@ -71,8 +75,10 @@ __all__ = [
     "monitor_norms",
     "multi_steps",
     "multi_transform",
+    "normalize",
     "partition",
     "polyak_average",
+    "sam",
     "skip_nonfinite_steps",
     "zero_nans",
 ]

@@ -76,20 +76,22 @@ def _flags(mask: Any, tree: Any, who: str) -> list[bool]:
 def _select(tree: Any, flags: list[bool]) -> Any:
     """``tree`` with the leaves whose flag is False replaced by :class:`MaskedNode`."""
     leaves = leaves_with_none(tree)
-    return replace_leaves(
-        tree, [x if f or x is None else MaskedNode() for x, f in zip(leaves, flags)]
-    )
+    return replace_leaves(tree, [x if f else MaskedNode() for x, f in zip(leaves, flags)])
 
 
 def _merge(original: Any, selected: Any, flags: list[bool], who: str) -> Any:
     """The leaves of ``selected`` where the flag is True, those of ``original`` elsewhere."""
-    new = jax.tree.leaves(selected, is_leaf=_is_leaf_or_masked)
-    old = leaves_with_none(original)
-    if len(new) != len(old):
+    # Up to the structure of the original (None a leaf): a nested partition's MaskedNode (a
+    # node without children) stays one entry.
+    try:
+        new = jax.tree.structure(original, is_leaf=_tree.is_none).flatten_up_to(selected)
+    except (ValueError, TypeError):
+        got = jax.tree.structure(selected, is_leaf=_is_leaf_or_masked)
         raise ValueError(
-            f"{who}: the inner transform returned {len(new)} leaves for {len(old)} inputs; "
-            "it must keep the structure of its updates (MaskedNode included)."
-        )
+            f"{who}: the inner transform must keep the structure of its updates (MaskedNode "
+            f"included); got {got}."
+        ) from None
+    old = leaves_with_none(original)
     return replace_leaves(original, [n if f else o for o, n, f in zip(old, new, flags)])
 
 
@@ -163,7 +165,7 @@ def masked(
 
     def update(updates, state, params=None, **extra):
         check_state_type(state, MaskedState, "masked")
-        flags = _flags(mask, updates, "masked")
+        flags = _flags(mask, updates if params is None else params, "masked")
         updates, inner_state = _masked_update(
             inner,
             flags,
@@ -285,7 +287,7 @@ def partition(
         if not isinstance(state.inner_states, dict) or set(state.inner_states) != set(keys):
             got = list(state.inner_states) if isinstance(state.inner_states, dict) else "none"
             raise ValueError(f"partition expects a state with labels {list(keys)}, got {got}.")
-        labels = _labels(param_labels, updates, members, "partition")
+        labels = _labels(param_labels, updates if params is None else params, members, "partition")
         new_states = {}
         for k, inner in members.items():
             updates, new_states[k] = _masked_update(

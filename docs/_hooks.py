@@ -1,0 +1,111 @@
+"""MkDocs hooks: generate the family pages, the optimizer table and the API reference.
+
+Registered in ``mkdocs.yml`` (``hooks:``). The pages are made from ``gradtx.OPTIMIZERS`` and
+the docstrings at build time (``_gen_pages.generate``), never written to ``docs/``.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+DOCS = Path(__file__).resolve().parent
+ROOT = DOCS.parent
+for path in (str(ROOT), str(DOCS)):
+    if path not in sys.path:
+        sys.path.insert(0, path)
+
+import _gen_pages  # noqa: E402
+from _equivalents import EQUIVALENTS  # noqa: E402
+from mkdocs.structure.files import File  # noqa: E402
+
+import gradtx  # noqa: E402
+
+FAMILIES_SECTION = "Optimizer families"
+# Pages that may be missing from a checkout: in the nav and linked only when they exist.
+OPTIONAL_PAGES = ("adaptive_without_tuning.md",)
+
+
+def _nav_files(nav: Any) -> list[str]:
+    if isinstance(nav, str):
+        return [nav]
+    if isinstance(nav, dict):
+        return [f for v in nav.values() for f in _nav_files(v)]
+    if isinstance(nav, list):
+        return [f for v in nav for f in _nav_files(v)]
+    return []
+
+
+def _prune(nav: Any, keep: Any) -> Any:
+    """Drop nav entries whose page ``keep`` rejects (pages other engineers have not written)."""
+    if isinstance(nav, list):
+        items = [_prune(v, keep) for v in nav]
+        return [v for v in items if v not in (None, [], {})]
+    if isinstance(nav, dict):
+        items = {k: _prune(v, keep) for k, v in nav.items()}
+        return {k: v for k, v in items.items() if v not in (None, [])} or None
+    if isinstance(nav, str):
+        return nav if keep(nav) else None
+    return nav
+
+
+def on_config(config: Any) -> Any:
+    generated = {f"families/{f.slug}.md" for f in _gen_pages.families_in_use()}
+    generated |= {f"families/{s}.md" for s in _gen_pages.SPECIAL_PAGES}
+    generated |= {"optimizers.md", "reference/index.md", "reference/core.md"}
+    generated |= {"reference/primitives.md"}
+    docs_dir = Path(config["docs_dir"])
+
+    def keep(page: str) -> bool:
+        return "://" in page or page in generated or (docs_dir / page).exists()
+
+    nav = _prune(config["nav"], keep)
+    listed = set(_nav_files(nav))
+    missing = [p for p in sorted(generated) if p.startswith("families/") and p not in listed]
+    for entry in nav:
+        if isinstance(entry, dict) and FAMILIES_SECTION in entry:
+            entry[FAMILIES_SECTION] += [{_title(p): p} for p in missing]
+    config["nav"] = nav
+    return config
+
+
+def _title(page: str) -> str:
+    slug = Path(page).stem
+    for family in _gen_pages.families_in_use():
+        if family.slug == slug:
+            return family.title
+    return slug
+
+
+def on_files(files: Any, config: Any) -> Any:
+    for uri, content in _gen_pages.generate().items():
+        files.append(File.generated(config, uri, content=content))
+    return files
+
+
+def _names_table(column: int) -> str:
+    lines = [
+        "| gradtx | " + ("Optax" if column == 0 else "PyTorch (`torch.optim`)") + " |",
+        "|---|---|",
+    ]
+    for name, info in gradtx.OPTIMIZERS.items():
+        ident = _gen_pages.canonical_ids()[id(info.factory)]
+        lines.append(f"| {_gen_pages.link(ident)} | {EQUIVALENTS.get(name, ('?', '?'))[column]} |")
+    return "\n".join(lines) + "\n"
+
+
+def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
+    """Fill the placeholders of the hand-written pages with generated tables, and unlink
+    optional pages that do not exist (yet)."""
+    for optional in OPTIONAL_PAGES:
+        if not (Path(config["docs_dir"]) / optional).exists():
+            pattern = r"\[([^\]]+)\]\((?:\.\./)*" + re.escape(optional) + r"(?:#[^)]*)?\)"
+            markdown = re.sub(pattern, r"\1", markdown)
+    tables = {"optax-names": lambda: _names_table(0), "torch-names": lambda: _names_table(1)}
+
+    def fill(match: re.Match) -> str:  # <!-- gradtx:NAME --> what GitHub shows <!-- /gradtx -->
+        return tables[match.group(1)]()
+
+    return re.sub(r"<!-- gradtx:([\w-]+) -->.*?<!-- /gradtx -->\n?", fill, markdown, flags=re.S)

@@ -31,7 +31,7 @@ import gradtx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the casestudy helpers
 from casestudy import data as datasets
-from casestudy import report, train
+from casestudy import lr_range, report, train
 from casestudy.model import ACTIVATIONS
 from casestudy.plan import FULL_BATCH, plan_runs, schedule
 
@@ -55,6 +55,7 @@ def parse_args(argv):
     add("--out", default="results/", help="folder for the JSON and the PNG")
     add("--quick", action="store_true", help="2 epochs, 4 full-batch iterations: a smoke test")
     add("--no-progress", action="store_true", help="no progress bars")
+    lr_range.add_arguments(add)  # --lr-range-test, --gradient-free (casestudy/lr_range.py)
     args = p.parse_args(argv)
     if args.quick:
         args.epochs, args.full_batch_iters, args.online_steps = 2, 4, min(args.online_steps, 100)
@@ -104,6 +105,8 @@ def main(argv=None) -> dict:
     arrays = tuple(
         jnp.asarray(a) for a in (dataset.x_train, dataset.y_train, dataset.x_test, dataset.y_test)
     )
+    if args.lr_range_test or args.gradient_free:  # the modes of casestudy/lr_range.py
+        return lr_range.main(args, dataset, arrays)
     n_train = len(dataset.x_train)
     plan, skipped = plan_runs(args, n_train, dataset.n_features)
     shape = plan[0][1].shape if args.sweep != "hidden" else f"{dataset.n_features}-h-10"

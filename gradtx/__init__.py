@@ -6,6 +6,7 @@ from gradtx import schedules as schedules
 from gradtx import second_order as second_order
 from gradtx import sharding as sharding
 from gradtx import transforms as transforms
+from gradtx import utils as utils
 from gradtx import wrappers as wrappers
 from gradtx._base import EmptyState as EmptyState
 from gradtx._base import GradientTransformation as GradientTransformation
@@ -37,6 +38,7 @@ from gradtx.optimizers import ademamix as ademamix
 from gradtx.optimizers import adopt as adopt
 from gradtx.optimizers import amsgrad as amsgrad
 from gradtx.optimizers import asgd as asgd
+from gradtx.optimizers import bold_driver as bold_driver
 from gradtx.optimizers import cocob as cocob
 from gradtx.optimizers import dadapt_adamw as dadapt_adamw
 from gradtx.optimizers import delta_bar_delta as delta_bar_delta
@@ -63,6 +65,7 @@ from gradtx.optimizers import optimistic_gradient_descent as optimistic_gradient
 from gradtx.optimizers import polyak_sgd as polyak_sgd
 from gradtx.optimizers import prodigy as prodigy
 from gradtx.optimizers import radam as radam
+from gradtx.optimizers import random_search as random_search
 from gradtx.optimizers import rmsprop as rmsprop
 from gradtx.optimizers import rprop as rprop
 from gradtx.optimizers import schedule_free_adamw as schedule_free_adamw
@@ -73,6 +76,7 @@ from gradtx.optimizers import signum as signum
 from gradtx.optimizers import simplified_ademamix as simplified_ademamix
 from gradtx.optimizers import sm3 as sm3
 from gradtx.optimizers import sophia as sophia
+from gradtx.optimizers import spsa as spsa
 from gradtx.optimizers import vsgd as vsgd
 from gradtx.optimizers import yogi as yogi
 from gradtx.schedules import *  # noqa: F403 - listed in schedules/__init__.py
@@ -94,6 +98,8 @@ from gradtx.second_order import scale_by_zoom_linesearch as scale_by_zoom_linese
 from gradtx.second_order import value_and_grad_from_state as value_and_grad_from_state
 from gradtx.transforms import *  # noqa: F403 - the primitives, listed in transforms/__init__.py
 from gradtx.transforms import __all__ as _transforms_all
+from gradtx.utils import LRRangeResult as LRRangeResult
+from gradtx.utils import lr_range_test as lr_range_test
 from gradtx.wrappers import *  # noqa: F403 - listed in wrappers/__init__.py
 from gradtx.wrappers import __all__ as _wrappers_all
 

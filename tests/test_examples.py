@@ -204,3 +204,19 @@ def test_live_hyperparameters(tmp_path):
     result = load_example("live_hyperparameters").main(["--quick", "--out", str(tmp_path)])
     assert result["live_traces"] == 1 and result["rebuilt_traces"] == 3
     assert result["log"][-1]["lr"] == pytest.approx(0.01) and finite(result["final_loss"])
+
+
+def test_case_study_lr_range_test_and_gradient_free(tmp_path):
+    example = load_example("compare_optimizers")
+    argv = ["--quick", "--out", str(tmp_path), "--no-progress"]
+    ranges = example.main(["--lr-range-test", *argv])
+    assert set(ranges) == {"sgd", "adam"}
+    for r in ranges.values():
+        assert 1e-5 < r["suggestion"] < 10
+        assert all(finite(t["final_train_loss"]) for t in r["trained"].values())
+    assert (tmp_path / "lr_range_test.png").stat().st_size > 10_000
+    free = example.main(["--gradient-free", *argv])
+    quadratic = free["quadratic, n = 10"]
+    assert quadratic["gradient descent"]["loss"][-1] < quadratic["random search"]["loss"][-1]
+    assert json.loads((tmp_path / "gradient_free.json").read_text()).keys() == free.keys()
+    assert (tmp_path / "gradient_free.png").stat().st_size > 10_000

@@ -34,7 +34,7 @@ class Method:
     name: str
     tx: Any
     batch_size: int | None  # None: full batch (the gradient of the whole empirical risk)
-    needs_value: bool = False  # pass value=loss to update
+    needs_value: bool = False  # pass value=loss and value_fn=loss_fn to update
     linesearch: bool = False  # pass value, grad and value_fn (full-batch line searches)
     hyperparams: dict = field(default_factory=dict)  # set live with gradtx.set_hyperparams
 
@@ -63,7 +63,7 @@ def make_round(objective, method: Method, steps: int):
     def extras(value, grads, value_fn):
         if method.linesearch:
             return {"value": value, "grad": grads, "value_fn": value_fn}
-        return {"value": value} if method.needs_value else {}
+        return {"value": value, "value_fn": value_fn} if method.needs_value else {}
 
     def update(params, state, value_fn):
         value, grads = jax.value_and_grad(value_fn)(params)

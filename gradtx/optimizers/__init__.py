@@ -35,6 +35,9 @@ from gradtx.optimizers.layerwise import fromage as fromage
 from gradtx.optimizers.layerwise import lamb as lamb
 from gradtx.optimizers.layerwise import lars as lars
 from gradtx.optimizers.layerwise import novograd as novograd
+from gradtx.optimizers.loss_driven import bold_driver as bold_driver
+from gradtx.optimizers.loss_driven import random_search as random_search
+from gradtx.optimizers.loss_driven import spsa as spsa
 from gradtx.optimizers.moment_variants import ademamix as ademamix
 from gradtx.optimizers.moment_variants import adopt as adopt
 from gradtx.optimizers.moment_variants import asgd as asgd

@@ -46,6 +46,14 @@ from gradtx.transforms.hessian_diagonal import (
     scale_by_hessian_diagonal as scale_by_hessian_diagonal,
 )
 from gradtx.transforms.hessian_diagonal import scale_by_sophia as scale_by_sophia
+from gradtx.transforms.loss_driven import BoldDriverState as BoldDriverState
+from gradtx.transforms.loss_driven import RandomSearchState as RandomSearchState
+from gradtx.transforms.loss_driven import ReduceLROnPlateauState as ReduceLROnPlateauState
+from gradtx.transforms.loss_driven import SPSAState as SPSAState
+from gradtx.transforms.loss_driven import random_search_step as random_search_step
+from gradtx.transforms.loss_driven import reduce_on_plateau as reduce_on_plateau
+from gradtx.transforms.loss_driven import scale_by_bold_driver as scale_by_bold_driver
+from gradtx.transforms.loss_driven import spsa_gradient as spsa_gradient
 from gradtx.transforms.moment_variants import AddScaledGradientState as AddScaledGradientState
 from gradtx.transforms.moment_variants import DualAveragingState as DualAveragingState
 from gradtx.transforms.moment_variants import LaggedRmsState as LaggedRmsState
@@ -110,6 +118,7 @@ __all__ = [
     "AddNoiseState",
     "AddScaledGradientState",
     "BiasCorrectionState",
+    "BoldDriverState",
     "COCOBState",
     "DAdaptationState",
     "DifferenceMomentsState",
@@ -125,6 +134,9 @@ __all__ = [
     "MechanicState",
     "MuonDimensionNumbers",
     "OptimisticGradientState",
+    "RandomSearchState",
+    "ReduceLROnPlateauState",
+    "SPSAState",
     "ScaleByCoverRssState",
     "ScaleByInfinityNormState",
     "ScaleByLayerwiseRmsState",
@@ -153,6 +165,8 @@ __all__ = [
     "interpolated_ema",
     "lazy_rows",
     "orthogonalize_via_newton_schulz",
+    "random_search_step",
+    "reduce_on_plateau",
     "scale",
     "scale_by_adadelta",
     "scale_by_adam",
@@ -162,6 +176,7 @@ __all__ = [
     "scale_by_amsgrad",
     "scale_by_belief",
     "scale_by_belief_rms",
+    "scale_by_bold_driver",
     "scale_by_cocob",
     "scale_by_cover_rss",
     "scale_by_dadapt_adam",
@@ -201,5 +216,6 @@ __all__ = [
     "scale_by_yogi",
     "schedule_free",
     "schedule_free_eval_params",
+    "spsa_gradient",
     "trace",
 ]

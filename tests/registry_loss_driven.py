@@ -231,7 +231,6 @@ CASES: list[Case] = [
         "spsa",
         {"learning_rate": 0.02, "perturbation": 1.0, "stability": 10.0, "gamma": 1 / 6, "key": 1},
         reference=spsa_reference,
-        complex_ok=False,
     ),
 ]
 SETTINGS: dict[str, tuple[Any, ...]] = {  # (lr, tol[, kwargs]): registry_breadth

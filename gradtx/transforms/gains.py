@@ -112,7 +112,7 @@ def scale_by_local_gains(
 
         def step(u, g, gain, ref):
             s = scalars(u)
-            agree = g * ref
+            agree = jnp.sign(g) * jnp.sign(ref)  # g * ref underflows to 0 for |g| < 1e-19
             gain = jnp.where(agree > 0, gain + s.up, jnp.where(agree < 0, gain * s.down, gain))
             gain = jnp.clip(gain, s.lo, s.hi)
             return gain * u, gain, (1 - s.decay) * u + s.decay * ref
@@ -365,7 +365,9 @@ def scale_by_vsgd(
             qbar = jnp.where(
                 first, s.c * s.c * q_first, jnp.where(have, (1 - a) * qbar + a * h * h, qbar)
             )
-            r = jnp.minimum(g2 / (v2 + s.eps), 1)
+            # v overflowed (|g| > 1e19 in float32): r = 0, no step, as Adam's m / sqrt(inf)
+            # (with gbar^2 = inf too, inf / inf gave NaN).
+            r = jnp.where(jnp.isinf(v2), 0, jnp.minimum(g2 / (v2 + s.eps), 1))
             eta = r * hbar / (qbar + s.eps)
             return eta * g, hbar, qbar, (1 - r) * tau + 1
 

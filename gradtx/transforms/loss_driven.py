@@ -392,7 +392,9 @@ def spsa_gradient(
         shift = _tree.leafwise(lambda d: s(d).c * d, delta)
         ahead = value_fn(apply_updates(params, shift))
         behind = value_fn(apply_updates(params, _tree.leafwise(jnp.negative, shift)))
-        g = _tree.Scalars(slope=(ahead - behind) / (2 * c))
+        # Both probes overflowed (inf - inf): no estimate rather than NaN.
+        diff = ahead - behind
+        g = _tree.Scalars(slope=jnp.where(jnp.isfinite(diff), diff / (2 * c), 0))
         updates = _tree.leafwise(lambda d: g(d).slope * d, delta)
         return updates, SPSAState(_tree.safe_increment(state.count), rng_key)
 

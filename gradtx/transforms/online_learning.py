@@ -275,8 +275,7 @@ def scale_by_mechanic(
             params, state.x0, is_leaf=_tree.is_none,
         )  # fmt: skip
         s_sum = jnp.sum(state.s)
-        grad_norm = jnp.sqrt(tree_total(_tree.abs_sq, updates))
-        param_norm = jnp.sqrt(tree_total(_tree.abs_sq, params))
+        grad_norm, param_norm = _norm(updates), _norm(params)
         coef = weight_decay * s_sum * grad_norm / (param_norm + eps)
         c = _tree.Scalars(coef=coef, s_sum_eps=s_sum + eps)
         h = tree_total(
@@ -290,6 +289,11 @@ def scale_by_mechanic(
         r = betas * state.r + jnp.clip(h, -state.m, state.m) * state.s
         wealth = (s_init / n) * m + jnp.maximum(0.0, r)
         s = wealth / (jnp.sqrt(v) + eps)
+        # h ~ |g| |Delta| is a squared scale: where h^2 overflows (an SGD base at |g| = 1e20 in
+        # float32), s = inf / inf = NaN (in Optax too). Those bets keep their state, so the
+        # step is the base optimizer's at the last scale S.
+        ok, old = jnp.isfinite(v), (state.m, state.v, state.r, state.s)
+        m, v, r, s = (jnp.where(ok, a, b) for a, b in zip((m, v, r, s), old))
         out = _tree.Scalars(s_sum_eps=s_sum + eps, total=jnp.sum(s))
 
         def step(u, p, x):
@@ -301,6 +305,20 @@ def scale_by_mechanic(
         return updates, MechanicState(base_state, _tree.safe_increment(state.count), r, m, v, s, x0)
 
     return GradientTransformation(init, update)
+
+
+def _norm(tree: Any) -> jax.Array:
+    """The l2 norm of the trainable leaves, over-/underflow-free: the leaves are scaled by
+    $2^{-e}$, $2^e$ just above the largest $|x|$, before they are squared (exact, so the
+    result is bitwise $\\sqrt{\\sum |x|^2}$ wherever that does not overflow). A plain
+    $\\sum |x|^2$ is inf for $|g| > 2 \\cdot 10^{19}$ in float32, and Mechanic's decay
+    coefficient inf, times a zero $x$ or $\\Delta$: NaN (also in Optax 0.2.8)."""
+    top = jnp.zeros([], jnp.result_type(float))
+    for x in jax.tree.leaves(tree):
+        if _tree.is_trainable(x):
+            top = jnp.maximum(top, jnp.max(jnp.abs(x), initial=0).astype(top.dtype))
+    e = jnp.frexp(top)[1]  # 0 for top = 0 and inf: no scaling
+    return jnp.ldexp(jnp.sqrt(tree_total(lambda x: jnp.ldexp(jnp.abs(x), -e) ** 2, tree)), e)
 
 
 class COCOBState(NamedTuple):
@@ -357,11 +375,13 @@ def scale_by_cocob(alpha: Any = 100.0, eps: Any = 1e-8) -> GradientTransformatio
         check_state_type(state, COCOBState, "scale_by_cocob")
         _needs_params(params, "scale_by_cocob")
         if any(jnp.iscomplexobj(g) for g in jax.tree.leaves(updates)):
-            raise ValueError("scale_by_cocob is defined for real parameters only.")
-        scalars = _tree.Scalars(alpha=alpha)
+            raise ValueError("scale_by_cocob is defined for real parameters only (not complex).")
+        scalars = _tree.Scalars(alpha=alpha, eps=eps)
 
         def step(g, p, p0, c, lo, gs, r):
-            lo = jnp.maximum(lo, jnp.abs(g))
+            # L >= eps at every step, as L_0 = eps: a float16 L rounds eps = 1e-8 to 0, and a
+            # coordinate with only zero gradients then bet 0 / (0 * 0) = NaN.
+            lo = jnp.maximum(jnp.maximum(lo, jnp.abs(g)), scalars(g).eps)
             gs = gs + jnp.abs(g)
             r = jnp.maximum(r - g * (p - p0), 0)
             c = c - g

@@ -78,8 +78,8 @@ def _adam_terms(betas: tuple[Any, Any], count: jax.Array, dtype: Any) -> SimpleN
 
 
 class DAdaptationState(NamedTuple):
-    """Adam's moments, the weighted gradient sum $s$, the start $x_0$ (Prodigy; else ``None``
-    leaves), the estimate $d_t$ and its running numerator."""
+    """Adam's moments, the weighted gradient sum $s$ (float32 for float16 leaves), the start
+    $x_0$ (Prodigy; else ``None`` leaves), the estimate $d_t$ and its running numerator."""
 
     count: jax.Array
     exp_avg: Any
@@ -103,12 +103,12 @@ def _d_adaptation(who, learning_rate, betas, eps, estim_lr0, weight_decay, prodi
     _validate.check_positive("estim_lr0", estim_lr0)
     _validate.check_nonnegative("weight_decay", weight_decay)
 
-    def init(params):
-        z = _tree.zeros_like
-        start = copy_trainable(params) if prodigy else jax.tree.map(lambda _: None, z(params))
+    def init(params):  # float16 rounds the d-scaled statistics (1e-6 g) to 0: float32 for those
+        f32 = lambda p: jnp.float32 if getattr(p, "dtype", None) == jnp.float16 else None
+        z = lambda r=False: jax.tree.map(lambda p: _tree.zeros_like(p, f32(p), real=r), params)
+        start = copy_trainable(params) if prodigy else jax.tree.map(lambda _: None, z())
         d0 = jnp.asarray(estim_lr0, jnp.result_type(float))
-        return DAdaptationState(_tree.zero_count(), z(params), z(params, real=True), z(params),
-                                start, d0, jnp.zeros_like(d0))  # fmt: skip
+        return DAdaptationState(_tree.zero_count(), z(), z(True), z(), start, d0, 0 * d0)
 
     def update(updates, state, params=None, **extra):
         del extra

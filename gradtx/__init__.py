@@ -68,6 +68,7 @@ from gradtx.optimizers import radam as radam
 from gradtx.optimizers import random_search as random_search
 from gradtx.optimizers import rmsprop as rmsprop
 from gradtx.optimizers import rprop as rprop
+from gradtx.optimizers import sam as sam
 from gradtx.optimizers import schedule_free_adamw as schedule_free_adamw
 from gradtx.optimizers import schedule_free_sgd as schedule_free_sgd
 from gradtx.optimizers import sgd as sgd

@@ -196,6 +196,18 @@ _DENSE_ONLY = {
 # float64). Read by the parity and jit-vs-eager tests (see the contrib report).
 _NS_RTOL = {"rtol": {"float32": 3e-5}}
 
+
+def _sam_optax(optimizer, adv_optimizer, sync_period=None, reset_state=None):
+    """optax.contrib.sam with its integer / boolean options defaulting to None, so that
+    ``optax.inject_hyperparams`` (the float32 comparison) does not make them live arrays."""
+    return optax.contrib.sam(
+        optimizer,
+        adv_optimizer,
+        sync_period=2 if sync_period is None else sync_period,
+        reset_state=True if reset_state is None else reset_state,
+    )
+
+
 CASES: list[Case] = [
     Case("muon", {"learning_rate": LR}, _muon_optax, reference=muon_reference, extra=_NS_RTOL),
     Case(
@@ -251,19 +263,49 @@ CASES: list[Case] = [
         complex_ok=False,
         id_suffix="no-clip",
     ),
+    # SAM: plain SGD outer steps, normalized ascent of 0.05; no rate of its own to schedule.
+    Case(
+        "sam",
+        {
+            "optimizer": gradtx.sgd(0.01),
+            "adv_optimizer": gradtx.chain(_sam.normalize(), gradtx.sgd(0.05)),
+        },
+        _sam_optax,
+        extra={"schedule": None},
+    ),
+    Case(
+        "sam",
+        {
+            "optimizer": gradtx.adam(0.01),
+            "adv_optimizer": gradtx.chain(_sam.normalize(), gradtx.sgd(0.05)),
+            "sync_period": 3,
+            "reset_state": False,
+        },
+        _sam_optax,
+        id_suffix="adam-sync3",
+        extra={"schedule": None},
+    ),
 ]
+
+_SAM_ADAM = {
+    "optimizer": gradtx.adam(0.03),
+    "adv_optimizer": gradtx.chain(_sam.normalize(), gradtx.sgd(1e-3)),
+}
 
 # name: (lr, tolerance on |w - w*|) after 3000 float64 steps on 0.5 * sum(A w^2) (a vector,
 # so muon is its Adam fallback, NAdamW; muon on matrices is in test_contrib.py).
 SETTINGS: dict[str, tuple[Any, ...]] = {
     "muon": (0.03, 1e-9),
     "sophia": (0.01, 1e-9),
+    # SAM ends where its ascent radius allows: within ~rho of the minimizer on this quadratic.
+    "sam": (None, 1e-2, _SAM_ADAM),
 }
 # (q_lr, q_tol, r_lr, r_tol[, kwargs]): test_convergence's quadratic and Rosenbrock.
 CONVERGENCE: dict[str, tuple[Any, ...]] = {
     "muon": (0.1, 1e-9, 0.01, 1e-4),
     # Without weight decay: the default 1e-4 moves Rosenbrock's minimizer by ~1e-3.
     "sophia": (0.01, 1e-9, 0.03, 1e-9, {"weight_decay": 0.0}),
+    "sam": (None, 1e-2, None, 1e-2, _SAM_ADAM),
 }
 BAD: list[tuple[str, dict[str, Any], str]] = [
     ("muon", {"learning_rate": 0.1, "beta": 1.0}, r"beta must be in \[0, 1\)"),

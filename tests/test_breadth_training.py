@@ -60,7 +60,8 @@ def test_converges_on_a_quadratic(case):
     scale = jnp.array([1.0, 3.0, 10.0])
     with precision("float64"):
         loss = lambda w: 0.5 * jnp.sum(scale * w**2)
-        kwargs = {case.extra.get("schedule", "learning_rate"): lr, **(more[0] if more else {})}
+        rate = case.extra.get("schedule", "learning_rate")  # None: no rate of its own (sam)
+        kwargs = {**({rate: lr} if rate else {}), **(more[0] if more else {})}
         tx = gradtx.OPTIMIZERS[case.name].factory(**kwargs)
         w = solve(tx, loss, jnp.ones(3), 3000, gradtx.OPTIMIZERS[case.name].needs_value)
         error = float(jnp.max(jnp.abs(w)))

@@ -101,8 +101,13 @@ def _scheduled(case):
     rate = case.extra.get("schedule", "learning_rate")
     if rate in case.kwargs and rate not in gradtx.OPTIMIZERS[case.name].static_args:
         return case.make(**{rate: gradtx.exponential_decay(case.kwargs[rate], 1, 0.9)})
-    # A fixed rate (rprop) or none among the case's arguments: schedule another one.
-    name, value = next(iter(gradtx.get_hyperparams(case.make().init(jnp.zeros(1))).items()))
+    # A fixed rate (rprop) or none among the case's arguments: schedule another one (sam has
+    # none of its own: its inner optimizers' rates live in their states).
+    hyper = gradtx.get_hyperparams(case.make().init(jnp.zeros(1)))
+    hyper = {k: v for k, v in hyper.items() if "/" not in k}  # its own, not its members'
+    if not hyper:
+        return case.make()
+    name, value = next(iter(hyper.items()))
     return case.make(**{name: gradtx.constant_schedule(float(value))})
 
 

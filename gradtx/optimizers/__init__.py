@@ -25,6 +25,7 @@ from gradtx.optimizers.adaptive import adagrad as adagrad
 from gradtx.optimizers.adaptive import rmsprop as rmsprop
 from gradtx.optimizers.adaptive import rprop as rprop
 from gradtx.optimizers.contrib import muon as muon
+from gradtx.optimizers.contrib import sam as sam
 from gradtx.optimizers.contrib import sophia as sophia
 from gradtx.optimizers.factored import adafactor as adafactor
 from gradtx.optimizers.factored import sm3 as sm3

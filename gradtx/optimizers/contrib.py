@@ -27,6 +27,7 @@ from gradtx.transforms.orthogonal import (
     scale_by_shape,
 )
 from gradtx.transforms.scaling import scale_by_learning_rate
+from gradtx.wrappers import _sam
 from gradtx.wrappers._partition import partition
 
 
@@ -268,3 +269,22 @@ def sophia(
         add_decayed_weights(weight_decay, weight_decay_mask),
         scale_by_learning_rate(learning_rate),
     )
+
+
+# SAM takes two optimizers and has no numeric hyperparameters of its own (its inner
+# optimizers keep theirs live in their own states): registered as it is, every argument static.
+sam = optimizer(
+    "contrib",
+    static=(
+        "optimizer",
+        "adv_optimizer",
+        "sync_period",
+        "reset_state",
+        "opaque_mode",
+        "batch_axis_name",
+    ),
+    example={
+        "optimizer": chain(scale_by_learning_rate(0.1)),
+        "adv_optimizer": chain(_sam.normalize(), scale_by_learning_rate(0.05)),
+    },
+)(_sam.sam)

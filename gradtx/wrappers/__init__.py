@@ -41,7 +41,6 @@ from gradtx.wrappers._partition import multi_transform as multi_transform
 from gradtx.wrappers._partition import partition as partition
 from gradtx.wrappers._sam import SAMState as SAMState
 from gradtx.wrappers._sam import normalize as normalize
-from gradtx.wrappers._sam import sam as sam
 
 __all__ = [
     "ApplyEveryState",
@@ -78,7 +77,6 @@ __all__ = [
     "normalize",
     "partition",
     "polyak_average",
-    "sam",
     "skip_nonfinite_steps",
     "zero_nans",
 ]

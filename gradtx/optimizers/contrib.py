@@ -18,6 +18,7 @@ from gradtx import _validate
 from gradtx._base import GradientTransformation, chain
 from gradtx.optimizers._registry import optimizer
 from gradtx.optimizers.adam import adamw
+from gradtx.optimizers.sgd import sgd
 from gradtx.transforms.decay import add_decayed_weights
 from gradtx.transforms.hessian_diagonal import scale_by_sophia
 from gradtx.transforms.orthogonal import (
@@ -284,7 +285,7 @@ sam = optimizer(
         "batch_axis_name",
     ),
     example={
-        "optimizer": chain(scale_by_learning_rate(0.1)),
+        "optimizer": sgd(0.1, momentum=0.9),
         "adv_optimizer": chain(_sam.normalize(), scale_by_learning_rate(0.05)),
     },
 )(_sam.sam)

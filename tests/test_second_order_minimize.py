@@ -194,3 +194,13 @@ def test_pytree_x0_and_gauss_newton_extra_args():
         assert bool(r.converged)
         assert jax.tree.structure(r.x) == jax.tree.structure(x0)
         assert math.isfinite(float(r.value))
+
+
+def test_final_state_only_on_request():
+    """The state has many arrays (L-BFGS memory, line-search state): returning it by default
+    would cost a small solve as much as the solve itself, so it comes with return_state."""
+    f = lambda x: jnp.sum((x - 1.0) ** 2)
+    assert minimize(f, jnp.zeros(3), "lbfgs").state is None
+    r = minimize(f, jnp.zeros(3), "lbfgs", return_state=True)
+    lbfgs_states = [s for s in jax.tree.leaves(r.state, is_leaf=lambda s: hasattr(s, "rho"))]
+    assert any(hasattr(s, "rho") for s in lbfgs_states) and bool(r.converged)

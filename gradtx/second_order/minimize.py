@@ -82,7 +82,8 @@ class MinimizeResult(NamedTuple):
         including the evaluation at ``x0``.
       status: int32 :class:`Status` code.
       converged: ``status == Status.CONVERGED``.
-      state: the transform's final state.
+      state: the transform's final state with ``return_state=True``, else ``None`` (a
+        state has many arrays, and returning them costs a small solve more than the solve).
     """
 
     x: Any
@@ -226,7 +227,7 @@ class _Carry(NamedTuple):
 
 
 def _solve(static: _Static, x0: Any, tol: jax.Array, maxiter: jax.Array) -> MinimizeResult:
-    fun, tx, extra_items, tol_kind, ord = static.items
+    fun, tx, extra_items, tol_kind, ord, return_state = static.items
     extra = dict(extra_items)
     vg = jax.value_and_grad(fun)
     f0, g0 = vg(x0)
@@ -304,7 +305,7 @@ def _solve(static: _Static, x0: Any, tol: jax.Array, maxiter: jax.Array) -> Mini
         *c.counts,
         c.status,
         c.status == Status.CONVERGED,
-        c.state,
+        c.state if return_state else None,
     )
 
 
@@ -322,6 +323,7 @@ def minimize(
     maxiter: int = 1000,
     linesearch: Any = None,
     extra_args: Mapping[str, Callable] | None = None,
+    return_state: bool = False,
 ) -> MinimizeResult:
     r"""Minimize $f$ from $x_0$ in full batch; the whole solve is one jitted while-loop.
 
@@ -364,6 +366,7 @@ def minimize(
       linesearch: see above (``None``: the method's default, or fixed steps for a transform).
       extra_args: more extra arguments for ``update`` (callables, e.g. ``model_fn`` and
         ``loss_of_outputs`` for Hessian-free's Gauss–Newton products).
+      return_state: also return the transform's final state (``MinimizeResult.state``).
 
     Returns:
       A :class:`MinimizeResult`.
@@ -394,5 +397,5 @@ def minimize(
     tx = _build(method, linesearch)
     x0, dtype = _check_x0(x0)
     _check_objective(fun, x0)
-    static = _Static(fun, tx, tuple(sorted(extra_args.items())), tol_kind, norm)
+    static = _Static(fun, tx, tuple(sorted(extra_args.items())), tol_kind, norm, bool(return_state))
     return _solve_jit(static, x0, np.asarray(tol, dtype), np.int32(maxiter))

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 
@@ -151,3 +152,16 @@ def checker_for(name: str) -> Callable[[str, Any], None]:
 def check_hyperparam(name: str, value: Any) -> None:
     """Validate a constant or a schedule (at step 0) by the hyperparameter's name."""
     check_schedule_or_range(name, value, checker_for(name))
+
+
+def key_data(name: str, key: Any) -> Any:
+    """An int seed, a typed JAX key or raw key data (``None``: seed 0), as raw ``uint32`` key
+    data for a state; anything else raises ``ValueError`` naming the argument."""
+    key = 0 if key is None else key
+    if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+        return jax.random.key_data(jax.random.key(int(key)))
+    if isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        return jax.random.key_data(key)
+    if isinstance(key, (jax.Array, np.ndarray)) and key.dtype == np.uint32:
+        return jnp.asarray(key)
+    raise ValueError(f"{name} must be an int seed or a JAX random key, got {key!r}.")

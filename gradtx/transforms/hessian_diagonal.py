@@ -17,7 +17,6 @@ from gradtx import _tree, _validate
 from gradtx._base import GradientTransformation, _as_transform, chain, check_state_type, identity
 from gradtx.transforms.clipping import clip
 from gradtx.transforms.momentum import ema, ema_scalars, ema_update
-from gradtx.transforms.noise import _key_data
 
 
 class HutchinsonState(NamedTuple):
@@ -72,12 +71,7 @@ def hutchinson_estimator_diag_hessian(random_seed: Any = None) -> GradientTransf
       >>> h.tolist()
       [6.0, 6.0]
     """
-    try:
-        key = _key_data(0 if random_seed is None else random_seed)
-    except ValueError:
-        raise ValueError(
-            f"random_seed must be an int seed or a JAX random key, got {random_seed!r}."
-        ) from None
+    key = _validate.key_data("random_seed", random_seed)
 
     def init(params):
         del params

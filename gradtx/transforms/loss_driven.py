@@ -10,7 +10,6 @@ import jax.numpy as jnp
 
 from gradtx import _tree, _validate
 from gradtx._base import GradientTransformation, apply_updates, check_state_type
-from gradtx.transforms.noise import _key_data
 from gradtx.transforms.scaling import value_at
 
 
@@ -299,7 +298,7 @@ def random_search_step(
     _validate.check_schedule_or_range("learning_rate", learning_rate, _validate.check_nonnegative)
     _validate.check_range("increase", increase, 1.0)
     _validate.check_range("target_rate", target_rate, 0.0, 1.0, low_open=True, high_open=True)
-    key = _key_data(0 if key is None else key)
+    key = _validate.key_data("key", key)
 
     def init(params):
         one = jnp.ones([], _scalar_dtype(params))
@@ -374,7 +373,7 @@ def spsa_gradient(
     """
     _validate.check_positive("perturbation", perturbation)
     _validate.check_nonnegative("gamma", gamma)
-    key = _key_data(0 if key is None else key)
+    key = _validate.key_data("key", key)
 
     def init(params):
         return SPSAState(_tree.zero_count(), key)

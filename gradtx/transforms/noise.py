@@ -6,7 +6,6 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from gradtx import _tree, _validate
 from gradtx._base import GradientTransformation, check_state_type
@@ -17,17 +16,6 @@ class AddNoiseState(NamedTuple):
 
     count: jax.Array
     rng_key: jax.Array
-
-
-def _key_data(key: Any) -> Any:
-    """An int seed, a typed key or raw key data, as raw ``uint32`` key data."""
-    if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
-        return jax.random.key_data(jax.random.key(int(key)))
-    if isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
-        return jax.random.key_data(key)
-    if isinstance(key, (jax.Array, np.ndarray)) and key.dtype == np.uint32:
-        return jnp.asarray(key)
-    raise ValueError(f"key must be an int seed or a JAX random key, got {key!r}.")
 
 
 def add_noise(eta: Any, gamma: Any, key: Any = None, *, seed: Any = None) -> GradientTransformation:
@@ -72,7 +60,7 @@ def add_noise(eta: Any, gamma: Any, key: Any = None, *, seed: Any = None) -> Gra
         if key is not None:
             raise ValueError("add_noise: give `key` or its deprecated name `seed`, not both.")
         key = seed
-    key = _key_data(0 if key is None else key)
+    key = _validate.key_data("key", key)
 
     def init(params):
         del params

@@ -262,6 +262,32 @@ def tree_sum_of_squares(tree: Any) -> jax.Array:
     return sum(jnp.sum(abs_sq(x), dtype=acc(x)) for x in leaves)
 
 
+def copy_trainable(params: Any, dtype: Any = None) -> Any:
+    """A copy of each trainable leaf (as ``dtype`` if given; layouts stay layouts), else None."""
+
+    def copy(p):
+        if p is None or not is_trainable(p):
+            return None
+        if isinstance(p, jax.ShapeDtypeStruct):
+            return jax.ShapeDtypeStruct(p.shape, dtype or p.dtype, sharding=p.sharding)
+        return jnp.array(p, dtype=dtype or p.dtype, copy=True)
+
+    return jax.tree.map(copy, params, is_leaf=is_none)
+
+
+def tree_total(fn: Callable[..., jax.Array], tree: Any, *others: Any) -> jax.Array:
+    """The real sum of ``fn(leaf, *other_leaves)`` over the trainable leaves of ``tree``,
+    with half precision seen as float32, in the default float dtype."""
+    trees = (tree, *others)
+    check_same_structure(["updates"] + [f"state[{i}]" for i in range(len(others))], trees)
+    total = jnp.zeros([], jnp.result_type(float))
+    for leaves in zip(*[jax.tree.leaves(t, is_leaf=is_none) for t in trees]):
+        if leaves[0] is not None and is_trainable(leaves[0]):
+            up = [x.astype(jnp.promote_types(x.dtype, jnp.float32)) for x in leaves]
+            total = total + jnp.real(jnp.sum(fn(*up))).astype(total.dtype)
+    return total
+
+
 def global_norm(tree: Any) -> jax.Array:
     """The l2 norm of all trainable leaves taken together."""
     return jnp.sqrt(tree_sum_of_squares(tree))

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 
 from gradtx import _tree, _validate
 from gradtx._base import GradientTransformation, check_state_type
-from gradtx.transforms.parameter_free import _dot, _needs_params, copy_trainable, tree_total
+from gradtx.transforms.parameter_free import _dot, _needs_params
 from gradtx.transforms.scaling import value_at
 from gradtx.wrappers._common import as_inner, check_int
 
@@ -109,7 +109,7 @@ def schedule_free(
         dtype = jnp.result_type(float)
         zero = jnp.zeros([], dtype)
         b = jnp.asarray(b1, dtype)
-        z = copy_trainable(params, state_dtype)
+        z = _tree.copy_trainable(params, state_dtype)
         return ScheduleFreeState(_tree.zero_count(), b, zero, zero, base.init(params), z)
 
     def update(updates, state, params=None, **extra):
@@ -263,7 +263,7 @@ def scale_by_mechanic(
         zeros = jnp.zeros([n], dtype)
         s = jnp.full([n], s_init, dtype)
         return MechanicState(base.init(params), _tree.zero_count(), zeros, zeros, zeros, s,
-                             copy_trainable(params))  # fmt: skip
+                             _tree.copy_trainable(params))  # fmt: skip
 
     def update(updates, state, params=None, **extra):
         check_state_type(state, MechanicState, "mechanize")
@@ -278,7 +278,7 @@ def scale_by_mechanic(
         grad_norm, param_norm = _norm(updates), _norm(params)
         coef = weight_decay * s_sum * grad_norm / (param_norm + eps)
         c = _tree.Scalars(coef=coef, s_sum_eps=s_sum + eps)
-        h = tree_total(
+        h = _tree.tree_total(
             lambda g, p, x: _dot(g + c(g).coef * p, (x - p) / c(g).s_sum_eps),
             updates, params, x0,
         )  # fmt: skip
@@ -318,7 +318,7 @@ def _norm(tree: Any) -> jax.Array:
         if _tree.is_trainable(x):
             top = jnp.maximum(top, jnp.max(jnp.abs(x), initial=0).astype(top.dtype))
     e = jnp.frexp(top)[1]  # 0 for top = 0 and inf: no scaling
-    return jnp.ldexp(jnp.sqrt(tree_total(lambda x: jnp.ldexp(jnp.abs(x), -e) ** 2, tree)), e)
+    return jnp.ldexp(jnp.sqrt(_tree.tree_total(lambda x: jnp.ldexp(jnp.abs(x), -e) ** 2, tree)), e)
 
 
 class COCOBState(NamedTuple):
@@ -367,7 +367,7 @@ def scale_by_cocob(alpha: Any = 100.0, eps: Any = 1e-8) -> GradientTransformatio
 
     def init(params):
         zeros = _tree.zeros_like(params)
-        start = copy_trainable(params)
+        start = _tree.copy_trainable(params)
         return COCOBState(start, zeros, _tree.full_like(params, eps), zeros, zeros)
 
     def update(updates, state, params=None, **extra):

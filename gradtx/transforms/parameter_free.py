@@ -11,7 +11,6 @@ the parameters' lowest). Coin betting is in :mod:`gradtx.transforms.online_learn
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any, NamedTuple
 
@@ -22,32 +21,6 @@ from gradtx import _tree, _validate
 from gradtx._base import GradientTransformation, check_state_type
 from gradtx.transforms.momentum import one_minus_power
 from gradtx.transforms.scaling import value_at
-
-
-def copy_trainable(params: Any, dtype: Any = None) -> Any:
-    """A copy of each trainable leaf (as ``dtype`` if given; layouts stay layouts), else None."""
-
-    def copy(p):
-        if p is None or not _tree.is_trainable(p):
-            return None
-        if isinstance(p, jax.ShapeDtypeStruct):
-            return jax.ShapeDtypeStruct(p.shape, dtype or p.dtype, sharding=p.sharding)
-        return jnp.array(p, dtype=dtype or p.dtype, copy=True)
-
-    return jax.tree.map(copy, params, is_leaf=_tree.is_none)
-
-
-def tree_total(fn: Callable[..., jax.Array], tree: Any, *others: Any) -> jax.Array:
-    """The real sum of ``fn(leaf, *other_leaves)`` over the trainable leaves of ``tree``,
-    with half precision seen as float32, in the default float dtype."""
-    trees = (tree, *others)
-    _tree.check_same_structure(["updates"] + [f"state[{i}]" for i in range(len(others))], trees)
-    total = jnp.zeros([], jnp.result_type(float))
-    for leaves in zip(*[jax.tree.leaves(t, is_leaf=_tree.is_none) for t in trees]):
-        if leaves[0] is not None and _tree.is_trainable(leaves[0]):
-            up = [x.astype(jnp.promote_types(x.dtype, jnp.float32)) for x in leaves]
-            total = total + jnp.real(jnp.sum(fn(*up))).astype(total.dtype)
-    return total
 
 
 def _dot(a: jax.Array, b: jax.Array) -> jax.Array:
@@ -106,7 +79,7 @@ def _d_adaptation(who, learning_rate, betas, eps, estim_lr0, weight_decay, prodi
     def init(params):  # float16 rounds the d-scaled statistics (1e-6 g) to 0: float32 for those
         f32 = lambda p: jnp.float32 if getattr(p, "dtype", None) == jnp.float16 else None
         z = lambda r=False: jax.tree.map(lambda p: _tree.zeros_like(p, f32(p), real=r), params)
-        start = copy_trainable(params) if prodigy else jax.tree.map(lambda _: None, z())
+        start = _tree.copy_trainable(params) if prodigy else jax.tree.map(lambda _: None, z())
         d0 = jnp.asarray(estim_lr0, jnp.result_type(float))
         return DAdaptationState(_tree.zero_count(), z(), z(True), z(), start, d0, 0 * d0)
 
@@ -124,7 +97,7 @@ def _d_adaptation(who, learning_rate, betas, eps, estim_lr0, weight_decay, prodi
             updates, state.exp_avg, state.exp_avg_sq, state.grad_sum,
             names=("updates", "exp_avg", "exp_avg_sq", "grad_sum"), n_out=4,
         )  # fmt: skip
-        l1 = tree_total(jnp.abs, g_sum)
+        l1 = _tree.tree_total(jnp.abs, g_sum)
         d_new = jnp.maximum(d, jnp.where(l1 > 0, estimate(jnp.where(l1 > 0, l1, 1)), d))
         c = _tree.Scalars(dlr=dlr, wd=weight_decay, eps=d_new * eps if prodigy else eps)
 
@@ -204,7 +177,7 @@ def scale_by_prodigy(
             g_sum = c.b3 * g_sum + c.gain * dg / c.d0
             return c.b1 * m + c.om1 * dg, c.b2 * v + c.om2 * _tree.abs_sq(dg), g_sum
 
-        acc = tree_total(lambda g, p0, p: _dot(g, p0 - p), g, state.params0, params)
+        acc = _tree.tree_total(lambda g, p0, p: _dot(g, p0 - p), g, state.params0, params)
         num = b3 * state.numerator_weighted + (d / estim_lr0) * dlr * acc
         return moments, num, lambda l1: estim_lr_coef * num / l1
 
@@ -266,7 +239,7 @@ def scale_by_dadapt_adam(
             return c.b1 * m + c.m_gain * g, v_new, c.root * g_sum + c.s_gain * g
 
         weighted = lambda g, g_sum, v: _dot(g, g_sum / (jnp.sqrt(v) + eps))
-        acc = tree_total(weighted, g, state.grad_sum, state.exp_avg_sq)
+        acc = _tree.tree_total(weighted, g, state.grad_sum, state.exp_avg_sq)
         num = k.root * state.numerator_weighted + k.om_root * dlr * acc
         return moments, num, lambda l1: num / (k.om_root * l1)
 
@@ -290,14 +263,14 @@ def _distance_over_gradients(who, first_dist, weighted, eps, first_step=None):
 
     def init(params):
         r0, zero = (jnp.asarray(x, jnp.result_type(float)) for x in (first_dist(params), 0.0))
-        return DoGState(_tree.zero_count(), copy_trainable(params), r0, zero)
+        return DoGState(_tree.zero_count(), _tree.copy_trainable(params), r0, zero)
 
     def update(updates, state, params=None, **extra):
         del extra
         check_state_type(state, DoGState, who)
         _needs_params(params, who)
-        sq = tree_total(lambda p0, p: _tree.abs_sq(p0 - p), state.init_params, params)
-        grad_sq = tree_total(_tree.abs_sq, updates)
+        sq = _tree.tree_total(lambda p0, p: _tree.abs_sq(p0 - p), state.init_params, params)
+        grad_sq = _tree.tree_total(_tree.abs_sq, updates)
         if weighted:  # DoWG: squared distances, and gradients weighted by them
             r = jnp.maximum(state.max_dist, sq)
             total = r * grad_sq + state.sum_sq_norm_grads

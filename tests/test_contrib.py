@@ -393,3 +393,17 @@ def test_sam_and_normalize_edge_cases():
         tx.update(w, tx.init(w), w)
     with pytest.raises(ValueError, match="sync_period must be an integer >= 1"):
         sam(gradtx.sgd(0.1), gradtx.sgd(0.1), sync_period=0)
+
+
+def test_muon_on_zero_size_matrices_is_a_no_op():
+    """Optax 0.2.8's muon divides by a zero fan-in on a (0, n) or (n, 0) matrix; gradtx's
+    updates such leaves to nothing."""
+    params = {
+        "a": jnp.zeros((0, 0)),
+        "b": jnp.zeros((3, 0)),
+        "c": jnp.zeros((0, 2)),
+        "w": jnp.ones(2),
+    }
+    tx = gradtx.muon(0.1)
+    updates, _ = tx.update(params, tx.init(params), params)
+    assert {k: v.shape for k, v in updates.items()} == {k: v.shape for k, v in params.items()}

@@ -6,10 +6,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import registry  # noqa: F401 - first: tests/registry.py imports registry_breadth
+import registry_breadth
 from conftest import assert_trees_close, precision, tree_max_abs
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from registry import CASES
+
+import gradtx
 
 FUZZED = [c for c in CASES if c.optax_fn is not None]
 
@@ -83,3 +87,44 @@ def test_random_trees_and_hyperparameters_match_optax(data, spec, case_index, dt
         floor = tree_max_abs(params) if jax.tree.leaves(params) else 0.0
         rtol = 1e-11 if dtype == "float64" else 1e-5
         assert_trees_close(p1, p2, rtol, what=f"{case.id} {dtype} {kwargs}", floor=floor)
+
+
+# The breadth families' cases with an Optax counterpart, fuzzed in float64 (their float32
+# comparisons go through NumPy references where Optax's float32 bias correction is off).
+BREADTH_FUZZED = [c for c in registry_breadth.BREADTH_CASES if c.optax_fn is not None]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(spec=trees, case_index=st.integers(0, len(BREADTH_FUZZED) - 1), lr=positive)
+def test_random_trees_match_optax_for_the_breadth_optimizers(spec, case_index, lr):
+    """Random nesting, shapes (0-size included) and a random learning rate: every breadth
+    optimizer with an Optax counterpart agrees with it over 8 steps in float64, and its
+    state keeps its structure and dtypes."""
+    case = BREADTH_FUZZED[case_index]
+    kwargs = dict(case.kwargs)
+    if "learning_rate" in kwargs:
+        kwargs["learning_rate"] = lr
+    value_fn = lambda p: 1.0 + 0.5 * sum(jnp.sum(x**2) for x in jax.tree.leaves(p))
+    needs = gradtx.OPTIMIZERS[case.name].needs_value
+    extra = lambda p: {"value": value_fn(p), "value_fn": value_fn} if needs else {}
+    with precision("float64"):
+        rng = np.random.default_rng(0)
+        params = _materialize(spec, rng)
+        if case.extra.get("no_scalar_leaves"):  # Optax's counterpart cannot take 0-d leaves
+            assume(all(np.ndim(x) > 0 for x in jax.tree.leaves(params)))
+        if case.name == "muon":  # Optax's muon divides by a 0 fan-in (gradtx's does not)
+            assume(all(np.size(x) > 0 for x in jax.tree.leaves(params) if np.ndim(x) == 2))
+        ours, theirs = case.make(**kwargs), case.make_optax(**kwargs)
+        s1, s2 = ours.init(params), theirs.init(params)
+        layout = lambda s: (jax.tree.structure(s), [jnp.result_type(x) for x in jax.tree.leaves(s)])
+        first = layout(s1)
+        p1 = p2 = params
+        for _ in range(8):
+            g = jax.tree.map(lambda p: jnp.asarray(rng.normal(size=p.shape), p.dtype), params)
+            u1, s1 = ours.update(g, s1, p1, **extra(p1))
+            u2, s2 = theirs.update(g, s2, p2, **extra(p2))
+            p1 = jax.tree.map(jnp.add, p1, u1)
+            p2 = jax.tree.map(jnp.add, p2, u2)
+            assert layout(s1) == first
+        floor = tree_max_abs(params) if jax.tree.leaves(params) else 0.0
+        assert_trees_close(p1, p2, 1e-10, what=f"{case.id} lr={lr}", floor=floor)

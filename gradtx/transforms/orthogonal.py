@@ -323,8 +323,8 @@ def scale_by_shape(
 
     def rescale(g, dims):
         fan_in, fan_out = _fans(g.shape, dims)
-        if consistent_rms is None:
-            return jnp.sqrt(jnp.maximum(1, fan_out / fan_in)) * g
+        if consistent_rms is None:  # a 0-size matrix (fan_in 0) has nothing to scale
+            return jnp.sqrt(max(1, fan_out / fan_in if fan_in else 1)) * g
         return jnp.sqrt(jnp.maximum(fan_in, fan_out)) * consistent_rms * g
 
     def update(updates, state, params=None, **extra):

@@ -20,6 +20,7 @@ import jax.numpy as jnp
 from gradtx import _tree, _validate
 from gradtx._base import GradientTransformation, check_state_type
 from gradtx.transforms.adaptive import statistic_source
+from gradtx.transforms.hessian_diagonal import trainable_hvp
 
 _SOURCES = ("updates", "gradient")
 
@@ -184,16 +185,15 @@ def _hutchinson(value_fn: Any, params: Any, key: jax.Array) -> Any:
     r"""$|z \odot \nabla^2 f(\theta)\, z|$ for a Rademacher $z$: one sample of Hutchinson's
     estimate of the Hessian's diagonal (one Hessian-vector product)."""
     leaves, treedef = jax.tree.flatten(params)
-    trained = [_tree.is_trainable(x) for x in leaves]
     z = [
         jax.random.rademacher(jax.random.fold_in(key, i), x.shape, x.dtype)
-        if t
-        else jnp.zeros(x.shape, jax.dtypes.float0)
-        for i, (x, t) in enumerate(zip(leaves, trained))
+        if _tree.is_trainable(x)
+        else None
+        for i, x in enumerate(leaves)
     ]
-    tangent = jax.tree.unflatten(treedef, z)
-    hz = jax.jvp(jax.grad(value_fn, allow_int=True), (params,), (tangent,))[1]
-    out = [jnp.abs(a * b) if t else None for a, b, t in zip(z, jax.tree.leaves(hz), trained)]
+    hz = jax.tree.leaves(trainable_hvp(value_fn, params, jax.tree.unflatten(treedef, z)))
+    hz = iter(hz)
+    out = [None if a is None else jnp.abs(a * next(hz)) for a in z]
     return jax.tree.unflatten(treedef, out)
 
 

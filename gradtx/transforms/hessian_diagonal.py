@@ -37,6 +37,54 @@ def _objective(value_fn: Any, obj_fn: Any, who: str) -> Any:
     return fn
 
 
+def trainable_hvp(fn: Any, params: Any, tangents: Any) -> Any:
+    r"""The Hessian-vector product $\nabla^2 f(w)\, v$ over the trainable leaves of ``params``.
+
+    $$H v = \frac{d}{d\epsilon} \nabla f(w + \epsilon v)\Big|_{\epsilon = 0}$$
+
+    by ``jax.jvp`` of ``jax.grad`` (forward over reverse), with the other leaves (``None``,
+    integer, boolean) held fixed; ``tangents`` is a tree like ``params`` whose entries at
+    those leaves are ignored (``None`` will do). Hutchinson's diagonal estimators (Sophia's
+    and vSGD's) are built on it.
+
+    Args:
+      fn: $f$, a scalar function of the parameters.
+      params: $w$, any pytree.
+      tangents: $v$, a tree like ``params``.
+
+    Returns:
+      $H v$ at the trainable leaves, ``None`` at the others.
+
+    References:
+      Pearlmutter, "Fast exact multiplication by the Hessian", Neural Computation 6(1),
+      1994.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx.transforms.hessian_diagonal import trainable_hvp
+      >>> w = {"x": jnp.array([1.0, 2.0]), "n": jnp.array(3)}
+      >>> f = lambda w: jnp.sum(w["x"] ** 3) * w["n"]
+      >>> trainable_hvp(f, w, {"x": jnp.array([1.0, 0.0]), "n": None})["x"].tolist()
+      [18.0, 0.0]
+    """
+    leaves, treedef = jax.tree.flatten(params, is_leaf=_tree.is_none)
+    vs = treedef.flatten_up_to(tangents)
+    trained = [i for i, p in enumerate(leaves) if p is not None and _tree.is_trainable(p)]
+
+    def objective(trained_leaves):
+        full = list(leaves)
+        for i, x in zip(trained, trained_leaves):
+            full[i] = x
+        return fn(jax.tree.unflatten(treedef, full))
+
+    primals = [leaves[i] for i in trained]
+    _, hv = jax.jvp(jax.grad(objective), (primals,), ([vs[i] for i in trained],))
+    out: list[Any] = [None] * len(leaves)
+    for i, h in zip(trained, hv):
+        out[i] = h
+    return jax.tree.unflatten(treedef, out)
+
+
 def hutchinson_estimator_diag_hessian(random_seed: Any = None) -> GradientTransformation:
     r"""Estimate the diagonal of the Hessian of the objective with one Rademacher probe.
 
@@ -93,22 +141,14 @@ def hutchinson_estimator_diag_hessian(random_seed: Any = None) -> GradientTransf
             )
         key, subkey = jax.random.split(state.key)
         keys = dict(zip(present, jax.random.split(subkey, len(present))))
-        probes = [
-            jax.random.rademacher(keys[i], leaves[i].shape, jnp.float32).astype(leaves[i].dtype)
-            for i in trained
-        ]
-
-        def objective(trained_leaves):
-            full = list(leaves)
-            for i, x in zip(trained, trained_leaves):
-                full[i] = x
-            return fn(jax.tree.unflatten(treedef, full))
-
-        primals = [leaves[i] for i in trained]
-        _, hvp = jax.jvp(jax.grad(objective), (primals,), (probes,))
+        probes = [None] * len(leaves)
+        for i in trained:  # one key per present leaf, as Optax draws them
+            z = jax.random.rademacher(keys[i], leaves[i].shape, jnp.float32)
+            probes[i] = z.astype(leaves[i].dtype)
+        hz = treedef.flatten_up_to(trainable_hvp(fn, params, treedef.unflatten(probes)))
         out = jax.tree.leaves(updates, is_leaf=_tree.is_none)
-        for i, z, hz in zip(trained, probes, hvp):
-            out[i] = z * hz
+        for i in trained:
+            out[i] = probes[i] * hz[i]
         return jax.tree.unflatten(treedef, out), HutchinsonState(key)
 
     return GradientTransformation(init, update)

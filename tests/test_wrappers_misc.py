@@ -298,3 +298,16 @@ def test_flatten_groups_by_dtype_and_passes_untrained_leaves():
             np.asarray(u[key], np.float32), np.asarray(u_ref[key], np.float32), rtol=1e-2
         )
     assert u["n"] is None and u["i"].tolist() == [0, 1, 2]
+
+
+def test_polyak_average_survives_a_saturated_step_count():
+    """At the largest int32 count the average keeps its weight ~1/2^31 (count + 1 in int32
+    would wrap to negative and restart the average at the current parameters)."""
+    tx = gradtx.polyak_average()
+    w = jnp.ones(2)
+    state = tx.init(w)
+    state = state._replace(
+        count=jnp.array(np.iinfo(np.int32).max, jnp.int32), average=jnp.full(2, 5.0)
+    )
+    _, state = tx.update(jnp.zeros(2), state, w)
+    np.testing.assert_allclose(np.asarray(state.average), 5.0, rtol=1e-6)

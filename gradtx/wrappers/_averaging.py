@@ -271,8 +271,10 @@ def polyak_average(start_step: int = 0, accumulator_dtype: Any = None) -> Gradie
     start_step = check_int("start_step", start_step, 0)
 
     def weight(count):
-        n = jnp.maximum(count + 1 - start_step, 1)
-        return 1 / n.astype(jnp.result_type(float))
+        # In floating point: at a saturated int32 count, count + 1 would wrap to negative
+        # and restart the average.
+        n = count.astype(jnp.result_type(float)) + 1 - start_step
+        return 1 / jnp.maximum(n, 1)
 
     return _param_average(weight, accumulator_dtype, PolyakAverageState, "polyak_average")
 

@@ -21,6 +21,7 @@ from gradtx import _tree, _validate
 from gradtx._base import GradientTransformation, check_state_type
 from gradtx.transforms.adaptive import statistic_source
 from gradtx.transforms.hessian_diagonal import trainable_hvp
+from gradtx.transforms.momentum import ema_update
 
 _SOURCES = ("updates", "gradient")
 
@@ -109,14 +110,17 @@ def scale_by_local_gains(
         check_state_type(state, ScaleByLocalGainsState, "scale_by_local_gains")
         signs = statistic_source(updates, extra, source)
         hi = jnp.inf if max_gain is None else max_gain
-        scalars = _tree.Scalars(up=increase, down=decrease, lo=min_gain, hi=hi, decay=decay)
+        one_minus = 1 - jnp.asarray(decay)
+        scalars = _tree.Scalars(
+            up=increase, down=decrease, lo=min_gain, hi=hi, decay=decay, one_minus=one_minus
+        )
 
         def step(u, g, gain, ref):
             s = scalars(u)
             agree = jnp.sign(g) * jnp.sign(ref)  # g * ref underflows to 0 for |g| < 1e-19
             gain = jnp.where(agree > 0, gain + s.up, jnp.where(agree < 0, gain * s.down, gain))
             gain = jnp.clip(gain, s.lo, s.hi)
-            return gain * u, gain, (1 - s.decay) * u + s.decay * ref
+            return gain * u, gain, ema_update(ref, u, s)
 
         names = ("updates", "gradient", "gains", "reference")
         updates, gains, ref = _tree.leafwise(

@@ -233,15 +233,6 @@ class DualAveragingState(NamedTuple):
     x0: Any
 
 
-def _copy_params(params: Any) -> Any:
-    def copy(p):
-        if p is None or not _tree.is_trainable(p):
-            return None
-        return _tree.zeros_like(p) if isinstance(p, jax.ShapeDtypeStruct) else jnp.asarray(p)
-
-    return jax.tree.map(copy, params, is_leaf=_tree.is_none)
-
-
 def scale_by_dual_averaging(learning_rate: Any, eps: Any = 1e-6) -> GradientTransformation:
     r"""Step to MADGRAD's dual-averaging point, with cube-root adaptivity.
 
@@ -279,7 +270,10 @@ def scale_by_dual_averaging(learning_rate: Any, eps: Any = 1e-6) -> GradientTran
     def init(params):
         zeros = _tree.zeros_like
         return DualAveragingState(
-            _tree.zero_count(), zeros(params, real=True), zeros(params), _copy_params(params)
+            _tree.zero_count(),
+            zeros(params, real=True),
+            zeros(params),
+            _tree.copy_trainable(params),
         )
 
     def update(updates, state, params=None, **extra):

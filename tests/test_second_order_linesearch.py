@@ -135,6 +135,67 @@ def test_value_and_grad_from_state_reuses_the_line_search_point():
         np.testing.assert_allclose(grad, jax.grad(rosenbrock)(x), rtol=1e-12)
 
 
+_LINES = {
+    "quartic": lambda x: jnp.sum((x - 0.3) ** 2 * jnp.array([1.0, 4.0])) + jnp.sum(x**4),
+    "cosh": lambda x: jnp.sum(jnp.cosh(3 * (x - 0.45))),
+    "exp": lambda x: jnp.sum(jnp.exp(4 * x) - 3 * x),
+    "rosenbrock": rosenbrock,
+}
+
+
+@pytest.mark.parametrize("c1", [1e-4, 0.3])
+@pytest.mark.parametrize("length", [0.5, 1.0, 3.0, 10.0])
+@pytest.mark.parametrize("name", sorted(_LINES))
+def test_zoom_trials_follow_minpack_dcsrch(name, length, c1):
+    """After a rejected unit step the trials are Moré and Thuente's, step for step.
+
+    The reference is MINPACK-2's ``dcsrch`` as scipy runs it under L-BFGS-B and CG
+    (``scalar_search_wolfe1``, first trial 1). The cases reject 0 to 3 trials, some with a
+    first trial that raised the value and some (c1 = 0.3) with one below f(0) but above
+    the sufficient-decrease line, where Moré-Thuente interpolate the shifted function.
+    """
+    linesearch = pytest.importorskip("scipy.optimize._linesearch")
+    with precision("float64"):
+        f = _LINES[name]
+        x = jnp.array([-0.2, 0.1])
+        value, grad = jax.value_and_grad(f)(x)
+        d = -grad / jnp.linalg.norm(grad) * length
+        trials = []
+
+        def phi(a):
+            trials.append(a)
+            return float(f(x + a * d))
+
+        def dphi(a):
+            return float(jnp.vdot(jax.grad(f)(x + a * d), d))
+
+        alpha, _, _ = linesearch.scalar_search_wolfe1(
+            phi, dphi, float(value), None, dphi(0.0), c1=c1, c2=0.9, amax=1e10, xtol=1e-14
+        )
+        tx = scale_by_zoom_linesearch(slope_rtol=c1, approx_dec_rtol=None)
+        _, state = tx.update(d, tx.init(x), x, value=value, grad=grad, value_fn=f)
+        assert int(state.info.num_fun_evals) == len(trials)
+        np.testing.assert_allclose(float(state.learning_rate), alpha, rtol=1e-12)
+
+
+def test_more_thuente_steps_back_where_the_cubic_reaches_far():
+    r"""On $\varphi(\alpha) = 2\alpha^4 - \alpha$ the unit step raises the value.
+
+    Through $(0, 0, -1)$ and $(1, 1, 7)$ the cubic's minimizer is 1/2 and the quadratic's
+    (from $\varphi(0), \varphi'(0), \varphi(1)$) is 1/4: the cubic is the farther, so
+    Moré-Thuente take the midpoint 3/8, while ``interpolation="cubic"`` takes 1/2.
+    """
+    with precision("float64"):
+        f = lambda x: jnp.sum(2 * x**4 - x)
+        x, d = jnp.zeros(1), jnp.ones(1)
+        value, grad = jax.value_and_grad(f)(x)
+        for rule, expected in (("cubic", 0.5), ("more_thuente", 0.375)):
+            tx = scale_by_zoom_linesearch(approx_dec_rtol=None, interpolation=rule)
+            _, state = tx.update(d, tx.init(x), x, value=value, grad=grad, value_fn=f)
+            assert int(state.info.num_fun_evals) == 2
+            np.testing.assert_allclose(float(state.learning_rate), expected, rtol=1e-14)
+
+
 def test_line_search_errors_are_clear():
     x = jnp.ones(2)
     tx = scale_by_zoom_linesearch()
@@ -148,6 +209,8 @@ def test_line_search_errors_are_clear():
         scale_by_zoom_linesearch(curv_rtol=1e-5)
     with pytest.raises(ValueError, match="initial_guess must be one of"):
         scale_by_zoom_linesearch(initial_guess="two")
+    with pytest.raises(ValueError, match="interpolation must be one of"):
+        scale_by_zoom_linesearch(interpolation="quintic")
     with pytest.raises(ValueError, match="max_linesearch_steps must be an integer >= 1"):
         scale_by_zoom_linesearch(max_linesearch_steps=0)
     with pytest.raises(ValueError, match=r"decrease_factor must be in \(0, 1\)"):

@@ -34,14 +34,30 @@ def _quad_min(a, fa, da, b, fb):
     return jnp.where(denom > 0, a - da * (b - a) ** 2 / denom, jnp.nan)
 
 
-def _interpolate(a_lo, f_lo, d_lo, a_hi, f_hi, d_hi, noisy, slow):
+def _more_thuente_step(a_lo, f_lo, d_lo, a_hi, f_hi, d_hi, shift):
+    r"""Moré and Thuente's trial after a trial that raised the value (their case 1).
+
+    The cubic minimizer $\alpha_c$ when it is nearer the best point $\alpha_\ell$ than the
+    quadratic one $\alpha_q$, else $(\alpha_c + \alpha_q)/2$; both interpolate
+    $\psi(\alpha) = f(\alpha) - \text{shift}\cdot\alpha$ (the shifted function of their
+    first stage when the trial is lower than $\alpha_\ell$ but fails sufficient decrease).
+    """
+    p_lo, p_hi, s_lo, s_hi = f_lo - shift * a_lo, f_hi - shift * a_hi, d_lo - shift, d_hi - shift
+    cubic = _cubic_min(a_lo, p_lo, s_lo, a_hi, p_hi, s_hi)
+    quad = _quad_min(a_lo, p_lo, s_lo, a_hi, p_hi)
+    t = jnp.where(jnp.abs(cubic - a_lo) < jnp.abs(quad - a_lo), cubic, (cubic + quad) / 2)
+    return jnp.where(jnp.isfinite(t), t, jnp.where(jnp.isfinite(cubic), cubic, quad))
+
+
+def _interpolate(a_lo, f_lo, d_lo, a_hi, f_hi, d_hi, noisy, slow, raised, shift):
     r"""A trial inside the bracket: cubic, else quadratic, else bisection.
 
     An interpolated trial may lie anywhere strictly inside the bracket; bisection is used
     when the last trial did not shrink the bracket by a third (``slow``), as in Moré and
-    Thuente's safeguard. When the two values differ by less than the resolution of $f$
-    (``noisy``) the trial is the secant root of $\varphi'$: derivatives only, exact on a
-    quadratic.
+    Thuente's safeguard. When the last trial raised the value (``raised``) and a ``shift``
+    is given, Moré and Thuente's rule (:func:`_more_thuente_step`) replaces the plain cubic.
+    When the two values differ by less than the resolution of $f$ (``noisy``) the trial is
+    the secant root of $\varphi'$: derivatives only, exact on a quadratic.
     """
     left, right = jnp.minimum(a_lo, a_hi), jnp.maximum(a_lo, a_hi)
     mid = left + (right - left) / 2
@@ -53,6 +69,9 @@ def _interpolate(a_lo, f_lo, d_lo, a_hi, f_hi, d_hi, noisy, slow):
     quad = _quad_min(a_lo, f_lo, d_lo, a_hi, f_hi)
     secant = a_lo - d_lo * (a_hi - a_lo) / (d_hi - d_lo)
     smooth = jnp.where(inside(cubic), cubic, jnp.where(inside(quad), quad, mid))
+    if shift is not None:
+        mt = _more_thuente_step(a_lo, f_lo, d_lo, a_hi, f_hi, d_hi, shift)
+        smooth = jnp.where(raised & inside(mt), mt, smooth)
     t = jnp.where(noisy, jnp.where(inside(secant), secant, mid), smooth)
     return jnp.where(slow, mid, t)
 
@@ -78,7 +97,9 @@ class _Zoom(NamedTuple):
     trial: jax.Array
 
 
-def _zoom_search(value_fn, params, d, f0, g0, df0, a0, c1, c2, approx_rtol, a_max, max_steps):
+def _zoom_search(
+    value_fn, params, d, f0, g0, df0, a0, c1, c2, approx_rtol, a_max, max_steps, more_thuente
+):
     dtype = f0.dtype
     eps = jnp.finfo(dtype).eps
     zero = jnp.zeros([], dtype)
@@ -117,12 +138,17 @@ def _zoom_search(value_fn, params, d, f0, g0, df0, a0, c1, c2, approx_rtol, a_ma
         )
         old = (jnp.where(to_lo, a_lo, c.old[0]), jnp.where(to_lo, d_lo, c.old[1]))
         bracketed = c.bracketed | to_hi | flip
+        # Moré-Thuente interpolate f, or f shifted by the sufficient-decrease line when the
+        # trial is lower than lo but above that line (None: the plain cubic).
+        shift = jnp.where(f > f_lo, zero, c1 * df0) if more_thuente else None
         width = jnp.abs(hi[0] - lo[0])
         slow = c.bracketed & (width > 0.66 * c.width)
         at_max = ~bracketed & (lo[0] >= a_max)
         nxt = jnp.where(
             bracketed,
-            _interpolate(*lo[:3], *hi, jnp.abs(hi[1] - lo[1]) <= slack, slow),
+            _interpolate(
+                *lo[:3], *hi, jnp.abs(hi[1] - lo[1]) <= slack, slow, to_hi & ~noisy, shift
+            ),
             _extrapolate(lo[0], lo[2], old[0], old[1], a_max),
         )
         collapsed = bracketed & (jnp.abs(hi[0] - lo[0]) <= eps * jnp.maximum(lo[0], hi[0]))
@@ -157,6 +183,7 @@ def scale_by_zoom_linesearch(
     approx_dec_rtol: float | None = 1e-6,
     max_learning_rate: float = 1e10,
     initial_guess: str = "one",
+    interpolation: str = "more_thuente",
 ) -> GradientTransformation:
     r"""Scale the direction by a step satisfying the strong Wolfe conditions (zoom search).
 
@@ -190,6 +217,13 @@ def scale_by_zoom_linesearch(
     conjugate-gradient directions, whose scale is arbitrary); the first search of ``"keep"``
     and ``"quadratic"`` starts from $\min(1, 1/\|d\|_2)$.
 
+    After a trial that raised the value, the next one is Moré and Thuente's
+    (``interpolation="more_thuente"``, as in MINPACK's ``dcsrch`` under scipy's L-BFGS-B):
+    the cubic minimizer $\alpha_c$ if it is nearer the best point than the minimizer
+    $\alpha_q$ of the quadratic through the best point's value and slope and the new value,
+    else $(\alpha_c + \alpha_q)/2$, a step back toward the best point when the cubic
+    reaches far. ``"cubic"`` always takes $\alpha_c$ (Nocedal & Wright's eq. 3.59).
+
     Args:
       max_linesearch_steps: the most evaluations per search ($\ge 1$).
       slope_rtol: $c_1 \in (0, 1)$.
@@ -197,6 +231,8 @@ def scale_by_zoom_linesearch(
       approx_dec_rtol: $\epsilon \ge 0$, or ``None`` to use the strong Wolfe conditions only.
       max_learning_rate: the largest step.
       initial_guess: ``"one"``, ``"keep"`` or ``"quadratic"``.
+      interpolation: ``"more_thuente"`` or ``"cubic"``, the trial after a rejected one that
+        raised the value.
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with a :class:`LineSearchState`; its
@@ -226,6 +262,7 @@ def scale_by_zoom_linesearch(
         _validate.check_nonnegative("approx_dec_rtol", approx_dec_rtol)
     _validate.check_positive("max_learning_rate", max_learning_rate)
     _validate.check_choice("initial_guess", initial_guess, ("one", "keep", "quadratic"))
+    _validate.check_choice("interpolation", interpolation, ("more_thuente", "cubic"))
 
     def update(updates, state, params=None, **extra):
         check_state_type(state, LineSearchState, "scale_by_zoom_linesearch")
@@ -256,6 +293,7 @@ def scale_by_zoom_linesearch(
             approx_dec_rtol,
             jnp.asarray(max_learning_rate, dtype),
             max_steps,
+            interpolation == "more_thuente",
         )
         return finish_search(state, updates, alpha, value, grad, f0, df0, failed, evals + evals0)
 

@@ -150,7 +150,7 @@ def _build(method: Any, linesearch: Any) -> Any:
                 )
             tx = hessian_free()
         elif method == "gd":
-            default = {"initial_guess": "quadratic"}
+            default = {"initial_guess": "quadratic", "interpolation": "cubic"}  # as CG
             tx = chain(scale(-1.0), resolve_linesearch(linesearch or "zoom", "gd", **default))
         else:
             tx = {"lbfgs": lbfgs, "cg": nonlinear_cg, "newton": newton}[method](**search)

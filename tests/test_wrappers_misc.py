@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import gradient_stream, nested_params
+from conftest import gradient_stream, nested_params, precision
 
 import gradtx
 from gradtx import wrappers as gw
@@ -298,6 +298,53 @@ def test_flatten_groups_by_dtype_and_passes_untrained_leaves():
             np.asarray(u[key], np.float32), np.asarray(u_ref[key], np.float32), rtol=1e-2
         )
     assert u["n"] is None and u["i"].tolist() == [0, 1, 2]
+
+
+@pytest.mark.parametrize("max_leaf_size", [0, 3, 6, 100])
+def test_flatten_groups_only_small_leaves(max_leaf_size):
+    """With ``max_leaf_size`` the small leaves share a vector per dtype and the large ones
+    reach the inner transform as they are; the steps equal the unflattened optimizer's."""
+    with precision("float64"):
+        params = {
+            "w": jnp.linspace(-1.0, 1.0, 12).reshape(3, 4),
+            "b": jnp.array([0.5, -0.25, 1.0]),
+            "s": jnp.array(2.0),
+            "h": jnp.ones(6, jnp.float32),
+            "i": jnp.arange(3),
+            "n": None,
+        }
+        tx, ref = gw.flatten(gradtx.adam(0.1), max_leaf_size=max_leaf_size), gradtx.adam(0.1)
+        state, ref_state = tx.init(params), ref.init(params)
+        mu = state.inner_state[0][0].ema
+        large = [k for k in ("w", "b", "s", "h") if params[k].size > max_leaf_size]
+        assert len(mu.get("large", ())) == len(large)
+        small64 = sum(params[k].size for k in ("w", "b", "s") if k not in large)
+        assert mu["float64"].shape == (small64,) if small64 else "float64" not in mu
+        update = jax.jit(tx.update)
+        p = params
+        for k in range(3):
+            g = jax.tree.map(
+                lambda x, k=k: (
+                    None if x is None else (x if x.dtype.kind == "i" else jnp.sin(x + k))
+                ),
+                p,
+                is_leaf=lambda x: x is None,
+            )
+            u, state = update(g, state, p)
+            u_ref, ref_state = ref.update(g, ref_state, p)
+            for key in ("w", "b", "s", "h"):
+                assert u[key].shape == params[key].shape and u[key].dtype == params[key].dtype
+                np.testing.assert_allclose(u[key], u_ref[key], rtol=1e-6, atol=0)
+            assert u["n"] is None and u["i"].tolist() == [0, 1, 2]
+            p = gradtx.apply_updates(p, u)
+        assert jax.tree.structure(state) == jax.tree.structure(tx.init(params))
+
+
+def test_flatten_rejects_a_bad_max_leaf_size():
+    with pytest.raises(ValueError, match="max_leaf_size must be an integer >= 0"):
+        gw.flatten(gradtx.adam(0.1), max_leaf_size=-1)
+    with pytest.raises(ValueError, match="max_leaf_size must be an integer >= 0"):
+        gw.flatten(gradtx.adam(0.1), max_leaf_size=2.5)
 
 
 def test_polyak_average_survives_a_saturated_step_count():

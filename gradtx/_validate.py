@@ -82,6 +82,13 @@ def check_range(
         raise ValueError(f"{name} must be in {interval}, got {value!r}.")
 
 
+def check_int(name: str, value: Any, low: int) -> int:
+    """A Python (or NumPy) integer ``>= low`` (a count or a size), returned as ``int``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
+    return int(value)
+
+
 def check_nonnegative(name: str, value: Any) -> None:
     """`value` in [0, inf)."""
     check_range(name, value, 0.0, None)

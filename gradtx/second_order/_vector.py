@@ -19,9 +19,9 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from gradtx import _tree
+from gradtx._validate import check_int as check_int
 
 
 def _map(fn, *trees):
@@ -162,10 +162,3 @@ def trainable(tree: Any) -> Any:
         return x if x is not None and _tree.is_trainable(x) else None
 
     return jax.tree.map(leaf, tree, is_leaf=_tree.is_none)
-
-
-def check_int(name: str, value: Any, low: int) -> int:
-    """Validate an integer argument (a count or a size): ``value >= low``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
-    return int(value)

@@ -6,25 +6,16 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from gradtx import _tree
 from gradtx._base import GradientTransformation, _as_transform
 from gradtx._tree import broadcast_prefix as broadcast_prefix
+from gradtx._validate import check_int as check_int
 
 
 def as_inner(tx: Any, who: str) -> GradientTransformation:
     """Accept a gradtx or Optax transform as the inner one; foreign ones get ``**extra``."""
     return _as_transform(tx, who)
-
-
-def check_int(name: str, value: Any, low: int) -> int:
-    """A Python (or NumPy) integer ``>= low``, with a ``ValueError`` naming the argument."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
-    if value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
-    return int(value)
 
 
 def trainable_leaves(tree: Any) -> list[jax.Array]:

@@ -4,6 +4,8 @@
   p = apply_updates(p, u)`` under ``jax.jit(..., donate_argnums=(0, 1))`` (params and
   state donated, gradients not), compiled ahead of time so that trace + lower + compile
   can be timed and ``compiled.memory_analysis()`` read.
+* ``gradtx-grouped``: the same step with ``gradtx.wrappers.flatten(tx, max_leaf_size=65536)``,
+  the opt-in multi-tensor path (leaves of at most 64k elements share one vector per dtype).
 * ``torch-foreach`` / ``torch-fused``: ``torch.optim`` with ``foreach=True`` / ``fused=True``.
 * ``ideal``: the single-pass in-place C kernel (``_ideal_kernel.c``).
 
@@ -31,7 +33,8 @@ import numpy as np
 from _ideal import Kernel, LeafArrays, sizes_of
 from _specs import OptimizerSpec
 
-JAX_CONTENDERS = ("gradtx", "optax")
+JAX_CONTENDERS = ("gradtx", "optax", "gradtx-grouped")
+GROUPED_MAX_LEAF_SIZE = 65536
 TORCH_CONTENDERS = ("torch-foreach", "torch-fused")
 ALL_CONTENDERS = (*JAX_CONTENDERS, *TORCH_CONTENDERS, "ideal")
 
@@ -80,6 +83,13 @@ class JaxContender:
             import gradtx
 
             make_tx, self._apply = spec.gradtx, gradtx.apply_updates
+        elif name == "gradtx-grouped":
+            import gradtx
+
+            def make_tx():
+                return gradtx.wrappers.flatten(spec.gradtx(), max_leaf_size=GROUPED_MAX_LEAF_SIZE)
+
+            self._apply = gradtx.apply_updates
         else:
             import optax
 

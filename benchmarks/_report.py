@@ -50,15 +50,16 @@ def _mem(c: dict | None):
 def summary_table(rows: list[dict]) -> list[str]:
     """One row per shape: the columns the issue asks for."""
     head = (
-        "| shape | params | leaves | gradtx ms [p10–p90] | optax ms | torch-foreach ms "
-        "| torch-fused ms | ideal ms | gradtx/optax | gradtx % of ideal "
-        "| compile s gradtx / optax | mem overhead gradtx / optax |"
+        "| shape | params | leaves | gradtx ms [p10–p90] | optax ms | gradtx-grouped ms "
+        "| torch-foreach ms | torch-fused ms | ideal ms | gradtx/optax | grouped/optax "
+        "| gradtx % of ideal | compile s gradtx / optax | mem overhead gradtx / optax |"
     )
-    lines = [head, "|" + "---|" * 12]
+    lines = [head, "|" + "---|" * 14]
     for row in rows:
         cs = row["contenders"]
         g, o = cs.get("gradtx"), cs.get("optax")
         ratio = row.get("gradtx_over_optax")
+        grouped = row.get("grouped_over_optax")
         frac = _get(g, "frac_ideal")
         cells = [
             row["shape"],
@@ -68,6 +69,7 @@ def summary_table(rows: list[dict]) -> list[str]:
             _ms_with_range(o),
             *(fmt_ms(_get(cs.get(n), "median_ms")) for n in ALL_CONTENDERS[2:]),
             "–" if ratio is None else f"{ratio:.2f}",
+            "–" if grouped is None else f"{grouped:.2f}",
             fmt_pct(frac),
             _pair(_get(g, "compile_s"), _get(o, "compile_s"), ".2f"),
             _pair(_mem(g), _mem(o), ".2f"),

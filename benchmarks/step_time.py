@@ -132,7 +132,7 @@ def check_agreement(contenders: list, label: str) -> dict:
     for name, leaves in final.items():
         if name == ref:
             continue
-        tol = TOL_JAX if name in ("gradtx", "optax") else TOL_OTHER
+        tol = TOL_JAX if name in ("gradtx", "optax", "gradtx-grouped") else TOL_OTHER
         for i, (a, b) in enumerate(zip(leaves, final[ref])):
             try:
                 np.testing.assert_allclose(a, b, **tol)
@@ -219,6 +219,8 @@ def run_case(spec, shape, args, ctx: Context, reference_gbps: float, checks: lis
         c["frac_ideal"] = cs["ideal"]["median_ms"] / c["median_ms"] if "ideal" in cs else None
     if "gradtx" in cs and "optax" in cs:
         row["gradtx_over_optax"] = cs["gradtx"]["median_ms"] / cs["optax"]["median_ms"]
+    if "gradtx-grouped" in cs and "optax" in cs:
+        row["grouped_over_optax"] = cs["gradtx-grouped"]["median_ms"] / cs["optax"]["median_ms"]
     summary = ", ".join(f"{n} {_report.fmt_ms(c['median_ms'])} ms" for n, c in cs.items())
     print(f"[{label}] {summary}", flush=True)
     del contenders

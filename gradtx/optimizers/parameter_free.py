@@ -10,6 +10,7 @@ from typing import Any
 import jax.numpy as jnp
 
 from gradtx._base import GradientTransformation, chain
+from gradtx._validate import check_int
 from gradtx.optimizers._registry import optimizer
 from gradtx.optimizers.adam import adam
 from gradtx.transforms.adaptive import scale_by_rms
@@ -22,7 +23,6 @@ from gradtx.transforms.parameter_free import (
     scale_by_prodigy,
 )
 from gradtx.transforms.scaling import scale, scale_by_learning_rate
-from gradtx.wrappers._common import check_int
 
 _MECHANIC_EXAMPLE = {"base_optimizer": adam(1.0), "s_init": 1e-3}  # 1e-6 steps vanish in bf16
 

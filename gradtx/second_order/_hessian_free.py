@@ -114,7 +114,7 @@ def hessian_free(
     """
     _validate.check_positive("damping", damping)
     _validate.check_choice("curvature", curvature, ("auto", "hessian", "gauss_newton"))
-    max_cg = vec.check_int("max_cg_steps", max_cg_steps, 1)
+    max_cg = _validate.check_int("max_cg_steps", max_cg_steps, 1)
     if cg_rtol is not None:
         _validate.check_nonnegative("cg_rtol", cg_rtol)
     _validate.check_nonnegative("cg_progress_tol", cg_progress_tol)

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradtx import _tree
+from gradtx import _tree, _validate
 from gradtx._base import GradientTransformation, chain, check_state_type
 from gradtx.second_order import _vector as vec
 from gradtx.second_order._zoom import resolve_linesearch
@@ -146,7 +146,7 @@ def scale_by_lbfgs(memory_size: int = 10) -> GradientTransformation:
       >>> u.tolist(), int(s.size)
       ([0.5], 1)
     """
-    m = vec.check_int("memory_size", memory_size, 1)
+    m = _validate.check_int("memory_size", memory_size, 1)
 
     def init(params):
         dtype = vec.result_dtype(params)

@@ -154,7 +154,7 @@ def scale_by_backtracking_linesearch(
       >>> u.tolist(), float(s.learning_rate), float(s.point.value)
       ([-1.0, -2.0], 0.5, 0.0)
     """
-    max_steps = vec.check_int("max_backtracking_steps", max_backtracking_steps, 1)
+    max_steps = _validate.check_int("max_backtracking_steps", max_backtracking_steps, 1)
     _validate.check_range("slope_rtol", slope_rtol, 0.0, 1.0, low_open=True, high_open=True)
     _validate.check_range(
         "decrease_factor", decrease_factor, 0.0, 1.0, low_open=True, high_open=True

@@ -21,7 +21,6 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _tree
-from gradtx._validate import check_int as check_int
 
 
 def _map(fn, *trees):

@@ -255,7 +255,7 @@ def scale_by_zoom_linesearch(
       >>> bool(s.failed), bool(s.point.value < f(x)), int(s.info.num_fun_evals) <= 3
       (False, True, True)
     """
-    max_steps = vec.check_int("max_linesearch_steps", max_linesearch_steps, 1)
+    max_steps = _validate.check_int("max_linesearch_steps", max_linesearch_steps, 1)
     _validate.check_range("slope_rtol", slope_rtol, 0.0, 1.0, low_open=True, high_open=True)
     _validate.check_range("curv_rtol", curv_rtol, slope_rtol, 1.0, low_open=True, high_open=True)
     if approx_dec_rtol is not None:

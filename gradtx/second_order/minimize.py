@@ -386,7 +386,7 @@ def minimize(
     _validate.check_choice("tol_kind", tol_kind, ("relative", "absolute"))
     if norm not in (1, 2, math.inf):
         raise ValueError(f"norm must be 1, 2 or math.inf, got {norm!r}.")
-    maxiter = vec.check_int("maxiter", maxiter, 0)
+    maxiter = _validate.check_int("maxiter", maxiter, 0)
     extra_args = dict(extra_args or {})
     for name, value in extra_args.items():
         if not isinstance(name, str) or not callable(value):

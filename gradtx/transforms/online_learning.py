@@ -18,9 +18,10 @@ import jax.numpy as jnp
 
 from gradtx import _tree, _validate
 from gradtx._base import GradientTransformation, check_state_type
+from gradtx._validate import check_int
 from gradtx.transforms.parameter_free import _dot, _needs_params
 from gradtx.transforms.scaling import value_at
-from gradtx.wrappers._common import as_inner, check_int
+from gradtx.wrappers._common import as_inner
 
 
 class ScheduleFreeState(NamedTuple):

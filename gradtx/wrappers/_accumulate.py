@@ -12,11 +12,11 @@ import numpy as np
 
 from gradtx import _tree
 from gradtx._base import GradientTransformation, check_state_type
+from gradtx._validate import check_int
 from gradtx.wrappers._common import (
     accumulator_copy,
     as_inner,
     cast_like,
-    check_int,
     select_tree,
 )
 

@@ -15,12 +15,12 @@ import jax.numpy as jnp
 
 from gradtx import _tree, _validate
 from gradtx._base import GradientTransformation, check_state_type
+from gradtx._validate import check_int
 from gradtx.transforms.momentum import one_minus_power
 from gradtx.wrappers._common import (
     accumulator_copy,
     as_inner,
     cast_like,
-    check_int,
     leaves_with_none,
 )
 

@@ -10,7 +10,6 @@ import jax.numpy as jnp
 from gradtx import _tree
 from gradtx._base import GradientTransformation, _as_transform
 from gradtx._tree import broadcast_prefix as broadcast_prefix
-from gradtx._validate import check_int as check_int
 
 
 def as_inner(tx: Any, who: str) -> GradientTransformation:

@@ -10,7 +10,8 @@ import numpy as np
 
 from gradtx import _tree
 from gradtx._base import GradientTransformation
-from gradtx.wrappers._common import as_inner, check_int, leaves_with_none
+from gradtx._validate import check_int
+from gradtx.wrappers._common import as_inner, leaves_with_none
 
 _LARGE = "large"  # the inner tree's key for the leaves above ``max_leaf_size``
 

@@ -18,11 +18,11 @@ import jax.numpy as jnp
 
 from gradtx import _tree, _validate
 from gradtx._base import GradientTransformation, check_state_type
+from gradtx._validate import check_int
 from gradtx.wrappers._common import (
     all_finite,
     as_inner,
     cast_like,
-    check_int,
     select_tree,
     zeros_updates,
 )

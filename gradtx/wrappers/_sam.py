@@ -11,7 +11,8 @@ import jax.numpy as jnp
 
 from gradtx import _tree
 from gradtx._base import EmptyState, GradientTransformation, apply_updates, check_state_type
-from gradtx.wrappers._common import as_inner, cast_like, check_int, select_tree
+from gradtx._validate import check_int
+from gradtx.wrappers._common import as_inner, cast_like, select_tree
 
 
 def normalize() -> GradientTransformation:

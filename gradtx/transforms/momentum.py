@@ -22,8 +22,11 @@ def one_minus_power(decay: Any, count: jax.Array) -> jax.Array:
     """
     decay = jnp.asarray(decay)
     t = jnp.asarray(count).astype(decay.dtype)
-    safe_log = jnp.log(jnp.where(decay > 0, decay, 1))
-    return jnp.where(decay > 0, -jnp.expm1(t * safe_log), 1)
+    positive = decay > 0
+    # The select is on the exponent, not the result: expm1(-inf) = -1 gives 1 for decay 0,
+    # and the result stays one scalar that XLA passes to each leaf's kernel as is.
+    exponent = jnp.where(positive, t * jnp.log(jnp.where(positive, decay, 1)), -jnp.inf)
+    return -jnp.expm1(exponent)
 
 
 def ema_update(acc: jax.Array, x: jax.Array, s: Any) -> jax.Array:

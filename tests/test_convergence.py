@@ -57,7 +57,9 @@ SETTINGS = {
     "adabelief": (0.03, 1e-9, 0.01, 1e-5),
     "yogi": (0.03, 1e-9, 0.1, 1e-9),
     "radam": (0.03, 1e-9, 3e-3, 0.95),
-    "adan": (3e-3, 1e-4, 1e-3, 1e-5),
+    # Adan on Rosenbrock ends in a jitter band around the minimizer: over 40 starts moved by
+    # 1e-12 the final distance spans 2.6e-6 to 5.2e-5 (median 2.3e-5), so 1e-4.
+    "adan": (3e-3, 1e-4, 1e-3, 1e-4),
     "optimistic_adam": (0.01, 1e-9, 0.01, 0.01),
     "noisy_sgd": (0.1, 0.01, 1e-3, 0.2),
     "polyak_sgd": (1.0, 1e-7, 1.0, 1e-7),  # the rate is max_learning_rate; needs `value`

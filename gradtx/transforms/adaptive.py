@@ -113,7 +113,9 @@ def scale_by_rms(
             nu_hat = nu / s.correction if bias_correction else nu
             if eps_in_sqrt:
                 return u * jax.lax.rsqrt(nu_hat + s.eps_root + s.eps), nu
-            return u / (jnp.sqrt(nu_hat + s.eps_root) + s.eps), nu
+            # Scalars first: leaves of one shape then share one compiled kernel (see
+            # tests/test_kernels.py); a sum of two terms rounds the same either way.
+            return u / (s.eps + jnp.sqrt(s.eps_root + nu_hat)), nu
 
         names = ("updates", "gradient", "nu")
         updates, nu = _tree.leafwise(step, updates, stats, state.nu, names=names, n_out=2)
@@ -319,7 +321,7 @@ def scale_by_max_rms(
             s = scalars(u)
             nu = second_moment_step(g, nu, s)
             nu_max = jnp.maximum(nu_max, nu / s.correction if bias_correction else nu)
-            return u / (jnp.sqrt(nu_max + s.eps_root) + s.eps), nu, nu_max
+            return u / (s.eps + jnp.sqrt(s.eps_root + nu_max)), nu, nu_max  # see scale_by_rms
 
         names = ("updates", "gradient", "nu", "nu_max")
         updates, nu, nu_max = _tree.leafwise(

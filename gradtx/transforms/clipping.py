@@ -73,7 +73,9 @@ def clip_by_global_norm(max_norm: Any) -> GradientTransformation:
         del params, extra
         norm = _tree.global_norm(updates)
         c = jnp.asarray(max_norm, norm.dtype)
-        scalars = _tree.Scalars(factor=jnp.where(norm > c, c / jnp.where(norm > 0, norm, 1), 1))
+        # c / max(norm, c) is 1 exactly when norm <= c, and ends in a division: XLA passes
+        # the factor to each leaf's kernel instead of copying a select into every one.
+        scalars = _tree.Scalars(factor=c / jnp.maximum(norm, c))
         return _tree.leafwise(lambda u: u * scalars(u).factor, updates), state
 
     return GradientTransformation(lambda params: EmptyState(), update)

@@ -75,7 +75,7 @@ def add_decayed_weights(weight_decay: Any = 0.0, mask: Any = None) -> GradientTr
         scalars = _tree.Scalars(wd=value_at(weight_decay, state.count))
 
         def step(u, p):
-            return u + scalars(u).wd * p
+            return scalars(u).wd * p + u  # scalar first: one kernel per leaf shape
 
         if mask is None:
             updates = _tree.leafwise(step, updates, params, names=("updates", "params"))

@@ -69,3 +69,21 @@ def test_ideal_kernel_ran_and_agreed(quick_run):
     assert "ideal" in row["contenders"]
     assert "ideal" in results["checks"][0]["agree"]
     assert row["contenders"]["gradtx"]["frac_ideal"] > 0
+
+
+def test_compile_time_anatomy_quick():
+    """benchmarks/compile_time.py on the 30-leaf tree: every variant compiles in a fresh
+    process and its kernels are counted (one per leaf at least for the per-leaf steps)."""
+    pytest.importorskip("optax")
+    path = BENCH.parent / "compile_time.py"
+    spec = importlib.util.spec_from_file_location("gradtx_bench_compile_time", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rows = module.main(["--quick", "--repeats", "1", "--variants", "apply,optax,gradtx"])
+    assert list(rows) == ["apply", "optax", "gradtx"]
+    for row in rows.values():
+        assert row["compile_s"] > 0 and row["lower_s"] > 0
+    assert rows["apply"]["kernels"] >= 30  # one `p + u` per leaf
+    assert rows["gradtx"]["kernels"] >= 3 * 30  # m, v and p per leaf
+    with pytest.raises(SystemExit):
+        module.main(["--variants", "adam"])

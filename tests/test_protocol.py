@@ -171,7 +171,10 @@ def test_counts_saturate_instead_of_wrapping():
 def test_weight_decay_mask_may_be_a_prefix_or_a_function():
     params = {"enc": {"w": jnp.ones(2), "b": jnp.ones(1)}, "dec": jnp.ones(3)}
     zeros = jax.tree.map(jnp.zeros_like, params)
-    for mask in ({"enc": True, "dec": False}, lambda p: {"enc": {"w": True, "b": True}, "dec": False}):
+    for mask in (
+        {"enc": True, "dec": False},
+        lambda p: {"enc": {"w": True, "b": True}, "dec": False},
+    ):
         tx = gradtx.add_decayed_weights(0.5, mask=mask)
         u, _ = tx.update(zeros, tx.init(params), params)
         assert u["enc"]["w"].tolist() == [0.5, 0.5] and u["enc"]["b"].tolist() == [0.5]

@@ -83,6 +83,7 @@ def test_compile_time_anatomy_quick():
     assert list(rows) == ["apply", "optax", "gradtx"]
     for row in rows.values():
         assert row["compile_s"] > 0 and row["lower_s"] > 0
+        assert 0 < row["distinct"] <= row["kernels"] + 4  # + a few non-fusion computations
     assert rows["apply"]["kernels"] >= 30  # one `p + u` per leaf
     assert rows["gradtx"]["kernels"] >= 3 * 30  # m, v and p per leaf
     with pytest.raises(SystemExit):

@@ -19,7 +19,9 @@ multiply-add.
 
 from __future__ import annotations
 
+import importlib.util
 import re
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -28,13 +30,18 @@ import pytest
 
 import gradtx
 
+_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "compile_time.py"
+_SPEC = importlib.util.spec_from_file_location("gradtx_bench_compile_time", _PATH)
+compile_time = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(compile_time)
+
 SIZES = (5, 9, 17, 33)
 PARAMS = {f"w{i:02d}": jnp.zeros((SIZES[i % len(SIZES)],)) for i in range(24)}
 
 
 def kernels(tx) -> list[str]:
-    """The fused computations of ``p + tx.update(g, s, p)`` jitted on ``PARAMS``, with
-    instruction names and metadata stripped (equal strings: one compiled kernel)."""
+    """The kernels of ``p + tx.update(g, s, p)`` jitted on ``PARAMS``, normalized by
+    ``benchmarks/compile_time.kernel_bodies`` (equal strings: one compiled kernel)."""
     state = tx.init(PARAMS)
 
     def step(p, s, g):
@@ -42,12 +49,7 @@ def kernels(tx) -> list[str]:
         return optax.apply_updates(p, u), s
 
     text = jax.jit(step).lower(PARAMS, state, PARAMS).compile().as_text()
-    out = []
-    for body in (b for b in text.split("\n\n") if b.startswith("%")):
-        body = re.sub(r", metadata=\{[^}]*\}", "", body)
-        body = re.sub(r"%[\w.\-]+", "%x", body)
-        out.append(re.sub(r"param_\d+(\.\d+)?", "param", body))
-    return out
+    return compile_time.kernel_bodies(text)
 
 
 def test_sgd_momentum_has_as_many_distinct_kernels_as_optax():

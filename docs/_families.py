@@ -71,7 +71,7 @@ moment before the momentum, AdEMAMix mixes a fast and a slow EMA, MADGRAD uses d
 averaging with a cube root, ASGD averages the iterates, and lazy Adam updates the moments of
 the rows that received a gradient only.
 """,
-        ("gradtx.optimizers.moment_variants",),
+        ("gradtx.optimizers._moment_variants",),
     ),
     Family(
         "sign",
@@ -115,7 +115,7 @@ Methods that use more than per-weight statistics: Muon orthogonalizes the moment
 weight matrix (Newton–Schulz iterations), Sophia preconditions by an estimate of the diagonal
 of the Hessian with clipping, and SAM takes its gradient at an adversarially perturbed point.
 """,
-        ("gradtx.optimizers.contrib",),
+        ("gradtx.optimizers._contrib",),
     ),
     Family(
         "parameter_free",
@@ -127,7 +127,7 @@ replace the learning-rate decay by an average of the iterates; Prodigy and D-Ada
 estimate the distance to the solution $D$; Mechanic tunes a scale on top of any optimizer;
 COCOB bets on coins; DoG uses the distance from the initial point over the gradient norms.
 """,
-        ("gradtx.optimizers.parameter_free",),
+        ("gradtx.optimizers._parameter_free",),
     ),
     Family(
         "gains",
@@ -140,7 +140,7 @@ multiplicatively when it flips; delta-bar-delta does the same against an average
 gradients; vSGD sets each weight's rate from estimates of the gradient's mean, variance and
 curvature.
 """,
-        ("gradtx.optimizers.gain_adaptation",),
+        ("gradtx.optimizers._gain_adaptation",),
     ),
     Family(
         "loss_driven",
@@ -152,7 +152,7 @@ lowered the loss and shrinks it (and undoes the step) after one that raised it;
 reduce-on-plateau lowers it when the loss stops improving. Random search and SPSA use loss
 values only, no gradient: baselines that show what the gradient buys.
 """,
-        ("gradtx.optimizers.loss_driven",),
+        ("gradtx.optimizers._loss_driven",),
     ),
 )
 

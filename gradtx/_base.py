@@ -76,7 +76,7 @@ def _accepts_extra(update: Callable[..., Any]) -> bool:
     return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values())
 
 
-def _as_transform(tx: Any, where: str) -> GradientTransformation:
+def as_transform(tx: Any, where: str) -> GradientTransformation:
     """Accept any object with ``init``/``update`` (gradtx, Optax); wrap foreign ones for extras."""
     init, update = getattr(tx, "init", None), getattr(tx, "update", None)
     if not callable(init) or not callable(update):
@@ -134,7 +134,7 @@ def chain(*transforms: Any) -> GradientTransformation:
       >>> u.tolist()
       [-0.5, 0.10000000149011612]
     """
-    members = tuple(_as_transform(t, f"chain member {i}") for i, t in enumerate(transforms))
+    members = tuple(as_transform(t, f"chain member {i}") for i, t in enumerate(transforms))
     return _chain_of(members, keys=None, who="gradtx.chain")
 
 
@@ -156,7 +156,7 @@ def named_chain(*named: tuple[str, Any]) -> GradientTransformation:
         keys.append(item[0])
     if len(set(keys)) != len(keys):
         raise ValueError(f"named_chain names must be unique, got {keys}")
-    members = tuple(_as_transform(t, f"named_chain member {k!r}") for k, t in named)
+    members = tuple(as_transform(t, f"named_chain member {k!r}") for k, t in named)
     return _chain_of(members, keys=tuple(keys), who="gradtx.named_chain")
 
 

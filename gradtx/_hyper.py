@@ -125,7 +125,7 @@ def inject_hyperparams(
             _validate.check_hyperparam(name, value)
         for name, value in static.items():
             if name.endswith("_dtype"):
-                _tree.check_dtype(name, value)
+                _validate.check_dtype(name, value)
         # Build once with concrete values: the factory validates them (schedules at step 0).
         first = {n: fn(np.int32(0)) for n, fn in schedules.items()}
         factory(**static, **numeric, **first)

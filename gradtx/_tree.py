@@ -293,14 +293,135 @@ def global_norm(tree: Any) -> jax.Array:
     return jnp.sqrt(tree_sum_of_squares(tree))
 
 
-def check_dtype(name: str, dtype: Any) -> Any:
-    """Canonicalize an optional accumulator dtype, with a clear error if it is not a float."""
-    if dtype is None:
-        return None
-    try:
-        dt = jnp.dtype(dtype)
-    except TypeError as err:
-        raise ValueError(f"{name} must be a floating dtype or None, got {dtype!r}.") from err
-    if not jnp.issubdtype(dt, jnp.inexact):
-        raise ValueError(f"{name} must be a floating dtype or None, got {dtype!r}.")
-    return jax.dtypes.canonicalize_dtype(dt)
+# ---------------------------------------------------------------------------------------
+# Trees as vectors (second-order methods): only trainable leaves take part; the others pass
+# through from the first tree.
+
+
+def map_trainable(fn: Callable[..., Any], *trees: Any) -> Any:
+    """``fn(leaf, *other_leaves)`` at the trainable leaves of the first tree."""
+    keep = lambda x, *rest: x if x is None or not is_trainable(x) else fn(x, *rest)
+    return jax.tree.map(keep, *trees, is_leaf=is_none)
+
+
+def trainable_leaves(*trees: Any) -> list[Any]:
+    """The floating and complex leaves of the trees (no ``None``, integer or ``float0``)."""
+    return [x for t in trees for x in jax.tree.leaves(t) if is_trainable(x)]
+
+
+def real_dot(x: jax.Array, y: jax.Array) -> jax.Array:
+    """$\\operatorname{Re} \\sum \\bar x\\, y$ of two arrays."""
+    return jnp.real(jnp.vdot(x, y))
+
+
+def vdot(a: Any, b: Any) -> jax.Array:
+    """$\\langle a, b\\rangle = \\sum_\\text{leaves} \\operatorname{Re} \\sum a\\,b$."""
+    pairs = zip(jax.tree.leaves(a, is_leaf=is_none), jax.tree.leaves(b, is_leaf=is_none))
+    terms = [real_dot(x, y) for x, y in pairs if x is not None and is_trainable(x)]
+    return sum(terms[1:], terms[0]) if terms else jnp.zeros([])
+
+
+def add_scaled(a: Any, alpha: Any, b: Any) -> Any:
+    """$a + \\alpha\\, b$, with $\\alpha$ cast to each leaf's dtype."""
+    return map_trainable(lambda x, y: x + jnp.asarray(alpha).astype(x.dtype) * y, a, b)
+
+
+def scale(alpha: Any, a: Any) -> Any:
+    """$\\alpha\\, a$."""
+    return map_trainable(lambda x: jnp.asarray(alpha).astype(x.dtype) * x, a)
+
+
+def sub(a: Any, b: Any) -> Any:
+    """$a - b$."""
+    return map_trainable(lambda x, y: x - y, a, b)
+
+
+def where(cond: Any, a: Any, b: Any) -> Any:
+    """``a`` where the scalar ``cond`` holds, else ``b`` (trainable leaves; the rest from ``a``)."""
+    return map_trainable(lambda x, y: jnp.where(cond, x, y), a, b)
+
+
+def norm(a: Any, ord: Any = 2) -> jax.Array:
+    """The 1-, 2- or $\\infty$-norm of all trainable leaves taken together."""
+    leaves = trainable_leaves(a)
+    if not leaves:
+        return jnp.zeros([])
+    if ord in (jnp.inf, float("inf"), "inf"):
+        return jnp.max(jnp.stack([jnp.max(jnp.abs(x), initial=0) for x in leaves]))
+    if ord == 1:
+        return sum(jnp.sum(jnp.abs(x)) for x in leaves)
+    if ord == 2:
+        return jnp.sqrt(sum(jnp.sum(abs_sq(x)) for x in leaves))
+    raise ValueError(f"ord must be 1, 2 or inf, got {ord!r}.")
+
+
+def all_finite(*trees: Any) -> jax.Array:
+    """A boolean scalar: every trainable entry of every tree is finite (True when empty)."""
+    flags = [jnp.all(jnp.isfinite(x)) for x in trainable_leaves(*trees)]
+    return jnp.all(jnp.stack(flags)) if flags else jnp.asarray(True)
+
+
+def result_dtype(a: Any) -> Any:
+    """The real dtype of the trainable leaves (the dtype of steps and inner products)."""
+    dtypes = [x.dtype for x in trainable_leaves(a)]
+    return real_dtype(jnp.result_type(*dtypes)) if dtypes else jnp.result_type(float)
+
+
+def trainable_or_none(tree: Any) -> Any:
+    """``tree`` with every leaf that is not trained replaced by ``None`` (a state slot)."""
+    return jax.tree.map(lambda x: x if x is not None and is_trainable(x) else None, tree,
+                        is_leaf=is_none)  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------
+# Wrappers: selection, casts and accumulators of whole trees.
+
+
+def select_tree(pred: jax.Array, on_true: Any, on_false: Any) -> Any:
+    """``jnp.where(pred, a, b)`` leaf by leaf, keeping each leaf of ``on_false``'s dtype."""
+    pick = lambda a, b: None if b is None else jnp.where(pred, a, b).astype(jnp.result_type(b))
+    return jax.tree.map(pick, on_true, on_false, is_leaf=is_none)
+
+
+def cast_like(tree: Any, ref: Any) -> Any:
+    """Cast each array leaf of ``tree`` to the dtype of the matching leaf of ``ref``."""
+    cast = lambda x, r: x if x is None or r is None else jax.lax.convert_element_type(
+        x, jnp.result_type(r))  # fmt: skip
+    return jax.tree.map(cast, tree, ref, is_leaf=is_none)
+
+
+def accumulator_dtype_for(leaf_dtype: Any, accumulator_dtype: Any) -> Any:
+    """The dtype of a parameter-sized accumulator: ``None`` gives the leaf's promoted to at
+    least float32; a given real dtype is made complex for a complex leaf."""
+    if accumulator_dtype is None:
+        return jnp.promote_types(leaf_dtype, jnp.float32)
+    if jnp.issubdtype(leaf_dtype, jnp.complexfloating) and not jnp.issubdtype(
+        accumulator_dtype, jnp.complexfloating
+    ):
+        return jnp.promote_types(accumulator_dtype, jnp.complex64)
+    return jnp.dtype(accumulator_dtype)
+
+
+def accumulator_copy(params: Any, accumulator_dtype: Any, *, zeros: bool = False) -> Any:
+    """Each trainable leaf (or zeros shaped like it) in its accumulator dtype, else ``None``;
+    on ``jax.ShapeDtypeStruct`` leaves, zeros of the right layout."""
+
+    def make(p):
+        if p is None or not is_trainable(p):
+            return None
+        dtype = accumulator_dtype_for(p.dtype, accumulator_dtype)
+        if zeros or isinstance(p, jax.ShapeDtypeStruct):  # a layout has no values to copy
+            return jnp.zeros_like(p, dtype=dtype)
+        return jnp.asarray(p).astype(dtype)
+
+    return jax.tree.map(make, params, is_leaf=is_none)
+
+
+def leaves_with_none(tree: Any) -> list[Any]:
+    """The leaves of ``tree``, keeping ``None`` as a leaf."""
+    return jax.tree.leaves(tree, is_leaf=is_none)
+
+
+def replace_leaves(tree: Any, values: list[Any]) -> Any:
+    """``tree`` with its leaves (``None`` included) replaced by ``values``, in order."""
+    return jax.tree.unflatten(jax.tree.structure(tree, is_leaf=is_none), values)

@@ -172,3 +172,16 @@ def key_data(name: str, key: Any) -> Any:
     if isinstance(key, (jax.Array, np.ndarray)) and key.dtype == np.uint32:
         return jnp.asarray(key)
     raise ValueError(f"{name} must be an int seed or a JAX random key, got {key!r}.")
+
+
+def check_dtype(name: str, dtype: Any) -> Any:
+    """Canonicalize an optional accumulator dtype, with a clear error if it is not a float."""
+    if dtype is None:
+        return None
+    try:
+        dt = jnp.dtype(dtype)
+    except TypeError as err:
+        raise ValueError(f"{name} must be a floating dtype or None, got {dtype!r}.") from err
+    if not jnp.issubdtype(dt, jnp.inexact):
+        raise ValueError(f"{name} must be a floating dtype or None, got {dtype!r}.")
+    return jax.dtypes.canonicalize_dtype(dt)

@@ -38,12 +38,6 @@ from test_breadth_references import (
     yogi_reference,
 )
 
-import gradtx.optimizers.adam_variants
-import gradtx.optimizers.factored
-import gradtx.optimizers.layerwise
-import gradtx.optimizers.sgd_variants
-import gradtx.optimizers.sign  # noqa: F401 - importing the modules registers the aliases
-
 LR = 0.01
 
 # ---------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Test cases of ``gradtx.optimizers.contrib``, merged into ``registry_breadth``.
+"""Test cases of ``gradtx.optimizers._contrib``, merged into ``registry_breadth``.
 
 The same formats as ``registry_breadth`` (``CASES``, ``SETTINGS``), ``test_convergence``
 (``CONVERGENCE``) and ``test_breadth_errors`` (``BAD``, ``PRIMITIVES``, ``BAD_PRIMITIVES``), so
@@ -25,8 +25,8 @@ from registry import Case
 from test_breadth_references import _hp, _lr, _one_minus_power
 
 import gradtx
-import gradtx.optimizers.contrib  # importing the module registers the aliases
-from gradtx.transforms import hessian_diagonal, orthogonal
+from gradtx.transforms import _hessian_diagonal as hessian_diagonal
+from gradtx.transforms import _orthogonal as orthogonal
 from gradtx.wrappers import _sam
 
 LR = 0.01

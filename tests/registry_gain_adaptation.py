@@ -1,4 +1,4 @@
-"""Test cases of ``gradtx.optimizers.gain_adaptation``, merged into ``registry_breadth``.
+"""Test cases of ``gradtx.optimizers._gain_adaptation``, merged into ``registry_breadth``.
 
 The same formats as ``registry_breadth`` (``CASES``, ``SETTINGS``), ``test_convergence``
 (``CONVERGENCE``) and ``test_breadth_errors`` (``BAD``, ``PRIMITIVES``, ``BAD_PRIMITIVES``), so
@@ -19,8 +19,7 @@ import numpy as np
 from registry import Case
 from test_breadth_references import _hp, _lr
 
-import gradtx.optimizers.gain_adaptation  # noqa: F401 - importing the module registers the aliases
-from gradtx.transforms import gains
+from gradtx.transforms import _gain_adaptation as gains
 
 
 def local_gains_reference(
@@ -94,7 +93,7 @@ def vsgd_reference(
     """Schaul, Zhang & LeCun (2013), Algorithm 1 (vSGD-l; vSGD-b with the leaf as block):
     outlier test, averages with fraction 1/tau, rate gbar^2 / vbar * hbar / qbar (Schaul &
     LeCun's robust form), memory update; the slow start and the secant curvature as
-    documented in ``gradtx.transforms.gains.scale_by_vsgd``."""
+    documented in ``gradtx.transforms._gain_adaptation.scale_by_vsgd``."""
     assert curvature == "secant" and variant in ("l", "b"), "per-leaf reference"
     block = (lambda x: x) if variant == "l" else np.sum
 

@@ -1,4 +1,4 @@
-"""Test cases of ``gradtx.optimizers.loss_driven``, merged into ``registry_breadth``.
+"""Test cases of ``gradtx.optimizers._loss_driven``, merged into ``registry_breadth``.
 
 The same formats as ``registry_breadth`` (``CASES``, ``SETTINGS``), ``test_convergence``
 (``CONVERGENCE``) and ``test_breadth_errors`` (``BAD``, ``PRIMITIVES``, ``BAD_PRIMITIVES``), so
@@ -21,8 +21,7 @@ import jax
 import numpy as np
 from registry import Case
 
-import gradtx.optimizers.loss_driven  # noqa: F401 - importing the module registers the aliases
-from gradtx.transforms import loss_driven as ld
+from gradtx.transforms import _loss_driven as ld
 
 
 def battery_value(leaves: list[np.ndarray]) -> Any:

@@ -1,4 +1,4 @@
-"""Test cases of ``gradtx.optimizers.moment_variants``, merged into ``registry_breadth``.
+"""Test cases of ``gradtx.optimizers._moment_variants``, merged into ``registry_breadth``.
 
 The same formats as ``registry_breadth`` (``CASES``, ``SETTINGS``), ``test_convergence``
 (``CONVERGENCE``) and ``test_breadth_errors`` (``BAD``, ``PRIMITIVES``, ``BAD_PRIMITIVES``), so
@@ -23,9 +23,8 @@ import optax
 from registry import Case
 from test_breadth_references import _hp, _lr, _one_minus_power
 
-import gradtx.optimizers.moment_variants  # noqa: F401 - importing the module registers the aliases
 from gradtx import identity
-from gradtx.transforms import moment_variants as mv
+from gradtx.transforms import _moment_variants as mv
 
 LR = 0.01
 

@@ -1,10 +1,10 @@
-"""Test cases of ``gradtx.optimizers.parameter_free``, merged into ``registry_breadth``.
+"""Test cases of ``gradtx.optimizers._parameter_free``, merged into ``registry_breadth``.
 
 The formats of ``registry_breadth``, ``test_convergence`` and ``test_breadth_errors``. The
 counterparts are ``optax.contrib``'s; the schedule-free ones go through
 ``optax.inject_hyperparams``, which reads a scheduled rate once per step for both the base
 optimizer and the weights (plain Optax reads the weight's one step ahead, see
-``gradtx.transforms.online_learning.schedule_free``) and keeps ``b1`` an array (plain Optax's
+``gradtx.schedule_free``) and keeps ``b1`` an array (plain Optax's
 Python ``b1`` times a bfloat16 ``z`` rounds to bfloat16). Warm-ups are compared with the
 authors' PyTorch code in NumPy. Mechanize wraps the same gradtx base optimizer on both sides
 and schedules its ``weight_decay`` (it has no rate).
@@ -23,9 +23,6 @@ from registry import Case
 from test_breadth_references import _hp, _lr
 
 import gradtx
-import gradtx.optimizers.parameter_free  # importing the module registers the aliases
-from gradtx.transforms import online_learning as sf
-from gradtx.transforms import parameter_free as pf
 
 
 def _schedule_free_optax(name):
@@ -377,22 +374,22 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ("dowg", {"eps": 0.0}, "eps \\(the initial squared distance\\) must be in"),
 ]
 PRIMITIVES: list[Any] = [
-    pf.scale_by_prodigy,
-    pf.scale_by_dadapt_adam,
-    pf.scale_by_dog,
-    pf.scale_by_dowg,
-    sf.schedule_free,
-    sf.schedule_free_eval_params,
-    sf.scale_by_mechanic,
-    sf.scale_by_cocob,
+    gradtx.scale_by_prodigy,
+    gradtx.scale_by_dadapt_adam,
+    gradtx.scale_by_dog,
+    gradtx.scale_by_dowg,
+    gradtx.schedule_free,
+    gradtx.schedule_free_eval_params,
+    gradtx.scale_by_mechanic,
+    gradtx.scale_by_cocob,
 ]
 BAD_PRIMITIVES: list[tuple[Any, dict[str, Any], str]] = [
-    (sf.schedule_free, {"base_optimizer": BASE, "learning_rate": 1.0, "b1": 1.0}, r"\(0, 1\)"),
-    (sf.schedule_free, {"base_optimizer": BASE, "learning_rate": -1.0}, "learning_rate must"),
-    (pf.scale_by_prodigy, {"eps": -1.0}, r"eps must be in \[0, inf\)"),
-    (pf.scale_by_dadapt_adam, {"estim_lr0": -1.0}, r"estim_lr0 must be in \(0, inf\)"),
-    (pf.scale_by_dog, {"eps": -1.0}, r"eps must be in \[0, inf\)"),
-    (pf.scale_by_dowg, {"eps": float("nan")}, r"eps .*must be in"),
-    (sf.scale_by_mechanic, {"base_optimizer": BASE, "weight_decay": -1.0}, "weight_decay"),
-    (sf.scale_by_cocob, {"alpha": float("inf")}, "alpha must be in"),
+    (gradtx.schedule_free, {"base_optimizer": BASE, "learning_rate": 1.0, "b1": 1.0}, r"\(0, 1\)"),
+    (gradtx.schedule_free, {"base_optimizer": BASE, "learning_rate": -1.0}, "learning_rate must"),
+    (gradtx.scale_by_prodigy, {"eps": -1.0}, r"eps must be in \[0, inf\)"),
+    (gradtx.scale_by_dadapt_adam, {"estim_lr0": -1.0}, r"estim_lr0 must be in \(0, inf\)"),
+    (gradtx.scale_by_dog, {"eps": -1.0}, r"eps must be in \[0, inf\)"),
+    (gradtx.scale_by_dowg, {"eps": float("nan")}, r"eps .*must be in"),
+    (gradtx.scale_by_mechanic, {"base_optimizer": BASE, "weight_decay": -1.0}, "weight_decay"),
+    (gradtx.scale_by_cocob, {"alpha": float("inf")}, "alpha must be in"),
 ]

@@ -12,16 +12,6 @@ import registry  # noqa: F401 - first: tests/registry.py imports registry_breadt
 from registry_breadth import BREADTH_ONE_CASE_PER_OPTIMIZER, FAMILY_REGISTRIES
 
 import gradtx
-from gradtx.transforms import (
-    adam_variants,
-    difference,
-    factored,
-    noise,
-    polyak,
-    second_moments,
-    sign,
-    trust_ratio,
-)
 
 OPT = {name: info.factory for name, info in gradtx.OPTIMIZERS.items()}
 
@@ -69,37 +59,37 @@ def test_bad_hyperparameters_raise_clear_value_errors(name, kwargs, match):
 
 
 PRIMITIVES = [
-    sign.interpolated_ema,
-    sign.scale_by_lion,
-    second_moments.scale_by_belief_rms,
-    second_moments.scale_by_additive_rms,
-    second_moments.scale_by_rectified_rms,
-    difference.scale_by_optimistic_gradient,
-    difference.scale_by_difference_moments,
-    adam_variants.scale_by_belief,
-    adam_variants.scale_by_yogi,
-    adam_variants.scale_by_radam,
-    adam_variants.scale_by_adan,
-    noise.add_noise,
-    polyak.scale_by_polyak,
-    trust_ratio.scale_by_trust_ratio,
-    trust_ratio.scale_by_layerwise_rms,
-    factored.scale_by_factored_rms,
-    factored.scale_by_param_block_rms,
-    factored.scale_by_cover_rss,
+    gradtx.interpolated_ema,
+    gradtx.scale_by_lion,
+    gradtx.scale_by_belief_rms,
+    gradtx.scale_by_additive_rms,
+    gradtx.scale_by_rectified_rms,
+    gradtx.scale_by_optimistic_gradient,
+    gradtx.scale_by_difference_moments,
+    gradtx.scale_by_belief,
+    gradtx.scale_by_yogi,
+    gradtx.scale_by_radam,
+    gradtx.scale_by_adan,
+    gradtx.add_noise,
+    gradtx.scale_by_polyak,
+    gradtx.scale_by_trust_ratio,
+    gradtx.scale_by_layerwise_rms,
+    gradtx.scale_by_factored_rms,
+    gradtx.scale_by_param_block_rms,
+    gradtx.scale_by_cover_rss,
 ]
 
 BAD_PRIMITIVES = [
-    (sign.interpolated_ema, {"b1": 1.0}, r"b1 must be in \[0, 1\)"),
-    (second_moments.scale_by_belief_rms, {"source": "grad"}, "source must be one of"),
-    (second_moments.scale_by_additive_rms, {"initial_accumulator_value": -1.0}, "initial_acc"),
-    (second_moments.scale_by_rectified_rms, {"decay": 1.0}, r"decay must be in \[0, 1\)"),
-    (difference.scale_by_difference_moments, {"eps": -1.0}, "eps must be in"),
-    (noise.add_noise, {"eta": 0.1, "gamma": -1.0}, r"gamma must be in \[0, inf\)"),
-    (trust_ratio.scale_by_layerwise_rms, {"eps_root": -1.0}, "eps_root must be in"),
-    (factored.scale_by_factored_rms, {"epsilon": -1.0}, "epsilon must be in"),
-    (factored.scale_by_param_block_rms, {"min_scale": -1.0}, "min_scale must be in"),
-    (factored.scale_by_cover_rss, {"decay": 1.5}, r"decay must be in \[0, 1\]"),
+    (gradtx.interpolated_ema, {"b1": 1.0}, r"b1 must be in \[0, 1\)"),
+    (gradtx.scale_by_belief_rms, {"source": "grad"}, "source must be one of"),
+    (gradtx.scale_by_additive_rms, {"initial_accumulator_value": -1.0}, "initial_acc"),
+    (gradtx.scale_by_rectified_rms, {"decay": 1.0}, r"decay must be in \[0, 1\)"),
+    (gradtx.scale_by_difference_moments, {"eps": -1.0}, "eps must be in"),
+    (gradtx.add_noise, {"eta": 0.1, "gamma": -1.0}, r"gamma must be in \[0, inf\)"),
+    (gradtx.scale_by_layerwise_rms, {"eps_root": -1.0}, "eps_root must be in"),
+    (gradtx.scale_by_factored_rms, {"epsilon": -1.0}, "epsilon must be in"),
+    (gradtx.scale_by_param_block_rms, {"min_scale": -1.0}, "min_scale must be in"),
+    (gradtx.scale_by_cover_rss, {"decay": 1.5}, r"decay must be in \[0, 1\]"),
 ]
 
 

@@ -21,10 +21,7 @@ import pytest
 from conftest import assert_trees_close, gradient_stream, nested_params, precision, tree_max_abs
 
 import gradtx
-import gradtx.optimizers.adam_variants
-import gradtx.optimizers.factored
-import gradtx.optimizers.sgd_variants  # importing the modules registers the aliases
-from gradtx.transforms.second_moments import rectification
+from gradtx.transforms._second_moments import rectification
 
 
 def _hp(p, value):

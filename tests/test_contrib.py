@@ -20,10 +20,10 @@ from conftest import assert_trees_close, gradient_stream, precision, tree_max_ab
 from test_breadth_parity import FAST_COMPILE
 
 import gradtx
-from gradtx.optimizers.contrib import muon, sophia
-from gradtx.transforms import hessian_diagonal as hd
-from gradtx.transforms import orthogonal as orth
-from gradtx.transforms.orthogonal import MuonDimensionNumbers
+from gradtx import muon, sophia
+from gradtx.transforms import _hessian_diagonal as hd
+from gradtx.transforms import _orthogonal as orth
+from gradtx.transforms._orthogonal import MuonDimensionNumbers
 from gradtx.wrappers._sam import normalize, sam
 
 OptaxDims = optax.contrib.MuonDimensionNumbers

@@ -21,7 +21,7 @@ from conftest import assert_trees_close, gradient_stream, nested_params, precisi
 from test_breadth_parity import FAST_COMPILE
 
 import gradtx
-from gradtx.optimizers.gain_adaptation import delta_bar_delta, local_gains, vsgd
+from gradtx import delta_bar_delta, local_gains, vsgd
 
 STEPS = 30
 

@@ -20,8 +20,8 @@ from registry_loss_driven import RandomSearchReference as SearchRef
 from registry_loss_driven import SPSAReference as SPSARef
 
 import gradtx
-from gradtx.optimizers.loss_driven import bold_driver, random_search, spsa
-from gradtx.transforms import loss_driven as ld
+from gradtx import bold_driver, random_search, spsa
+from gradtx.transforms import _loss_driven as ld
 from gradtx.utils import lr_range_test
 
 # --- Reduce on plateau --------------------------------------------------------

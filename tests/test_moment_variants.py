@@ -20,8 +20,8 @@ from registry_moment_variants import asgd_reference
 from test_breadth_battery import fast_jit
 
 import gradtx
-from gradtx.optimizers.moment_variants import adopt, asgd, lazy_adam, madgrad
-from gradtx.transforms.moment_variants import lazy_rows
+from gradtx import adopt, asgd, lazy_adam, madgrad
+from gradtx.transforms._moment_variants import lazy_rows
 from gradtx.wrappers import averaged_params
 
 STEPS = 60

@@ -16,13 +16,7 @@ from conftest import assert_trees_close, precision
 from test_breadth_battery import fast_jit
 
 import gradtx
-from gradtx.optimizers import parameter_free as opt
-from gradtx.transforms.online_learning import (
-    scale_by_mechanic,
-    schedule_free,
-    schedule_free_eval_params,
-)
-from gradtx.transforms.parameter_free import scale_by_dog
+from gradtx import scale_by_dog, scale_by_mechanic, schedule_free, schedule_free_eval_params
 
 A = jnp.array([1.0, 3.0, 10.0])
 
@@ -51,7 +45,7 @@ def test_eval_params_are_the_weighted_average_even_when_b1_changes():
     """x_t from schedule_free_eval_params equals the average of the z iterates, computed
     independently, after every step; b1 is changed midway with set_hyperparams."""
     with precision("float64"):
-        tx, w = opt.schedule_free_sgd(0.1, weight_decay=0.01), jnp.array([1.0, -2.0, 0.5])
+        tx, w = gradtx.schedule_free_sgd(0.1, weight_decay=0.01), jnp.array([1.0, -2.0, 0.5])
         state, x, lr_max, wsum = tx.init(w), np.asarray(w), 0.0, 0.0
         update, evaluate = fast_jit(tx.update), fast_jit(schedule_free_eval_params)
         for t in range(12):
@@ -73,12 +67,12 @@ def test_wrapper_form_equals_the_aliases_and_takes_optax_members():
     """schedule_free(sgd(lr), lr) is schedule_free_sgd(lr); an Optax base works; the
     evaluation point is found inside a chain, and a state without one is rejected."""
     params = _params()
-    alias = _trajectory(opt.schedule_free_sgd(0.05), params, 20)[0]
+    alias = _trajectory(gradtx.schedule_free_sgd(0.05), params, 20)[0]
     generic = _trajectory(schedule_free(gradtx.sgd(0.05), 0.05), params, 20)[0]
     foreign = _trajectory(schedule_free(optax.sgd(0.05), 0.05), params, 20)[0]
     assert_trees_close(generic, alias, 1e-6)
     assert_trees_close(foreign, alias, 1e-6)
-    tx = gradtx.chain(gradtx.clip_by_global_norm(10.0), opt.schedule_free_adamw(0.01))
+    tx = gradtx.chain(gradtx.clip_by_global_norm(10.0), gradtx.schedule_free_adamw(0.01))
     state = tx.init(params)
     u, state = fast_jit(tx.update)(_quadratic_grad(params), state, params)
     y = gradtx.apply_updates(params, u)
@@ -96,7 +90,7 @@ def test_warmup_and_schedules_are_read_at_the_base_optimizers_step():
     step behind equals gradtx, which shows the offset is the only difference."""
     with precision("float64"):
         params, lr, warm = _params(), 0.1, 4
-        ours = _trajectory(opt.schedule_free_sgd(lr, warmup_steps=warm), params, 10)[0]
+        ours = _trajectory(gradtx.schedule_free_sgd(lr, warmup_steps=warm), params, 10)[0]
         ramp = lambda c: lr * jnp.minimum(1.0, jnp.asarray(c, jnp.float64) / warm)
         shifted = optax.contrib.schedule_free(optax.sgd(lambda c: ramp(c + 1)), ramp)
         assert_trees_close(ours, _trajectory(shifted, params, 10)[0], 1e-12)
@@ -115,7 +109,7 @@ def test_zero_gradients_keep_the_distance_estimate():
         theirs = getattr(optax.contrib, name)()
         _, state = fast_jit(theirs.update)(zeros, theirs.init(params), params)
         assert np.isnan(float(state.estim_lr)), name
-        tx = getattr(opt, name)()
+        tx = getattr(gradtx, name)()
         u, state = fast_jit(tx.update)(zeros, tx.init(params), params)
         assert float(state.inner_state[0].estim_lr) == pytest.approx(1e-6), name
         assert all(bool(jnp.all(x == 0)) for x in jax.tree.leaves(u)), name
@@ -139,7 +133,7 @@ def test_parity_with_optax_while_the_step_size_grows(name, kwargs):
     for Mechanic)."""
     with precision("float64"):
         params = jax.tree.map(lambda p: 10.0 * p, _params())
-        ours = _trajectory(getattr(opt, name)(**kwargs), params, 60)[0]
+        ours = _trajectory(getattr(gradtx, name)(**kwargs), params, 60)[0]
         theirs = _trajectory(getattr(optax.contrib, name)(**kwargs), params, 60)[0]
         assert_trees_close(ours, theirs, 1e-10, floor=20.0)
         moved = float(jnp.max(jnp.abs(ours["a"][-1] - params["a"])))
@@ -151,7 +145,7 @@ def test_d_adaptation_at_rate_one_finds_the_scale(name):
     """At the defaults the D-adaptation methods reach 1e-8 on the quadratic within 1000 steps
     from d0 = 1e-6 (test_convergence runs them at a smaller rate: at rate 1 they then cycle)."""
     with precision("float64"):
-        ws = _trajectory(getattr(opt, name)(), jnp.ones(3), 1000)[0]
+        ws = _trajectory(getattr(gradtx, name)(), jnp.ones(3), 1000)[0]
         assert float(jnp.min(jnp.max(jnp.abs(ws), axis=1))) < 1e-8
 
 
@@ -174,7 +168,7 @@ def test_complex_parameters_with_real_values_match_the_real_run():
     by an ulp, which DoWG's first steps amplify). COCOB, a per-coordinate bet, rejects them."""
     with precision("float64"):
         _check_complex()
-    tx, c = opt.cocob(), jnp.array([1.0, -2.0], jnp.complex64)
+    tx, c = gradtx.cocob(), jnp.array([1.0, -2.0], jnp.complex64)
     with pytest.raises(ValueError, match="real parameters only"):
         tx.update(c, tx.init(c), c)
 
@@ -184,7 +178,7 @@ def _check_complex():
     grad = lambda w: A * w
     for name, kwargs in [("prodigy", {}), ("dadapt_adamw", {}), ("dowg", {}),
                          ("mechanize", {"base_optimizer": gradtx.sgd(1.0)})]:  # fmt: skip
-        tx = getattr(opt, name)(**kwargs)
+        tx = getattr(gradtx, name)(**kwargs)
         ours = _trajectory(tx, real, 15, grad)[0]
         cplx = _trajectory(tx, real.astype(jnp.complex128), 15, grad)[0]
         np.testing.assert_allclose(cplx.real, ours, rtol=1e-9, atol=1e-12, err_msg=name)

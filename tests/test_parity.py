@@ -107,7 +107,7 @@ def test_f32_against_constant_optax(case):
 
 def test_bias_correction_is_more_exact_than_the_direct_power():
     """1 - b**t in float32 loses up to ~7e-6; gradtx's -expm1(t log b) stays near 1 ulp."""
-    from gradtx.transforms.momentum import one_minus_power
+    from gradtx.transforms._momentum import one_minus_power
 
     with precision("float32"):
         b2 = np.float32(0.999)

@@ -30,18 +30,18 @@ from gradtx.second_order._linesearch import (
     scale_by_backtracking_linesearch as scale_by_backtracking_linesearch,
 )
 from gradtx.second_order._linesearch import value_and_grad_from_state as value_and_grad_from_state
+from gradtx.second_order._minimize import METHODS as METHODS
+from gradtx.second_order._minimize import MinimizeResult as MinimizeResult
+from gradtx.second_order._minimize import Status as Status
+from gradtx.second_order._minimize import minimize as minimize
+from gradtx.second_order._minimize import status_message as status_message
 from gradtx.second_order._newton import ScaleByNewtonState as ScaleByNewtonState
 from gradtx.second_order._newton import damped_newton_solve as damped_newton_solve
 from gradtx.second_order._newton import newton as newton
 from gradtx.second_order._newton import scale_by_newton as scale_by_newton
-from gradtx.second_order._vector import AcceptedPoint as AcceptedPoint
-from gradtx.second_order._vector import StepInfo as StepInfo
+from gradtx.second_order._records import AcceptedPoint as AcceptedPoint
+from gradtx.second_order._records import StepInfo as StepInfo
 from gradtx.second_order._zoom import scale_by_zoom_linesearch as scale_by_zoom_linesearch
-from gradtx.second_order.minimize import METHODS as METHODS
-from gradtx.second_order.minimize import MinimizeResult as MinimizeResult
-from gradtx.second_order.minimize import Status as Status
-from gradtx.second_order.minimize import minimize as minimize
-from gradtx.second_order.minimize import status_message as status_message
 
 __all__ = [
     "METHODS",

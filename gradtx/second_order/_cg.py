@@ -9,9 +9,8 @@ import jax.numpy as jnp
 
 from gradtx import _tree, _validate
 from gradtx._base import GradientTransformation, chain, check_state_type
-from gradtx.second_order import _vector as vec
 from gradtx.second_order._zoom import resolve_linesearch
-from gradtx.transforms.scaling import scale, scale_by_learning_rate
+from gradtx.transforms._scaling import scale, scale_by_learning_rate
 
 VARIANTS = ("polak_ribiere", "fletcher_reeves", "hestenes_stiefel", "dai_yuan")
 
@@ -51,14 +50,14 @@ def cg_beta(variant: str, g: Any, g_prev: Any, p_prev: Any) -> jax.Array:
       >>> float(cg_beta("fletcher_reeves", g, g_prev, p_prev))
       0.25
     """
-    y = vec.sub(g, g_prev)
-    gg, dtype = vec.vdot(g, g), vec.result_dtype(g)
+    y = _tree.sub(g, g_prev)
+    gg, dtype = _tree.vdot(g, g), _tree.result_dtype(g)
     if variant in ("polak_ribiere", "fletcher_reeves"):
-        num = vec.vdot(g, y) if variant == "polak_ribiere" else gg
-        den = vec.vdot(g_prev, g_prev)
+        num = _tree.vdot(g, y) if variant == "polak_ribiere" else gg
+        den = _tree.vdot(g_prev, g_prev)
     else:  # d = -p, so d^T y = -p^T y
-        num = vec.vdot(g, y) if variant == "hestenes_stiefel" else gg
-        den = -vec.vdot(p_prev, y)
+        num = _tree.vdot(g, y) if variant == "hestenes_stiefel" else gg
+        den = -_tree.vdot(p_prev, y)
     tiny = jnp.finfo(dtype).tiny
     beta = num / jnp.where(jnp.abs(den) > tiny, den, 1)
     beta = jnp.where((jnp.abs(den) > tiny) & jnp.isfinite(beta), beta, 0)
@@ -112,7 +111,7 @@ def scale_by_nonlinear_cg(variant: str = "polak_ribiere") -> GradientTransformat
     _validate.check_choice("variant", variant, VARIANTS)
 
     def init(params):
-        dtype = vec.result_dtype(params)
+        dtype = _tree.result_dtype(params)
         return ScaleByNonlinearCgState(
             jnp.zeros([], jnp.int32),
             _tree.zeros_like(params),
@@ -127,14 +126,14 @@ def scale_by_nonlinear_cg(variant: str = "polak_ribiere") -> GradientTransformat
         g = updates
         beta = cg_beta(variant, g, state.grad, state.direction)
         beta = jnp.where(state.count > 0, beta, 0).astype(state.beta.dtype)
-        p = vec.add_scaled(g, beta, state.direction)
-        descent = (vec.vdot(g, p) > 0) & vec.all_finite(p)
-        p = vec.where(descent, p, g)
+        p = _tree.add_scaled(g, beta, state.direction)
+        descent = (_tree.vdot(g, p) > 0) & _tree.all_finite(p)
+        p = _tree.where(descent, p, g)
         restarted = ~descent | (beta == 0)
         new = ScaleByNonlinearCgState(
             _tree.safe_increment(state.count),
-            vec.trainable(g),
-            vec.trainable(p),
+            _tree.trainable_or_none(g),
+            _tree.trainable_or_none(p),
             jnp.where(descent, beta, 0).astype(state.beta.dtype),
             restarted,
         )

@@ -7,7 +7,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradtx.second_order import _vector as vec
+from gradtx import _tree
+from gradtx.second_order import _records
 
 
 def hessian_vector_product(fun: Any, params: Any, v: Any) -> Any:
@@ -88,14 +89,14 @@ def curvature_operator(params: Any, extra: dict, kind: str) -> tuple[Any, Any]:
         outputs, jvp = jax.linearize(model_fn, params)
         vjp = jax.linear_transpose(jvp, params)
         hess_out = jax.linearize(jax.grad(loss_fn), outputs)[1]
-        return lambda v: vjp(hess_out(jvp(v)))[0], vec.step_info(fun=1)
+        return lambda v: vjp(hess_out(jvp(v)))[0], _records.step_info(fun=1)
     value_fn = extra.get("value_fn")
     if value_fn is None:
         raise ValueError(
             "Hessian-free needs the extra argument value_fn=f (or model_fn and "
             "loss_of_outputs for Gauss-Newton products)."
         )
-    return jax.linearize(jax.grad(value_fn), params)[1], vec.step_info(grad=1)
+    return jax.linearize(jax.grad(value_fn), params)[1], _records.step_info(grad=1)
 
 
 class CgResult(NamedTuple):
@@ -161,39 +162,41 @@ def conjugate_gradient(
       >>> [round(v, 5) for v in r.x.tolist()], int(r.steps)
       ([0.09091, 0.63636], 2)
     """
-    dtype = vec.result_dtype(b)
+    dtype = _tree.result_dtype(b)
     solve = (
-        (lambda r: r) if precond is None else (lambda r: vec._map(lambda a, m: a / m, r, precond))
+        (lambda r: r)
+        if precond is None
+        else (lambda r: _tree.map_trainable(lambda a, m: a / m, r, precond))
     )
-    nonzero = vec.norm(x0) > 0
-    ax0 = jax.lax.cond(nonzero, matvec, vec.zeros_like, x0)
-    r0 = vec.sub(b, ax0)
-    phi0 = -0.5 * vec.vdot(x0, vec.add_scaled(b, 1, r0)).astype(dtype)
+    nonzero = _tree.norm(x0) > 0
+    ax0 = jax.lax.cond(nonzero, matvec, _tree.zeros_like, x0)
+    r0 = _tree.sub(b, ax0)
+    phi0 = -0.5 * _tree.vdot(x0, _tree.add_scaled(b, 1, r0)).astype(dtype)
     warm = phi0 < 0
-    x0, r0 = vec.where(warm, x0, vec.zeros_like(b)), vec.where(warm, r0, b)
+    x0, r0 = _tree.where(warm, x0, _tree.map_trainable(jnp.zeros_like, b)), _tree.where(warm, r0, b)
     phi0 = jnp.where(warm, phi0, 0)
     z0 = solve(r0)
-    bound = rtol * vec.norm(b).astype(dtype)
+    bound = rtol * _tree.norm(b).astype(dtype)
     phis = jnp.zeros([max_steps + 1], dtype).at[0].set(phi0)
 
     def cond(c):
         i, _, r, _, _, _, _, done, _ = c
-        return (~done) & (i < max_steps) & (vec.norm(r) > bound)
+        return (~done) & (i < max_steps) & (_tree.norm(r) > bound)
 
     def body(c):
         i, x, r, z, d, rz, phis, _, _ = c
         ad = matvec(d)
-        dad = vec.vdot(d, ad).astype(dtype)
+        dad = _tree.vdot(d, ad).astype(dtype)
         curved = dad > 0
-        rayleigh = jnp.where(curved, jnp.inf, dad / vec.vdot(d, d).astype(dtype))
+        rayleigh = jnp.where(curved, jnp.inf, dad / _tree.vdot(d, d).astype(dtype))
         alpha = jnp.where(curved, rz / jnp.where(curved, dad, 1), 0)
-        x = vec.add_scaled(x, alpha, d)
-        r = vec.add_scaled(r, -alpha, ad)
+        x = _tree.add_scaled(x, alpha, d)
+        r = _tree.add_scaled(r, -alpha, ad)
         z = solve(r)
-        rz_new = vec.vdot(r, z).astype(dtype)
-        d = vec.add_scaled(z, rz_new / jnp.where(rz > 0, rz, 1), d)
+        rz_new = _tree.vdot(r, z).astype(dtype)
+        d = _tree.add_scaled(z, rz_new / jnp.where(rz > 0, rz, 1), d)
         i = i + 1
-        phi = -0.5 * vec.vdot(x, vec.add_scaled(b, 1, r)).astype(dtype)
+        phi = -0.5 * _tree.vdot(x, _tree.add_scaled(b, 1, r)).astype(dtype)
         phis = phis.at[i].set(phi)
         k = jnp.maximum(10, jnp.ceil(0.1 * i).astype(jnp.int32))
         prev = phis[jnp.maximum(i - k, 0)]
@@ -202,7 +205,7 @@ def conjugate_gradient(
         )
         return i, x, r, z, d, rz_new, phis, stalled | ~curved, rayleigh
 
-    rz0 = vec.vdot(r0, z0).astype(dtype)
+    rz0 = _tree.vdot(r0, z0).astype(dtype)
     inf = jnp.asarray(jnp.inf, dtype)
     init = (jnp.zeros([], jnp.int32), x0, r0, z0, z0, rz0, phis, jnp.asarray(False), inf)
     i, x, r, *_, rayleigh = jax.lax.while_loop(cond, body, init)

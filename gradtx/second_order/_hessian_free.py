@@ -9,7 +9,7 @@ import jax.numpy as jnp
 
 from gradtx import _tree, _validate
 from gradtx._base import GradientTransformation, apply_updates, check_state_type
-from gradtx.second_order import _vector as vec
+from gradtx.second_order import _records
 from gradtx.second_order._curvature import conjugate_gradient, curvature_operator
 
 
@@ -35,8 +35,8 @@ class HessianFreeState(NamedTuple):
     accepted: jax.Array
     rejections: jax.Array
     cg_steps: jax.Array
-    point: vec.AcceptedPoint
-    info: vec.StepInfo
+    point: _records.AcceptedPoint
+    info: _records.StepInfo
 
 
 def hessian_free(
@@ -126,7 +126,7 @@ def hessian_free(
     _validate.check_nonnegative("preconditioner_exponent", preconditioner_exponent)
 
     def init(params):
-        dtype = vec.result_dtype(params)
+        dtype = _tree.result_dtype(params)
         return HessianFreeState(
             jnp.zeros([], jnp.int32),
             jnp.asarray(damping, dtype),
@@ -135,8 +135,8 @@ def hessian_free(
             jnp.asarray(False),
             jnp.zeros([], jnp.int32),
             jnp.zeros([], jnp.int32),
-            vec.empty_point(params),
-            vec.step_info(),
+            _records.empty_point(params),
+            _records.step_info(),
         )
 
     def update(updates, state, params=None, **extra):
@@ -156,29 +156,31 @@ def hessian_free(
         diag = extra.get("preconditioner_diag")
         precond = None
         if diag is not None:
-            precond = vec._map(lambda d: (d + lam.astype(d.dtype)) ** preconditioner_exponent, diag)
-        gnorm = vec.norm(g).astype(dtype)
+            precond = _tree.map_trainable(
+                lambda d: (d + lam.astype(d.dtype)) ** preconditioner_exponent, diag
+            )
+        gnorm = _tree.norm(g).astype(dtype)
         rtol = jnp.minimum(0.5, jnp.sqrt(gnorm)) if cg_rtol is None else cg_rtol
-        damped = lambda v: vec.add_scaled(matvec(v), lam, v)
-        x0 = vec.scale(warm_start, state.solution)
+        damped = lambda v: _tree.add_scaled(matvec(v), lam, v)
+        x0 = _tree.scale(warm_start, state.solution)
         cg = conjugate_gradient(damped, g, x0, precond, max_cg, rtol, cg_progress_tol)
         # Non-positive curvature: B has an eigenvalue <= rayleigh - lam < 0, so the next
         # damping must exceed lam - rayleigh; with no CG progress, step along g / lam_next.
         indefinite = cg.curvature <= 0
         lam_floor = jnp.where(indefinite, 2 * (lam - cg.curvature), 0)
-        empty = indefinite & (vec.norm(cg.x) == 0)
-        p = vec.where(empty, vec.scale(1 / lam_floor, g), cg.x)
+        empty = indefinite & (_tree.norm(cg.x) == 0)
+        p = _tree.where(empty, _tree.scale(1 / lam_floor, g), cg.x)
         # q(-p) = -g.p + p.B.p / 2, with B p = g - r - lam p from the CG residual (or, for
         # the fallback p ~ g, from the Rayleigh quotient of g).
         pbp = jnp.where(
             empty,
-            (cg.curvature - lam) * vec.vdot(p, p),
-            vec.vdot(p, vec.sub(g, cg.residual)) - lam * vec.vdot(p, p),
+            (cg.curvature - lam) * _tree.vdot(p, p),
+            _tree.vdot(p, _tree.sub(g, cg.residual)) - lam * _tree.vdot(p, p),
         )
-        model = (-vec.vdot(g, p) + 0.5 * pbp).astype(dtype)
-        f1, g1 = jax.value_and_grad(value_fn)(apply_updates(params, vec.scale(-1, p)))
+        model = (-_tree.vdot(g, p) + 0.5 * pbp).astype(dtype)
+        f1, g1 = jax.value_and_grad(value_fn)(apply_updates(params, _tree.scale(-1, p)))
         f1 = jnp.asarray(f1).astype(dtype)
-        finite = jnp.isfinite(f1) & vec.all_finite(g1)
+        finite = jnp.isfinite(f1) & _tree.all_finite(g1)
         rho = jnp.where(finite & (model < 0), (f1 - f0) / jnp.where(model < 0, model, -1), -1)
         accept = finite & (f1 < f0)
         # A rejected step raises lam by increase^(1 + earlier consecutive rejections).
@@ -188,18 +190,18 @@ def hessian_free(
         lam_new = jnp.where(rho > 0.75, lam * damping_decrease, lam_new)
         lam_new = jnp.maximum(jnp.maximum(lam_new, lam_floor), jnp.finfo(dtype).tiny)
         lam_new = lam_new.astype(dtype)
-        step = vec.where(accept, vec.scale(-1, p), vec.zeros_like(p))
-        point = vec.AcceptedPoint(
-            jnp.where(accept, f1, f0), vec.where(accept, g1, g), jnp.asarray(True)
+        step = _tree.where(accept, _tree.scale(-1, p), _tree.map_trainable(jnp.zeros_like, p))
+        point = _records.AcceptedPoint(
+            jnp.where(accept, f1, f0), _tree.where(accept, g1, g), jnp.asarray(True)
         )
-        solution = vec.where(vec.all_finite(p), p, vec.zeros_like(p))
-        info = vec.step_info(
+        solution = _tree.where(_tree.all_finite(p), p, _tree.map_trainable(jnp.zeros_like, p))
+        info = _records.step_info(
             info.num_fun_evals + 1 + evals, info.num_grad_evals + 1, cg.products, 0
         )
         new = HessianFreeState(
             _tree.safe_increment(state.count),
             lam_new,
-            vec.trainable(solution),
+            _tree.trainable_or_none(solution),
             rho.astype(dtype),
             accept,
             _tree.safe_increment(state.rejections) * ~accept,

@@ -9,9 +9,8 @@ import jax.numpy as jnp
 
 from gradtx import _tree, _validate
 from gradtx._base import GradientTransformation, chain, check_state_type
-from gradtx.second_order import _vector as vec
 from gradtx.second_order._zoom import resolve_linesearch
-from gradtx.transforms.scaling import scale, scale_by_learning_rate
+from gradtx.transforms._scaling import scale, scale_by_learning_rate
 
 
 class ScaleByLbfgsState(NamedTuple):
@@ -94,16 +93,16 @@ def two_loop(g: Any, s: Any, y: Any, rho: jax.Array, head: Any, size: Any, gamma
     def newest_first(i, carry):
         q, alphas = carry
         k = (head - 1 - i) % m
-        a = jnp.where(i < size, rho[k] * vec.vdot(_row(s, k), q), 0).astype(rho.dtype)
-        return vec.add_scaled(q, -a, _row(y, k)), alphas.at[k].set(a)
+        a = jnp.where(i < size, rho[k] * _tree.vdot(_row(s, k), q), 0).astype(rho.dtype)
+        return _tree.add_scaled(q, -a, _row(y, k)), alphas.at[k].set(a)
 
     q, alphas = jax.lax.fori_loop(0, m, newest_first, (g, jnp.zeros_like(rho)))
-    r = vec.scale(gamma, q)
+    r = _tree.scale(gamma, q)
 
     def oldest_first(i, r):
         k = (head - size + i) % m
-        b = rho[k] * vec.vdot(_row(y, k), r)
-        return vec.add_scaled(r, jnp.where(i < size, alphas[k] - b, 0), _row(s, k))
+        b = rho[k] * _tree.vdot(_row(y, k), r)
+        return _tree.add_scaled(r, jnp.where(i < size, alphas[k] - b, 0), _row(s, k))
 
     return jax.lax.fori_loop(0, m, oldest_first, r)
 
@@ -149,7 +148,7 @@ def scale_by_lbfgs(memory_size: int = 10) -> GradientTransformation:
     m = _validate.check_int("memory_size", memory_size, 1)
 
     def init(params):
-        dtype = vec.result_dtype(params)
+        dtype = _tree.result_dtype(params)
         return ScaleByLbfgsState(
             jnp.zeros([], jnp.int32),
             _tree.zeros_like(params),
@@ -169,10 +168,10 @@ def scale_by_lbfgs(memory_size: int = 10) -> GradientTransformation:
             raise ValueError("scale_by_lbfgs needs params (to form s = x_k - x_{k-1}).")
         dtype = state.rho.dtype
         _tree.check_same_structure(("params", "updates"), (params, updates))
-        s, y = vec.sub(params, state.params), vec.sub(updates, state.grad)
-        sy, yy = vec.vdot(s, y).astype(dtype), vec.vdot(y, y).astype(dtype)
+        s, y = _tree.sub(params, state.params), _tree.sub(updates, state.grad)
+        sy, yy = _tree.vdot(s, y).astype(dtype), _tree.vdot(y, y).astype(dtype)
         eps = jnp.finfo(dtype).eps
-        bound = eps * vec.norm(s).astype(dtype) * jnp.sqrt(yy)
+        bound = eps * _tree.norm(s).astype(dtype) * jnp.sqrt(yy)
         ok = (state.count > 0) & jnp.isfinite(sy) & jnp.isfinite(yy) & (sy > bound)
         mem_s = _put(state.s, state.head, s, ok)
         mem_y = _put(state.y, state.head, y, ok)
@@ -180,14 +179,14 @@ def scale_by_lbfgs(memory_size: int = 10) -> GradientTransformation:
         head = jnp.where(ok, (state.head + 1) % m, state.head).astype(jnp.int32)
         size = jnp.where(ok, jnp.minimum(state.size + 1, m), state.size).astype(jnp.int32)
         gamma = jnp.where(ok, sy / jnp.where(ok, yy, 1), state.gamma)
-        first = 1 / vec.norm(updates).astype(dtype)  # a unit-length first step
+        first = 1 / _tree.norm(updates).astype(dtype)  # a unit-length first step
         first = jnp.where(jnp.isfinite(first), first, 1).astype(dtype)
         h0 = jnp.where(size > 0, gamma, first)
         direction = two_loop(updates, mem_s, mem_y, rho, head, size, h0)
         new = ScaleByLbfgsState(
             _tree.safe_increment(state.count),
-            vec.trainable(params),
-            vec.trainable(updates),
+            _tree.trainable_or_none(params),
+            _tree.trainable_or_none(updates),
             mem_s,
             mem_y,
             rho,

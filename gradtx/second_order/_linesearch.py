@@ -23,8 +23,8 @@ import jax.numpy as jnp
 
 from gradtx import _tree, _validate
 from gradtx._base import GradientTransformation, apply_updates, check_state_type
-from gradtx.second_order import _vector as vec
-from gradtx.second_order._vector import AcceptedPoint, StepInfo
+from gradtx.second_order import _records
+from gradtx.second_order._records import AcceptedPoint, StepInfo
 
 
 class LineSearchState(NamedTuple):
@@ -50,10 +50,10 @@ class LineSearchState(NamedTuple):
 
 
 def init_search_state(params: Any) -> LineSearchState:
-    point = vec.empty_point(params)
+    point = _records.empty_point(params)
     zero = point.value
     return LineSearchState(
-        jnp.zeros([], jnp.int32), zero, zero, zero, point, jnp.asarray(False), vec.step_info()
+        jnp.zeros([], jnp.int32), zero, zero, zero, point, jnp.asarray(False), _records.step_info()
     )
 
 
@@ -72,18 +72,18 @@ def search_inputs(updates, params, extra, who):
     if value is None:
         value, evals = value_fn(params), 1
     value = jnp.asarray(value)
-    dtype = jnp.promote_types(vec.result_dtype(updates), value.dtype)
+    dtype = jnp.promote_types(_tree.result_dtype(updates), value.dtype)
     value = value.astype(dtype)
-    slope = vec.vdot(grad, updates).astype(dtype)
+    slope = _tree.vdot(grad, updates).astype(dtype)
     return value_fn, value, grad, slope, evals
 
 
 def evaluate_on_line(value_fn, params, direction, alpha, dtype):
     r"""$\varphi(\alpha)$, $\varphi'(\alpha)$, $\nabla f(x + \alpha d)$; inf/nan if not finite."""
-    trial = apply_updates(params, vec.scale(alpha, direction))
+    trial = apply_updates(params, _tree.scale(alpha, direction))
     f, g = jax.value_and_grad(value_fn)(trial)
     f = jnp.asarray(f).astype(dtype)
-    df = vec.vdot(g, direction).astype(dtype)
+    df = _tree.vdot(g, direction).astype(dtype)
     ok = jnp.isfinite(f) & jnp.isfinite(df)
     return jnp.where(ok, f, jnp.inf), jnp.where(ok, df, jnp.nan), g
 
@@ -92,7 +92,7 @@ def finish_search(state, updates, alpha, value, grad, value0, slope0, failed, ev
     r"""The step $\alpha d$ and the new state (scalars kept in the state's dtype)."""
     dtype = state.learning_rate.dtype
     point = AcceptedPoint(value.astype(dtype), grad, jnp.asarray(True))
-    info = vec.step_info(evals, evals, 0, 0)
+    info = _records.step_info(evals, evals, 0, 0)
     new = LineSearchState(
         _tree.safe_increment(state.count),
         alpha.astype(dtype),
@@ -102,7 +102,7 @@ def finish_search(state, updates, alpha, value, grad, value0, slope0, failed, ev
         jnp.asarray(failed),
         info,
     )
-    return vec.scale(alpha, updates), new
+    return _tree.scale(alpha, updates), new
 
 
 # ---------------------------------------------------------------------------------------
@@ -185,7 +185,7 @@ def scale_by_backtracking_linesearch(
         i, done, a, f, g = jax.lax.while_loop(cond, body, init)
         alpha = jnp.where(done, a, 0).astype(dtype)
         value = jnp.where(done, f, f0)
-        grad = vec.where(done, g, g0)
+        grad = _tree.where(done, g, g0)
         failed = ~done & (df0 != 0)
         return finish_search(state, updates, alpha, value, grad, f0, df0, failed, i + evals0)
 
@@ -232,7 +232,7 @@ def value_and_grad_from_state(value_fn: Any) -> Any:
     vg = jax.value_and_grad(value_fn)
 
     def fn(params, *, state):
-        points = vec.find(state, AcceptedPoint)
+        points = _records.find(state, AcceptedPoint)
         if not points:
             return vg(params)
         point = points[-1]

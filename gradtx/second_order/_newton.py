@@ -10,9 +10,9 @@ from jax.flatten_util import ravel_pytree
 
 from gradtx import _tree, _validate
 from gradtx._base import GradientTransformation, chain, check_state_type
-from gradtx.second_order import _vector as vec
+from gradtx.second_order import _records
 from gradtx.second_order._zoom import resolve_linesearch
-from gradtx.transforms.scaling import scale, scale_by_learning_rate
+from gradtx.transforms._scaling import scale, scale_by_learning_rate
 
 
 class ScaleByNewtonState(NamedTuple):
@@ -27,7 +27,7 @@ class ScaleByNewtonState(NamedTuple):
 
     count: jax.Array
     damping: jax.Array
-    info: vec.StepInfo
+    info: _records.StepInfo
 
 
 def damped_newton_solve(
@@ -129,8 +129,10 @@ def scale_by_newton(min_damping_rtol: float = 1e-3) -> GradientTransformation:
     _validate.check_positive("min_damping_rtol", min_damping_rtol)
 
     def init(params):
-        dtype = vec.result_dtype(params)
-        return ScaleByNewtonState(jnp.zeros([], jnp.int32), jnp.zeros([], dtype), vec.step_info())
+        dtype = _tree.result_dtype(params)
+        return ScaleByNewtonState(
+            jnp.zeros([], jnp.int32), jnp.zeros([], dtype), _records.step_info()
+        )
 
     def update(updates, state, params=None, **extra):
         check_state_type(state, ScaleByNewtonState, "scale_by_newton")
@@ -162,7 +164,7 @@ def scale_by_newton(min_damping_rtol: float = 1e-3) -> GradientTransformation:
         new = ScaleByNewtonState(
             _tree.safe_increment(state.count),
             tau.astype(state.damping.dtype),
-            vec.step_info(hessian=1),
+            _records.step_info(hessian=1),
         )
         return unravel(p.astype(flat.dtype)), new
 

@@ -7,9 +7,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradtx import _validate
+from gradtx import _tree, _validate
 from gradtx._base import GradientTransformation, check_state_type, identity
-from gradtx.second_order import _vector as vec
 from gradtx.second_order._linesearch import (
     LineSearchState,
     evaluate_on_line,
@@ -134,7 +133,7 @@ def _zoom_search(
             jnp.where(to_lo, a, a_lo),
             jnp.where(to_lo, f, f_lo),
             jnp.where(to_lo, df, d_lo),
-            vec.where(to_lo, g, g_lo),
+            _tree.where(to_lo, g, g_lo),
         )
         old = (jnp.where(to_lo, a_lo, c.old[0]), jnp.where(to_lo, d_lo, c.old[1]))
         bracketed = c.bracketed | to_hi | flip
@@ -269,7 +268,7 @@ def scale_by_zoom_linesearch(
         value_fn, f0, g0, df0, evals0 = search_inputs(updates, params, extra, "zoom linesearch")
         dtype = f0.dtype
         one = jnp.ones([], dtype)
-        first = jnp.minimum(one, 1 / vec.norm(updates).astype(dtype))
+        first = jnp.minimum(one, 1 / _tree.norm(updates).astype(dtype))
         first = jnp.where(jnp.isfinite(first) & (first > 0), first, one)
         if initial_guess == "one":
             a0 = one

@@ -1,5 +1,7 @@
 """Training-safety wrappers: clipping, non-finite protection, masks and partitions,
-gradient accumulation, flattening, Lookahead, parameter averaging and monitoring.
+gradient accumulation, flattening, Lookahead, parameter averaging and monitoring, and the
+transforms that wrap another optimizer (SAM, Mechanic, schedule-free). A wrapper never
+imports an optimizer: the aliases built from these wrappers are in :mod:`gradtx.optimizers`.
 
 Each is a :class:`~gradtx.GradientTransformation` with Optax's protocol; a wrapper takes an
 inner transform (gradtx or Optax) and forwards the extra keyword arguments to it.
@@ -22,6 +24,8 @@ from gradtx.wrappers._clipping import adaptive_grad_clip as adaptive_grad_clip
 from gradtx.wrappers._clipping import clip_by_block_rms as clip_by_block_rms
 from gradtx.wrappers._clipping import keep_params_nonnegative as keep_params_nonnegative
 from gradtx.wrappers._flatten import flatten as flatten
+from gradtx.wrappers._mechanic import MechanicState as MechanicState
+from gradtx.wrappers._mechanic import scale_by_mechanic as scale_by_mechanic
 from gradtx.wrappers._monitor import MonitorNormsState as MonitorNormsState
 from gradtx.wrappers._monitor import monitor_norms as monitor_norms
 from gradtx.wrappers._nonfinite import ApplyIfFiniteState as ApplyIfFiniteState
@@ -41,42 +45,8 @@ from gradtx.wrappers._partition import multi_transform as multi_transform
 from gradtx.wrappers._partition import partition as partition
 from gradtx.wrappers._sam import SAMState as SAMState
 from gradtx.wrappers._sam import normalize as normalize
+from gradtx.wrappers._schedule_free import ScheduleFreeState as ScheduleFreeState
+from gradtx.wrappers._schedule_free import schedule_free as schedule_free
+from gradtx.wrappers._schedule_free import schedule_free_eval_params as schedule_free_eval_params
 
-__all__ = [
-    "ApplyEveryState",
-    "ApplyIfFiniteState",
-    "EmaParamsState",
-    "LookaheadParams",
-    "LookaheadState",
-    "MaskedNode",
-    "MaskedState",
-    "MonitorNormsState",
-    "MultiSteps",
-    "MultiStepsState",
-    "MultiTransformState",
-    "PartitionState",
-    "PolyakAverageState",
-    "SAMState",
-    "SkipNonfiniteStepsState",
-    "ZeroNansState",
-    "adaptive_grad_clip",
-    "apply_every",
-    "apply_if_finite",
-    "averaged_params",
-    "clip_by_block_rms",
-    "ema_params",
-    "flatten",
-    "freeze",
-    "keep_params_nonnegative",
-    "labels_by_path",
-    "lookahead",
-    "masked",
-    "monitor_norms",
-    "multi_steps",
-    "multi_transform",
-    "normalize",
-    "partition",
-    "polyak_average",
-    "skip_nonfinite_steps",
-    "zero_nans",
-]
+__all__ = sorted(name for name in dir() if not name.startswith("_"))

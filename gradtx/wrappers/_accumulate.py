@@ -10,15 +10,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gradtx import _tree
-from gradtx._base import GradientTransformation, check_state_type
+from gradtx import _tree, _validate
+from gradtx._base import GradientTransformation, as_transform, check_state_type
 from gradtx._validate import check_int
-from gradtx.wrappers._common import (
-    accumulator_copy,
-    as_inner,
-    cast_like,
-    select_tree,
-)
 
 
 class MultiStepsState(NamedTuple):
@@ -111,11 +105,11 @@ class MultiSteps:
         should_skip_update_fn: Callable[..., Any] | None = None,
         accumulator_dtype: Any = None,
     ):
-        self._opt = as_inner(opt, "MultiSteps opt")
+        self._opt = as_transform(opt, "MultiSteps opt")
         self._every_k = _check_k(every_k_schedule)
         self._use_grad_mean = bool(use_grad_mean)
         self._should_skip = should_skip_update_fn
-        self._acc_dtype = _tree.check_dtype("accumulator_dtype", accumulator_dtype)
+        self._acc_dtype = _validate.check_dtype("accumulator_dtype", accumulator_dtype)
 
     @property
     def inner_opt(self) -> GradientTransformation:
@@ -137,7 +131,7 @@ class MultiSteps:
             mini_step=_tree.zero_count(),
             gradient_step=gradient_step,
             inner_opt_state=self._opt.init(params),
-            acc_grads=accumulator_copy(params, self._acc_dtype, zeros=True),
+            acc_grads=_tree.accumulator_copy(params, self._acc_dtype, zeros=True),
             skip_state=skip_state,
         )
 
@@ -175,7 +169,7 @@ class MultiSteps:
             out, new_inner = self._opt.update(
                 inner_in, state.inner_opt_state, params, **{**extra, "gradient": inner_in}
             )
-            return out, cast_like(new_inner, state.inner_opt_state)
+            return out, _tree.cast_like(new_inner, state.inner_opt_state)
 
         def wait():
             shapes = jax.eval_shape(run)[0]
@@ -184,14 +178,14 @@ class MultiSteps:
             )
 
         new_updates, inner_state = jax.lax.cond(emit, run, wait)
-        acc = select_tree(emit, jax.tree.map(jnp.zeros_like, acc), acc)
+        acc = _tree.select_tree(emit, jax.tree.map(jnp.zeros_like, acc), acc)
         new_state = MultiStepsState(
             mini_step=jnp.where(skip, n, _tree.safe_increment(n) % k).astype(jnp.int32),
             gradient_step=jnp.where(
                 emit, _tree.safe_increment(state.gradient_step), state.gradient_step
             ).astype(jnp.int32),
             inner_opt_state=inner_state,
-            acc_grads=select_tree(skip, state.acc_grads, acc),
+            acc_grads=_tree.select_tree(skip, state.acc_grads, acc),
             skip_state=skip_state,
         )
         return new_updates, new_state

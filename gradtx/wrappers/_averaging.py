@@ -14,15 +14,9 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _tree, _validate
-from gradtx._base import GradientTransformation, check_state_type
+from gradtx._base import GradientTransformation, as_transform, check_state_type
 from gradtx._validate import check_int
-from gradtx.transforms.momentum import one_minus_power
-from gradtx.wrappers._common import (
-    accumulator_copy,
-    as_inner,
-    cast_like,
-    leaves_with_none,
-)
+from gradtx.transforms._momentum import one_minus_power
 
 
 class LookaheadParams(NamedTuple):
@@ -87,7 +81,7 @@ def lookahead(
       >>> params.fast.tolist(), params.slow.tolist()
       ([1.0], [1.0])
     """
-    fast_optimizer = as_inner(fast_optimizer, "lookahead fast_optimizer")
+    fast_optimizer = as_transform(fast_optimizer, "lookahead fast_optimizer")
     sync_period = check_int("sync_period", sync_period, 1)
     _validate.check_range("slow_step_size", slow_step_size, 0.0, 1.0)
 
@@ -115,7 +109,7 @@ def lookahead(
 
         new_fast, new_slow = _two_outputs(step, fast_updates, params.fast, params.slow)
         if reset_state:
-            fresh = cast_like(fast_optimizer.init(params.fast), fast_state)
+            fresh = _tree.cast_like(fast_optimizer.init(params.fast), fast_state)
             fast_state = jax.tree.map(lambda new, old: jnp.where(sync, new, old), fresh, fast_state)
         steps = ((state.steps_since_sync + 1) % sync_period).astype(jnp.int32)
         return LookaheadParams(fast=new_fast, slow=new_slow), LookaheadState(fast_state, steps)
@@ -151,10 +145,10 @@ class PolyakAverageState(NamedTuple):
 
 def _param_average(weight, accumulator_dtype, state_type, who) -> GradientTransformation:
     """A pass-through transform with ``average <- average + w_t (params + updates - average)``."""
-    accumulator_dtype = _tree.check_dtype("accumulator_dtype", accumulator_dtype)
+    accumulator_dtype = _validate.check_dtype("accumulator_dtype", accumulator_dtype)
 
     def init(params):
-        return state_type(_tree.zero_count(), accumulator_copy(params, accumulator_dtype))
+        return state_type(_tree.zero_count(), _tree.accumulator_copy(params, accumulator_dtype))
 
     def update(updates, state, params=None, **extra):
         del extra
@@ -325,7 +319,7 @@ def _two_outputs(step: Any, updates: Any, *others: Any) -> tuple[Any, Any]:
     names = ("updates", *(f"params[{i}]" for i in range(len(others))))
     _tree.check_same_structure(names, (updates, *others))
     flat, treedef = jax.tree.flatten(updates, is_leaf=_tree.is_none)
-    rest = [leaves_with_none(t) for t in others]
+    rest = [_tree.leaves_with_none(t) for t in others]
     first, second = [], []
     for u, *more in zip(flat, *rest):
         if u is None or not _tree.is_trainable(u):

@@ -10,13 +10,8 @@ from typing import Any
 
 import jax.numpy as jnp
 
-from gradtx import _tree, _validate
+from gradtx import _extra, _tree, _validate
 from gradtx._base import EmptyState, GradientTransformation
-
-
-def _needs_params(params: Any, who: str) -> None:
-    if params is None:
-        raise ValueError(f"{who} needs `params`: call update(updates, state, params).")
 
 
 def clip_by_block_rms(threshold: Any) -> GradientTransformation:
@@ -119,7 +114,7 @@ def adaptive_grad_clip(clipping: Any, eps: Any = 1e-3, axis: Any = None) -> Grad
 
     def update(updates, state, params=None, **extra):
         del extra
-        _needs_params(params, "adaptive_grad_clip")
+        _extra.require_params(params, "adaptive_grad_clip")
 
         def step(u, p):
             g_norm = _unitwise_norm(u, axis)
@@ -157,7 +152,7 @@ def keep_params_nonnegative() -> GradientTransformation:
 
     def update(updates, state, params=None, **extra):
         del extra
-        _needs_params(params, "keep_params_nonnegative")
+        _extra.require_params(params, "keep_params_nonnegative")
 
         def step(u, p):
             if jnp.iscomplexobj(u) or jnp.iscomplexobj(p):

@@ -9,9 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradtx import _tree
-from gradtx._base import GradientTransformation
+from gradtx._base import GradientTransformation, as_transform
 from gradtx._validate import check_int
-from gradtx.wrappers._common import as_inner, leaves_with_none
 
 _LARGE = "large"  # the inner tree's key for the leaves above ``max_leaf_size``
 
@@ -23,7 +22,7 @@ def _groups(tree: Any, max_size: int | None) -> dict[str, list[int]]:
     handed to the inner transform as they are.
     """
     groups: dict[str, list[int]] = {}
-    for i, leaf in enumerate(leaves_with_none(tree)):
+    for i, leaf in enumerate(_tree.leaves_with_none(tree)):
         if leaf is not None and _tree.is_trainable(leaf):
             small = max_size is None or int(np.prod(np.shape(leaf))) <= max_size
             groups.setdefault(jnp.dtype(leaf.dtype).name if small else _LARGE, []).append(i)
@@ -32,7 +31,7 @@ def _groups(tree: Any, max_size: int | None) -> dict[str, list[int]]:
 
 def _concat(tree: Any, groups: dict[str, list[int]]) -> dict[str, Any]:
     """One vector per group: the group's leaves raveled and concatenated in tree order."""
-    leaves = leaves_with_none(tree)
+    leaves = _tree.leaves_with_none(tree)
     out: dict[str, Any] = {}
     for name, idx in groups.items():
         if name == _LARGE:
@@ -45,7 +44,7 @@ def _concat(tree: Any, groups: dict[str, list[int]]) -> dict[str, Any]:
 
 def _split(flat: dict[str, Any], like: Any, groups: dict[str, list[int]]) -> Any:
     """Cut each vector back into the leaves of ``like``; other leaves of ``like`` pass through."""
-    leaves = list(leaves_with_none(like))
+    leaves = list(_tree.leaves_with_none(like))
     for name, idx in groups.items():
         if name == _LARGE:
             for i, leaf in zip(idx, flat[name]):
@@ -103,13 +102,13 @@ def flatten(inner: Any, max_leaf_size: int | None = None) -> GradientTransformat
       >>> u["w"].tolist(), u["b"].tolist()
       ([[-0.5, -0.5], [-0.5, -0.5]], [-0.5, -0.5])
     """
-    inner = as_inner(inner, "flatten inner")
+    inner = as_transform(inner, "flatten inner")
     if max_leaf_size is not None:
         check_int("max_leaf_size", max_leaf_size, 0)
 
     def init(params):
         groups = _groups(params, max_leaf_size)
-        leaves = [x for x in leaves_with_none(params) if x is not None]
+        leaves = [x for x in _tree.leaves_with_none(params) if x is not None]
         if any(isinstance(x, jax.ShapeDtypeStruct) for x in leaves):
             return inner.init(jax.eval_shape(lambda tree: _concat(tree, groups), params))
         return inner.init(_concat(params, groups))

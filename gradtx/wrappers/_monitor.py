@@ -8,8 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _tree
-from gradtx._base import GradientTransformation, check_state_type, identity
-from gradtx.wrappers._common import all_finite, as_inner
+from gradtx._base import GradientTransformation, as_transform, check_state_type, identity
 
 
 class MonitorNormsState(NamedTuple):
@@ -72,7 +71,7 @@ def monitor_norms(inner: Any = None) -> GradientTransformation:
       >>> [round(float(x), 4) for x in (state.grad_norm, state.update_norm, state.update_ratio)]
       [1.0, 0.1, 0.02]
     """
-    inner = identity() if inner is None else as_inner(inner, "monitor_norms inner")
+    inner = identity() if inner is None else as_transform(inner, "monitor_norms inner")
 
     def init(params):
         zero = jnp.zeros([], jnp.result_type(float))
@@ -94,7 +93,7 @@ def monitor_norms(inner: Any = None) -> GradientTransformation:
             ratio = jnp.where(p_norm > 0, u_norm / safe, jnp.where(u_norm > 0, jnp.inf, 0)).astype(
                 dtype
             )
-        finite = all_finite(updates, new_updates)
+        finite = _tree.all_finite(updates, new_updates)
         bad = jnp.where(finite, state.notfinite_count, _tree.safe_increment(state.notfinite_count))
         new_state = MonitorNormsState(
             _tree.safe_increment(state.count),

@@ -17,15 +17,8 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _tree, _validate
-from gradtx._base import GradientTransformation, check_state_type
+from gradtx._base import GradientTransformation, as_transform, check_state_type
 from gradtx._validate import check_int
-from gradtx.wrappers._common import (
-    all_finite,
-    as_inner,
-    cast_like,
-    select_tree,
-    zeros_updates,
-)
 
 
 class ApplyIfFiniteState(NamedTuple):
@@ -80,7 +73,7 @@ def apply_if_finite(inner: Any, max_consecutive_errors: int) -> GradientTransfor
       >>> u.tolist(), int(state.notfinite_count), bool(state.last_finite)
       ([0.0, 0.0], 1, False)
     """
-    inner = as_inner(inner, "apply_if_finite inner")
+    inner = as_transform(inner, "apply_if_finite inner")
     check_int("max_consecutive_errors", max_consecutive_errors, 0)
 
     def init(params):
@@ -93,12 +86,12 @@ def apply_if_finite(inner: Any, max_consecutive_errors: int) -> GradientTransfor
 
     def update(updates, state, params=None, **extra):
         check_state_type(state, ApplyIfFiniteState, "apply_if_finite")
-        finite = all_finite(updates)
+        finite = _tree.all_finite(updates)
         consecutive, total = _counters(finite, state)
 
         def do_update():
             new_updates, new_inner = inner.update(updates, state.inner_state, params, **extra)
-            return new_updates, cast_like(new_inner, state.inner_state)
+            return new_updates, _tree.cast_like(new_inner, state.inner_state)
 
         def reject():
             shapes = jax.eval_shape(do_update)[0]
@@ -183,7 +176,7 @@ def skip_nonfinite_steps(
       [0.0] True
       [0.0] True
     """
-    inner = as_inner(inner, "skip_nonfinite_steps inner")
+    inner = as_transform(inner, "skip_nonfinite_steps inner")
     if max_skipped is not None:
         check_int("max_skipped", max_skipped, 0)
     _validate.check_choice("on_limit", on_limit, ("raise", "stop"))
@@ -200,7 +193,7 @@ def skip_nonfinite_steps(
     def update(updates, state, params=None, **extra):
         check_state_type(state, SkipNonfiniteStepsState, "skip_nonfinite_steps")
         new_updates, new_inner = inner.update(updates, state.inner_state, params, **extra)
-        finite = jnp.logical_and(all_finite(updates), all_finite(new_updates))
+        finite = jnp.logical_and(_tree.all_finite(updates), _tree.all_finite(new_updates))
         consecutive, total = _counters(finite, state)
         stopped = state.stopped
         if max_skipped is not None:
@@ -214,8 +207,8 @@ def skip_nonfinite_steps(
                     lambda: None,
                 )
         apply = jnp.logical_and(finite, jnp.logical_not(stopped))
-        out = select_tree(apply, new_updates, zeros_updates(new_updates))
-        inner_state = select_tree(apply, new_inner, state.inner_state)
+        out = _tree.select_tree(apply, new_updates, _tree.leafwise(jnp.zeros_like, new_updates))
+        inner_state = _tree.select_tree(apply, new_inner, state.inner_state)
         return out, SkipNonfiniteStepsState(consecutive, finite, total, stopped, inner_state)
 
     return GradientTransformation(init, update)

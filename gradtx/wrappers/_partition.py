@@ -20,13 +20,7 @@ import jax
 import numpy as np
 
 from gradtx import _tree
-from gradtx._base import GradientTransformation, check_state_type, set_to_zero
-from gradtx.wrappers._common import (
-    as_inner,
-    broadcast_prefix,
-    leaves_with_none,
-    replace_leaves,
-)
+from gradtx._base import GradientTransformation, as_transform, check_state_type, set_to_zero
 
 
 class MaskedNode(NamedTuple):
@@ -68,15 +62,15 @@ def _as_flag(value: Any, who: str) -> bool:
 def _flags(mask: Any, tree: Any, who: str) -> list[bool]:
     """One bool per leaf of ``tree`` (``None`` leaves count) from a mask or a mask function."""
     resolved = mask(tree) if callable(mask) else mask
-    values = broadcast_prefix(resolved, tree, "mask", who)
-    leaves = leaves_with_none(tree)
+    values = _tree.broadcast_prefix(resolved, tree, "mask", who)
+    leaves = _tree.leaves_with_none(tree)
     return [x is not None and _as_flag(v, who) for x, v in zip(leaves, values)]
 
 
 def _select(tree: Any, flags: list[bool]) -> Any:
     """``tree`` with the leaves whose flag is False replaced by :class:`MaskedNode`."""
-    leaves = leaves_with_none(tree)
-    return replace_leaves(tree, [x if f else MaskedNode() for x, f in zip(leaves, flags)])
+    leaves = _tree.leaves_with_none(tree)
+    return _tree.replace_leaves(tree, [x if f else MaskedNode() for x, f in zip(leaves, flags)])
 
 
 def _merge(original: Any, selected: Any, flags: list[bool], who: str) -> Any:
@@ -91,8 +85,8 @@ def _merge(original: Any, selected: Any, flags: list[bool], who: str) -> Any:
             f"{who}: the inner transform must keep the structure of its updates (MaskedNode "
             f"included); got {got}."
         ) from None
-    old = leaves_with_none(original)
-    return replace_leaves(original, [n if f else o for o, n, f in zip(old, new, flags)])
+    old = _tree.leaves_with_none(original)
+    return _tree.replace_leaves(original, [n if f else o for o, n, f in zip(old, new, flags)])
 
 
 def _masked_update(
@@ -156,7 +150,7 @@ def masked(
       >>> u["w"].tolist(), u["b"].tolist()
       ([0.5, 0.5], [0.0])
     """
-    inner = as_inner(inner, "masked inner")
+    inner = as_transform(inner, "masked inner")
     if not callable(mask):
         jax.tree.map(lambda v: v is None or _as_flag(v, "masked"), mask, is_leaf=_tree.is_none)
 
@@ -211,7 +205,7 @@ def freeze(mask: Any) -> GradientTransformation:
 def _labels(param_labels: Any, tree: Any, transforms: Mapping, who: str) -> list[Any]:
     """One label per leaf of ``tree`` (``None`` for ``None`` leaves), each a transform key."""
     resolved = param_labels(tree) if callable(param_labels) else param_labels
-    labels = broadcast_prefix(resolved, tree, "param_labels", who)
+    labels = _tree.broadcast_prefix(resolved, tree, "param_labels", who)
     paths, _ = jax.tree_util.tree_flatten_with_path(tree, is_leaf=_tree.is_none)
     out = []
     for (path, leaf), label in zip(paths, labels):
@@ -271,7 +265,7 @@ def partition(
             f"partition: transforms must be a non-empty mapping from label to transform, "
             f"got {transforms!r}."
         )
-    members = {k: as_inner(t, f"partition transform {k!r}") for k, t in transforms.items()}
+    members = {k: as_transform(t, f"partition transform {k!r}") for k, t in transforms.items()}
     keys = tuple(members)  # a jitted state may come back with its dict keys sorted
 
     def init(params):

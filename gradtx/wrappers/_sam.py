@@ -10,9 +10,14 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _tree
-from gradtx._base import EmptyState, GradientTransformation, apply_updates, check_state_type
+from gradtx._base import (
+    EmptyState,
+    GradientTransformation,
+    apply_updates,
+    as_transform,
+    check_state_type,
+)
 from gradtx._validate import check_int
-from gradtx.wrappers._common import as_inner, cast_like, select_tree
 
 
 def normalize() -> GradientTransformation:
@@ -32,7 +37,7 @@ def normalize() -> GradientTransformation:
 
     Example:
       >>> import jax.numpy as jnp
-      >>> from gradtx.wrappers._sam import normalize
+      >>> from gradtx import normalize
       >>> normalize().update({"a": jnp.array([3.0]), "b": jnp.array([4.0])}, None)[0]["b"].tolist()
       [0.800000011920929]
     """
@@ -108,7 +113,7 @@ def sam(
 
     Example:
       >>> import jax, jax.numpy as jnp, gradtx
-      >>> from gradtx.wrappers._sam import normalize, sam
+      >>> from gradtx import normalize, sam
       >>> tx = sam(gradtx.sgd(0.1), gradtx.chain(normalize(), gradtx.sgd(0.5)))
       >>> loss = lambda w: jnp.sum(w**2)
       >>> w = jnp.array([1.0, 0.0])
@@ -119,8 +124,8 @@ def sam(
       >>> w.tolist()
       [0.699999988079071, 0.0]
     """
-    opt = as_inner(optimizer, "sam optimizer")
-    adv = as_inner(adv_optimizer, "sam adv_optimizer")
+    opt = as_transform(optimizer, "sam optimizer")
+    adv = as_transform(adv_optimizer, "sam adv_optimizer")
     sync_period = check_int("sync_period", sync_period, 1)
 
     def init(params):
@@ -136,15 +141,15 @@ def sam(
         # The outer step starts from the cached weights: params + (cache - params + u).
         opt_updates = _tree.leafwise(lambda u, c, p: c - p + u, opt_updates, state.cache, params)
         if reset_state:
-            fresh = cast_like(adv.init(params), adv_state)
-            adv_state = select_tree(last, fresh, adv_state)
+            fresh = _tree.cast_like(adv.init(params), adv_state)
+            adv_state = _tree.select_tree(last, fresh, adv_state)
         else:  # the adversarial step at the outer step is not taken: keep the state before it
-            adv_state = select_tree(last, state.adv_state, adv_state)
-        return select_tree(last, opt_updates, _negate(adv_updates)), SAMState(
+            adv_state = _tree.select_tree(last, state.adv_state, adv_state)
+        return _tree.select_tree(last, opt_updates, _negate(adv_updates)), SAMState(
             ((state.steps_since_sync + 1) % sync_period).astype(jnp.int32),
-            select_tree(last, opt_state, state.opt_state),
+            _tree.select_tree(last, opt_state, state.opt_state),
             adv_state,
-            select_tree(first, params, state.cache),
+            _tree.select_tree(first, params, state.cache),
         )
 
     def opaque(updates, state, params, extra, grad_fn):
@@ -160,7 +165,7 @@ def sam(
             if batch_axis_name is not None:
                 grads = jax.lax.pmean(grads, axis_name=batch_axis_name)
         if reset_state:
-            adv_state = cast_like(adv.init(params), adv_state)
+            adv_state = _tree.cast_like(adv.init(params), adv_state)
         updates, opt_state = opt.update(grads, state.opt_state, params, **extra)
         return updates, SAMState(_tree.zero_count(), opt_state, adv_state, None)
 

@@ -1,0 +1,26 @@
+"""Sharpness-aware minimization: the wrapper :func:`gradtx.sam` as an optimizer."""
+
+from __future__ import annotations
+
+from gradtx._base import chain
+from gradtx._registry import optimizer
+from gradtx.optimizers._sgd import sgd
+from gradtx.transforms._scaling import scale_by_learning_rate
+from gradtx.wrappers import _sam
+
+# SAM takes two optimizers and has no numeric hyperparameters of its own (its inner
+# optimizers keep theirs live in their own states): registered as it is, every argument static.
+sam = optimizer(
+    static=(
+        "optimizer",
+        "adv_optimizer",
+        "sync_period",
+        "reset_state",
+        "opaque_mode",
+        "batch_axis_name",
+    ),
+    example={
+        "optimizer": sgd(0.1, momentum=0.9),
+        "adv_optimizer": chain(_sam.normalize(), scale_by_learning_rate(0.05)),
+    },
+)(_sam.sam)

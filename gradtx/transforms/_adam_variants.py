@@ -1,0 +1,204 @@
+"""Optax's monolithic directions of the Adam variants, each rebuilt as a short chain.
+
+They keep Optax's names and arguments (``scale_by_belief``, ``scale_by_yogi``,
+``scale_by_radam``, ``scale_by_adan``), but each is :func:`gradtx.ema` followed by one
+preconditioner of :mod:`gradtx.transforms._second_moments` or
+:mod:`gradtx.transforms._difference`: the first moment and its bias correction are those of
+Adam, written once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gradtx._base import GradientTransformation, chain
+from gradtx.transforms._difference import scale_by_difference_moments
+from gradtx.transforms._momentum import bias_correction, ema
+from gradtx.transforms._second_moments import (
+    scale_by_additive_rms,
+    scale_by_belief_rms,
+    scale_by_rectified_rms,
+)
+
+
+def scale_by_belief(
+    b1: Any = 0.9,
+    b2: Any = 0.999,
+    eps: Any = 1e-16,
+    eps_root: Any = 1e-16,
+    *,
+    nesterov: bool = False,
+) -> GradientTransformation:
+    r"""AdaBelief's direction: the debiased average over the root of the belief moment.
+
+    $$u_t = \frac{\hat m_t}{\sqrt{\hat s_t} + \epsilon}
+    = \texttt{chain(ema(}\beta_1\texttt{, debias=False), scale\_by\_belief\_rms(}\beta_2
+    \texttt{), bias\_correction(}\beta_1\texttt{))}$$
+
+    with $m_t$ the EMA of the gradient and $s_t$ the EMA of $|g_t - m_t|^2$ (see
+    :func:`~gradtx.transforms._second_moments.scale_by_belief_rms`). The belief moment needs
+    the raw average $m_t$, so the first moment's bias correction comes after the division
+    (the two commute).
+
+    Args:
+      b1: $\beta_1 \in [0, 1)$.
+      b2: $\beta_2 \in [0, 1)$.
+      eps: $\epsilon \ge 0$, outside the root.
+      eps_root: $\epsilon_\text{root} \ge 0$, added to $s_t$.
+      nesterov: not available: the look-ahead numerator
+        $\beta_1 m_t/(1-\beta_1^{t+1}) + (1-\beta_1) g_t/(1-\beta_1^t)$ cannot be formed
+        after the belief division, which needs the raw $m_t$. ``True`` raises.
+
+    Returns:
+      A chain of :func:`gradtx.ema`, ``scale_by_belief_rms`` and :func:`gradtx.bias_correction`.
+
+    References:
+      Zhuang et al., "AdaBelief Optimizer: Adapting Stepsizes by the Belief in Observed
+      Gradients", NeurIPS 2020, arXiv:2010.07468.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx import scale_by_belief
+      >>> tx = scale_by_belief()
+      >>> round(float(tx.update(jnp.array([3.0]), tx.init(jnp.zeros(1)))[0][0]), 4)
+      1.1111
+    """
+    if nesterov:
+        raise ValueError(
+            "scale_by_belief: nesterov=True is not available in gradtx (the look-ahead cannot "
+            "be formed after the belief division); use nesterov=False."
+        )
+    return chain(
+        ema(b1, debias=False),
+        scale_by_belief_rms(b2, eps, eps_root, source="gradient"),
+        bias_correction(b1),
+    )
+
+
+def scale_by_yogi(
+    b1: Any = 0.9,
+    b2: Any = 0.999,
+    eps: Any = 1e-3,
+    eps_root: Any = 0.0,
+    initial_accumulator_value: Any = 1e-6,
+) -> GradientTransformation:
+    r"""Yogi's direction: the debiased average over the root of the additive second moment.
+
+    $$u_t = \frac{\hat m_t}{\sqrt{\hat\nu_t + \epsilon_\text{root}} + \epsilon}
+    = \texttt{chain(ema(}\beta_1\texttt{), scale\_by\_additive\_rms(}\beta_2\texttt{))}$$
+
+    $m_0 = 0$ as in the paper (Optax 0.2.8 starts $m$ at ``initial_accumulator_value``
+    too, as the TensorFlow Addons code does); $\nu_0$ = ``initial_accumulator_value``.
+
+    Args:
+      b1: $\beta_1 \in [0, 1)$.
+      b2: $\beta_2 \in [0, 1)$.
+      eps: $\epsilon \ge 0$, outside the root.
+      eps_root: $\epsilon_\text{root} \ge 0$, inside the root.
+      initial_accumulator_value: $\nu_0 \ge 0$.
+
+    Returns:
+      A chain of :func:`gradtx.ema` and ``scale_by_additive_rms``.
+
+    References:
+      Zaheer, Reddi, Sachan, Kale & Kumar, "Adaptive Methods for Nonconvex Optimization",
+      NeurIPS 2018.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx import scale_by_yogi
+      >>> tx = scale_by_yogi(eps=0.0, initial_accumulator_value=0.0)
+      >>> round(float(tx.update(jnp.array([-3.0]), tx.init(jnp.zeros(1)))[0][0]), 4)
+      -1.0
+    """
+    return chain(
+        ema(b1, debias=True),
+        scale_by_additive_rms(b2, eps, eps_root, initial_accumulator_value, source="gradient"),
+    )
+
+
+def scale_by_radam(
+    b1: Any = 0.9,
+    b2: Any = 0.999,
+    eps: Any = 1e-8,
+    eps_root: Any = 0.0,
+    threshold: Any = 5.0,
+    *,
+    nesterov: bool = False,
+) -> GradientTransformation:
+    r"""RAdam's direction: the debiased average, divided by Adam's denominator once rectified.
+
+    $$u_t = \begin{cases} r_t\,\dfrac{\hat m_t}{\sqrt{\hat\nu_t + \epsilon_\text{root}}
+    + \epsilon} & \rho_t \ge \tau \\ \hat m_t & \text{otherwise}\end{cases}
+    = \texttt{chain(ema(}\beta_1\texttt{), scale\_by\_rectified\_rms(}\beta_2\texttt{))}$$
+
+    Args:
+      b1: $\beta_1 \in [0, 1)$.
+      b2: $\beta_2 \in [0, 1)$.
+      eps: $\epsilon \ge 0$, outside the root.
+      eps_root: $\epsilon_\text{root} \ge 0$, inside the root.
+      threshold: $\tau$, see ``scale_by_rectified_rms``.
+      nesterov: NAdam's look-ahead first moment (see :func:`gradtx.ema`).
+
+    Returns:
+      A chain of :func:`gradtx.ema` and ``scale_by_rectified_rms``.
+
+    References:
+      Liu et al., "On the Variance of the Adaptive Learning Rate and Beyond", ICLR 2020,
+      arXiv:1908.03265.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx import scale_by_radam
+      >>> tx = scale_by_radam()
+      >>> round(float(tx.update(jnp.array([3.0]), tx.init(jnp.zeros(1)))[0][0]), 4)
+      3.0
+    """
+    return chain(
+        ema(b1, debias=True, nesterov=nesterov),
+        scale_by_rectified_rms(b2, eps, eps_root, threshold, source="gradient"),
+    )
+
+
+def scale_by_adan(
+    b1: Any = 0.98,
+    b2: Any = 0.92,
+    b3: Any = 0.99,
+    eps: Any = 1e-8,
+    eps_root: Any = 0.0,
+) -> GradientTransformation:
+    r"""Adan's direction: the debiased average plus the averaged gradient difference, normalized.
+
+    $$u_t = \frac{\hat m_t + \beta_2 \hat v_t}{\sqrt{\hat n_t + \epsilon_\text{root}}
+    + \epsilon}
+    = \texttt{chain(ema(}\beta_1\texttt{), scale\_by\_difference\_moments(}\beta_2,
+    \beta_3\texttt{))}$$
+
+    See :func:`~gradtx.transforms._difference.scale_by_difference_moments` for $v$, $n$ and
+    the coefficient $\beta_2$ of the difference (Optax 0.2.8 uses $1-\beta_2$).
+
+    Args:
+      b1: $\beta_1 \in [0, 1)$, decay of the gradient average $m$.
+      b2: $\beta_2 \in [0, 1)$, decay of the difference average $v$.
+      b3: $\beta_3 \in [0, 1)$, decay of the second moment $n$.
+      eps: $\epsilon \ge 0$, outside the root.
+      eps_root: $\epsilon_\text{root} \ge 0$, inside the root.
+
+    Returns:
+      A chain of :func:`gradtx.ema` and ``scale_by_difference_moments``.
+
+    References:
+      Xie, Zhou, Li, Lin & Yan, "Adan: Adaptive Nesterov Momentum Algorithm for Faster
+      Optimizing Deep Models", IEEE TPAMI 2024, arXiv:2208.06677.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx import scale_by_adan
+      >>> tx = scale_by_adan(eps=0.0)
+      >>> round(float(tx.update(jnp.array([3.0]), tx.init(jnp.zeros(1)))[0][0]), 4)
+      1.0
+    """
+    return chain(
+        ema(b1, debias=True),
+        scale_by_difference_moments(b2, b3, eps, eps_root, source="gradient"),
+    )

@@ -1,0 +1,386 @@
+"""Adaptive preconditioners: divide the updates by a running statistic of the gradient.
+
+Each primitive here accumulates a statistic $s$ of its *source* and returns
+$u / d(s)$. The source is either its own input (``source="updates"``, the Optax
+behaviour) or the enclosing chain's input (``source="gradient"``), which is how Adam
+divides the first moment by the second moment of the raw gradient; see
+:func:`gradtx.chain`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradtx import _tree, _validate
+from gradtx._base import GradientTransformation, check_state_type
+from gradtx.transforms._momentum import ema_scalars
+
+_SOURCES = ("updates", "gradient")
+
+
+def statistic_source(updates: Any, extra: dict, source: str) -> Any:
+    """The tree a preconditioner accumulates: its input, or the enclosing chain's input."""
+    if source == "gradient" and extra.get("gradient") is not None:
+        return extra["gradient"]
+    return updates
+
+
+def second_moment_step(g: jax.Array, nu: jax.Array, s: Any) -> jax.Array:
+    r"""One EMA step of the second moment: $(1-\beta)\,|g|^2 + \beta\,\nu$ (``s`` from
+    :func:`gradtx.transforms._momentum.ema_scalars`)."""
+    return s.one_minus * _tree.abs_sq(g) + s.decay * nu
+
+
+def _check_common(decay: Any, eps: Any, eps_root: Any, source: str) -> None:
+    _validate.check_decay("decay", decay)
+    _validate.check_nonnegative("eps", eps)
+    _validate.check_nonnegative("eps_root", eps_root)
+    _validate.check_choice("source", source, _SOURCES)
+
+
+class ScaleByRmsState(NamedTuple):
+    """Step count and EMA of squared gradients."""
+
+    count: jax.Array
+    nu: Any
+
+
+def scale_by_rms(
+    decay: Any = 0.9,
+    eps: Any = 1e-8,
+    initial_scale: Any = 0.0,
+    eps_in_sqrt: bool = True,
+    bias_correction: bool = False,
+    *,
+    eps_root: Any = 0.0,
+    source: str = "updates",
+) -> GradientTransformation:
+    r"""Divide by the root of an EMA of squared gradients (RMSprop; Adam's denominator).
+
+    $$\nu_t = \beta\,\nu_{t-1} + (1-\beta)\,|g_t|^2,\qquad
+    \hat\nu_t = \nu_t / (1-\beta^t)\ \text{(if bias\_correction)}$$
+    $$u_t \leftarrow \frac{u_t}{\sqrt{\hat\nu_t + \epsilon_\text{root} + \epsilon}}
+    \ \text{(eps\_in\_sqrt)}\qquad\text{or}\qquad
+    u_t \leftarrow \frac{u_t}{\sqrt{\hat\nu_t + \epsilon_\text{root}} + \epsilon}$$
+
+    $\beta$ = ``decay``, $\epsilon$ = ``eps``, $g$ is the ``source``. PyTorch's RMSprop puts
+    eps outside the root (``eps_in_sqrt=False``); Optax's default puts it inside.
+
+    Args:
+      decay: $\beta \in [0, 1)$.
+      eps: $\epsilon \ge 0$.
+      initial_scale: initial value of $\nu$ (TensorFlow's RMSprop uses 1).
+      eps_in_sqrt: where $\epsilon$ goes, see above.
+      bias_correction: divide $\nu_t$ by $1-\beta^t$ (as Adam does).
+      eps_root: $\epsilon_\text{root} \ge 0$, inside the root (keeps meta-gradients finite).
+      source: ``"updates"`` (this member's input) or ``"gradient"`` (the chain's input).
+
+    Returns:
+      A :class:`~gradtx.GradientTransformation` with a :class:`ScaleByRmsState`.
+
+    References:
+      Tieleman & Hinton, "Lecture 6.5 - RMSProp", COURSERA: Neural Networks for Machine
+      Learning, 2012.
+
+    Example:
+      >>> import jax.numpy as jnp, gradtx
+      >>> tx = gradtx.scale_by_rms(decay=0.0, eps=0.0)
+      >>> tx.update(jnp.array([-4.0, 2.0]), tx.init(jnp.zeros(2)))[0].tolist()
+      [-1.0, 1.0]
+    """
+    _check_common(decay, eps, eps_root, source)
+    _validate.check_nonnegative("initial_scale", initial_scale)
+
+    def init(params):
+        return ScaleByRmsState(
+            _tree.zero_count(), _tree.full_like(params, initial_scale, real=True)
+        )
+
+    def update(updates, state, params=None, **extra):
+        del params
+        check_state_type(state, ScaleByRmsState, "scale_by_rms")
+        count = _tree.safe_increment(state.count)
+        stats = statistic_source(updates, extra, source)
+
+        scalars = ema_scalars(decay, count, eps=eps, eps_root=eps_root)
+
+        def step(u, g, nu):
+            s = scalars(u)
+            nu = second_moment_step(g, nu, s)
+            nu_hat = nu / s.correction if bias_correction else nu
+            if eps_in_sqrt:
+                return u * jax.lax.rsqrt(nu_hat + s.eps_root + s.eps), nu
+            # Scalars first: leaves of one shape then share one compiled kernel (see
+            # tests/test_kernels.py); a sum of two terms rounds the same either way.
+            return u / (s.eps + jnp.sqrt(s.eps_root + nu_hat)), nu
+
+        names = ("updates", "gradient", "nu")
+        updates, nu = _tree.leafwise(step, updates, stats, state.nu, names=names, n_out=2)
+        return updates, ScaleByRmsState(count, nu)
+
+    return GradientTransformation(init, update)
+
+
+class ScaleByStddevState(NamedTuple):
+    """Step count, EMA of gradients and EMA of squared gradients."""
+
+    count: jax.Array
+    mu: Any
+    nu: Any
+
+
+def scale_by_stddev(
+    decay: Any = 0.9,
+    eps: Any = 1e-8,
+    initial_scale: Any = 0.0,
+    eps_in_sqrt: bool = True,
+    bias_correction: bool = False,
+    *,
+    source: str = "updates",
+) -> GradientTransformation:
+    r"""Divide by a running standard deviation of the gradient (centred RMSprop).
+
+    $$\mu_t = \beta\mu_{t-1} + (1-\beta)g_t,\quad \nu_t = \beta\nu_{t-1} + (1-\beta)|g_t|^2,
+    \quad u_t \leftarrow \frac{u_t}{\sqrt{\hat\nu_t - |\hat\mu_t|^2 + \epsilon}}$$
+
+    (or $\epsilon$ outside the root when ``eps_in_sqrt=False``); hats are bias-corrected
+    when ``bias_correction``. Arguments as in :func:`scale_by_rms`.
+
+    Returns:
+      A :class:`~gradtx.GradientTransformation` with a :class:`ScaleByStddevState`.
+
+    References:
+      Graves, "Generating Sequences With Recurrent Neural Networks", 2013, arXiv:1308.0850,
+      eq. (38)-(41).
+
+    Example:
+      >>> import jax.numpy as jnp, gradtx
+      >>> tx = gradtx.scale_by_stddev(decay=0.5, eps=0.0)
+      >>> tx.update(jnp.array([2.0]), tx.init(jnp.zeros(1)))[0].tolist()
+      [2.0]
+    """
+    _check_common(decay, eps, 0.0, source)
+    _validate.check_nonnegative("initial_scale", initial_scale)
+
+    def init(params):
+        mu, nu = _tree.zeros_like(params), _tree.full_like(params, initial_scale, real=True)
+        return ScaleByStddevState(_tree.zero_count(), mu, nu)
+
+    def update(updates, state, params=None, **extra):
+        del params
+        check_state_type(state, ScaleByStddevState, "scale_by_stddev")
+        count = _tree.safe_increment(state.count)
+        stats = statistic_source(updates, extra, source)
+
+        scalars = ema_scalars(decay, count, eps=eps)
+
+        def step(u, g, mu, nu):
+            s = scalars(u)
+            mu, nu = s.one_minus * g + s.decay * mu, second_moment_step(g, nu, s)
+            mu_hat, nu_hat = mu, nu
+            if bias_correction:
+                mu_hat, nu_hat = mu / s.correction, nu / s.correction
+            var = nu_hat - _tree.abs_sq(mu_hat)
+            out = u * jax.lax.rsqrt(var + s.eps) if eps_in_sqrt else u / (jnp.sqrt(var) + s.eps)
+            return out, mu, nu
+
+        names = ("updates", "gradient", "mu", "nu")
+        updates, mu, nu = _tree.leafwise(
+            step, updates, stats, state.mu, state.nu, names=names, n_out=3
+        )
+        return updates, ScaleByStddevState(count, mu, nu)
+
+    return GradientTransformation(init, update)
+
+
+class ScaleByRssState(NamedTuple):
+    """Sum of all squared gradients so far."""
+
+    sum_of_squares: Any
+
+
+def scale_by_rss(
+    initial_accumulator_value: Any = 0.1, eps: Any = 1e-7, *, source: str = "updates"
+) -> GradientTransformation:
+    r"""Divide by the root of the sum of all squared gradients (AdaGrad).
+
+    $$G_t = G_{t-1} + |g_t|^2,\qquad u_t \leftarrow \frac{u_t}{\sqrt{G_t + \epsilon}}
+    \quad (0 \text{ where } G_t = 0)$$
+
+    Args:
+      initial_accumulator_value: $G_0 \ge 0$.
+      eps: $\epsilon \ge 0$, inside the root (Optax's convention; PyTorch adds it outside).
+      source: ``"updates"`` or ``"gradient"``, as in :func:`scale_by_rms`.
+
+    Returns:
+      A :class:`~gradtx.GradientTransformation` with a :class:`ScaleByRssState`.
+
+    References:
+      Duchi, Hazan & Singer, "Adaptive Subgradient Methods for Online Learning and
+      Stochastic Optimization", JMLR 12, 2011.
+
+    Example:
+      >>> import jax.numpy as jnp, gradtx
+      >>> tx = gradtx.scale_by_rss(initial_accumulator_value=0.0, eps=0.0)
+      >>> tx.update(jnp.array([3.0, 0.0]), tx.init(jnp.zeros(2)))[0].tolist()
+      [1.0, 0.0]
+    """
+    _validate.check_nonnegative("initial_accumulator_value", initial_accumulator_value)
+    _validate.check_nonnegative("eps", eps)
+    _validate.check_choice("source", source, _SOURCES)
+
+    def init(params):
+        return ScaleByRssState(_tree.full_like(params, initial_accumulator_value, real=True))
+
+    def update(updates, state, params=None, **extra):
+        del params
+        check_state_type(state, ScaleByRssState, "scale_by_rss")
+        stats = statistic_source(updates, extra, source)
+
+        scalars = _tree.Scalars(eps=eps)
+
+        def step(u, g, acc):
+            acc = acc + _tree.abs_sq(g)
+            inv = jnp.where(acc > 0, jax.lax.rsqrt(acc + scalars(u).eps), 0)
+            return u * inv, acc
+
+        names = ("updates", "gradient", "sum_of_squares")
+        updates, acc = _tree.leafwise(
+            step, updates, stats, state.sum_of_squares, names=names, n_out=2
+        )
+        return updates, ScaleByRssState(acc)
+
+    return GradientTransformation(init, update)
+
+
+class ScaleByMaxRmsState(NamedTuple):
+    """Step count, EMA of squared gradients, and its running maximum."""
+
+    count: jax.Array
+    nu: Any
+    nu_max: Any
+
+
+def scale_by_max_rms(
+    decay: Any = 0.999,
+    eps: Any = 1e-8,
+    eps_root: Any = 0.0,
+    bias_correction: bool = True,
+    *,
+    source: str = "updates",
+) -> GradientTransformation:
+    r"""Divide by the root of the running *maximum* of the second moment (AMSGrad).
+
+    $$\nu_t = \beta\nu_{t-1} + (1-\beta)|g_t|^2,\quad
+    \nu^{\max}_t = \max(\nu^{\max}_{t-1}, \hat\nu_t),\quad
+    u_t \leftarrow \frac{u_t}{\sqrt{\nu^{\max}_t + \epsilon_\text{root}} + \epsilon}$$
+
+    $\hat\nu_t$ is bias-corrected when ``bias_correction`` (Optax's default; the paper does
+    not correct). The maximum makes the effective step size non-increasing.
+
+    Args:
+      decay: $\beta \in [0, 1)$ (Adam's ``b2``).
+      eps: $\epsilon \ge 0$, outside the root.
+      eps_root: $\epsilon_\text{root} \ge 0$, inside the root.
+      bias_correction: correct $\nu_t$ before the maximum.
+      source: ``"updates"`` or ``"gradient"``, as in :func:`scale_by_rms`.
+
+    Returns:
+      A :class:`~gradtx.GradientTransformation` with a :class:`ScaleByMaxRmsState`.
+
+    References:
+      Reddi, Kale & Kumar, "On the Convergence of Adam and Beyond", ICLR 2018,
+      arXiv:1904.09237.
+
+    Example:
+      >>> import jax.numpy as jnp, gradtx
+      >>> tx = gradtx.scale_by_max_rms(decay=0.0, eps=0.0)
+      >>> s = tx.init(jnp.zeros(1))
+      >>> _, s = tx.update(jnp.array([4.0]), s)
+      >>> tx.update(jnp.array([1.0]), s)[0].tolist()
+      [0.25]
+    """
+    _check_common(decay, eps, eps_root, source)
+
+    def init(params):
+        nu, nu_max = _tree.zeros_like(params, real=True), _tree.zeros_like(params, real=True)
+        return ScaleByMaxRmsState(_tree.zero_count(), nu, nu_max)
+
+    def update(updates, state, params=None, **extra):
+        del params
+        check_state_type(state, ScaleByMaxRmsState, "scale_by_max_rms")
+        count = _tree.safe_increment(state.count)
+        stats = statistic_source(updates, extra, source)
+
+        scalars = ema_scalars(decay, count, eps=eps, eps_root=eps_root)
+
+        def step(u, g, nu, nu_max):
+            s = scalars(u)
+            nu = second_moment_step(g, nu, s)
+            nu_max = jnp.maximum(nu_max, nu / s.correction if bias_correction else nu)
+            return u / (s.eps + jnp.sqrt(s.eps_root + nu_max)), nu, nu_max  # see scale_by_rms
+
+        names = ("updates", "gradient", "nu", "nu_max")
+        updates, nu, nu_max = _tree.leafwise(
+            step, updates, stats, state.nu, state.nu_max, names=names, n_out=3
+        )
+        return updates, ScaleByMaxRmsState(count, nu, nu_max)
+
+    return GradientTransformation(init, update)
+
+
+class ScaleByInfinityNormState(NamedTuple):
+    """Exponentially weighted infinity norm of past gradients."""
+
+    nu: Any
+
+
+def scale_by_infinity_norm(
+    decay: Any = 0.999, eps: Any = 1e-8, *, source: str = "updates"
+) -> GradientTransformation:
+    r"""Divide by an exponentially weighted infinity norm of the gradient (Adamax).
+
+    $$\nu_t = \max(\beta\,\nu_{t-1},\ |g_t| + \epsilon),\qquad u_t \leftarrow u_t / \nu_t$$
+
+    Args:
+      decay: $\beta \in [0, 1)$ (Adamax's ``b2``).
+      eps: $\epsilon \ge 0$, added to $|g|$ (Optax's placement).
+      source: ``"updates"`` or ``"gradient"``, as in :func:`scale_by_rms`.
+
+    Returns:
+      A :class:`~gradtx.GradientTransformation` with a :class:`ScaleByInfinityNormState`.
+
+    References:
+      Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015, section 7.1.
+
+    Example:
+      >>> import jax.numpy as jnp, gradtx
+      >>> tx = gradtx.scale_by_infinity_norm(eps=0.0)
+      >>> tx.update(jnp.array([-2.0]), tx.init(jnp.zeros(1)))[0].tolist()
+      [-1.0]
+    """
+    _check_common(decay, eps, 0.0, source)
+
+    def init(params):
+        return ScaleByInfinityNormState(_tree.zeros_like(params, real=True))
+
+    def update(updates, state, params=None, **extra):
+        del params
+        check_state_type(state, ScaleByInfinityNormState, "scale_by_infinity_norm")
+        stats = statistic_source(updates, extra, source)
+
+        scalars = _tree.Scalars(decay=decay, eps=eps)
+
+        def step(u, g, nu):
+            s = scalars(u)
+            nu = jnp.maximum(jnp.abs(g) + s.eps, s.decay * nu)
+            return u / nu, nu
+
+        names = ("updates", "gradient", "nu")
+        updates, nu = _tree.leafwise(step, updates, stats, state.nu, names=names, n_out=2)
+        return updates, ScaleByInfinityNormState(nu)
+
+    return GradientTransformation(init, update)

@@ -1,0 +1,142 @@
+"""Optax's monolithic ``scale_by_*`` transforms, each rebuilt as a short chain of primitives.
+
+These keep Optax's names and arguments so that ``optax.chain(..., optax.scale_by_adam(),
+...)`` moves over by changing the import, but each is a chain of the primitives in
+:mod:`gradtx.transforms`, so the moment, the bias correction and the preconditioner are
+each written once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gradtx._base import GradientTransformation, chain
+from gradtx.transforms._adaptive import scale_by_infinity_norm, scale_by_max_rms, scale_by_rms
+from gradtx.transforms._momentum import ema
+from gradtx.transforms._stepsize import scale_by_unit_correction
+
+
+def scale_by_adam(
+    b1: Any = 0.9,
+    b2: Any = 0.999,
+    eps: Any = 1e-8,
+    eps_root: Any = 0.0,
+    mu_dtype: Any = None,
+    *,
+    nesterov: bool = False,
+) -> GradientTransformation:
+    r"""Adam's direction: the debiased first moment over the root of the debiased second.
+
+    $$u_t = \frac{\hat m_t}{\sqrt{\hat \nu_t + \epsilon_\text{root}} + \epsilon}
+    = \texttt{chain(ema(}\beta_1\texttt{), scale\_by\_rms(}\beta_2\texttt{, source="gradient"))}$$
+
+    Args:
+      b1: $\beta_1 \in [0, 1)$, decay of the first moment $m$.
+      b2: $\beta_2 \in [0, 1)$, decay of the second moment $\nu$.
+      eps: $\epsilon \ge 0$, outside the root (as in the paper and PyTorch).
+      eps_root: $\epsilon_\text{root} \ge 0$, inside the root.
+      mu_dtype: dtype of $m$.
+      nesterov: NAdam's look-ahead first moment (see :func:`gradtx.ema`).
+
+    Returns:
+      A chain of :func:`gradtx.ema` and :func:`gradtx.scale_by_rms`.
+
+    References:
+      Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015, arXiv:1412.6980.
+
+    Example:
+      >>> import jax.numpy as jnp, gradtx
+      >>> tx = gradtx.scale_by_adam()
+      >>> u, _ = tx.update(jnp.array([0.5, -2.0]), tx.init(jnp.zeros(2)))
+      >>> [round(x, 4) for x in u.tolist()]
+      [1.0, -1.0]
+    """
+    return chain(
+        ema(b1, debias=True, accumulator_dtype=mu_dtype, nesterov=nesterov),
+        scale_by_rms(
+            b2, eps, eps_in_sqrt=False, bias_correction=True, eps_root=eps_root, source="gradient"
+        ),
+    )
+
+
+def scale_by_amsgrad(
+    b1: Any = 0.9,
+    b2: Any = 0.999,
+    eps: Any = 1e-8,
+    eps_root: Any = 0.0,
+    mu_dtype: Any = None,
+    bias_correction_mu: bool = True,
+    bias_correction_nu: bool = True,
+) -> GradientTransformation:
+    r"""AMSGrad's direction: Adam with the running maximum of the second moment.
+
+    $$u_t = \frac{\hat m_t}{\sqrt{\max_{s\le t}\hat\nu_s + \epsilon_\text{root}} + \epsilon}
+    = \texttt{chain(ema(}\beta_1\texttt{), scale\_by\_max\_rms(}\beta_2\texttt{))}$$
+
+    Args as in :func:`scale_by_adam`; ``bias_correction_mu``/``bias_correction_nu`` turn the
+    corrections off (the paper has none; Optax and PyTorch correct both).
+
+    Returns:
+      A chain of :func:`gradtx.ema` and :func:`gradtx.scale_by_max_rms`.
+
+    References:
+      Reddi, Kale & Kumar, "On the Convergence of Adam and Beyond", ICLR 2018.
+
+    Example:
+      >>> import jax.numpy as jnp, gradtx
+      >>> tx = gradtx.scale_by_amsgrad()
+      >>> round(float(tx.update(jnp.array([3.0]), tx.init(jnp.zeros(1)))[0][0]), 4)
+      1.0
+    """
+    return chain(
+        ema(b1, debias=bias_correction_mu, accumulator_dtype=mu_dtype),
+        scale_by_max_rms(b2, eps, eps_root, bias_correction=bias_correction_nu, source="gradient"),
+    )
+
+
+def scale_by_adamax(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8) -> GradientTransformation:
+    r"""Adamax's direction: the debiased first moment over a weighted infinity norm.
+
+    $$u_t = \frac{\hat m_t}{\max(\beta_2 \nu_{t-1}, |g_t| + \epsilon)}
+    = \texttt{chain(ema(}\beta_1\texttt{), scale\_by\_infinity\_norm(}\beta_2\texttt{))}$$
+
+    Returns:
+      A chain of :func:`gradtx.ema` and :func:`gradtx.scale_by_infinity_norm`.
+
+    References:
+      Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015, section 7.1.
+
+    Example:
+      >>> import jax.numpy as jnp, gradtx
+      >>> tx = gradtx.scale_by_adamax(eps=0.0)
+      >>> round(float(tx.update(jnp.array([-5.0]), tx.init(jnp.zeros(1)))[0][0]), 6)
+      -1.0
+    """
+    return chain(
+        ema(b1, debias=True),
+        scale_by_infinity_norm(b2, eps, source="gradient"),
+    )
+
+
+def scale_by_adadelta(rho: Any = 0.9, eps: Any = 1e-6) -> GradientTransformation:
+    r"""AdaDelta's direction: RMS of past updates over RMS of gradients.
+
+    $$u_t = \frac{\sqrt{E[\Delta x^2]_{t-1} + \epsilon}}{\sqrt{E[g^2]_t + \epsilon}}\, g_t
+    = \texttt{chain(scale\_by\_rms(}\rho\texttt{), scale\_by\_unit\_correction(}\rho\texttt{))}$$
+
+    Returns:
+      A chain of :func:`gradtx.scale_by_rms` and :func:`gradtx.scale_by_unit_correction`.
+
+    References:
+      Zeiler, "ADADELTA: An Adaptive Learning Rate Method", 2012, arXiv:1212.5701.
+
+    Example:
+      >>> import jax.numpy as jnp, gradtx
+      >>> tx = gradtx.scale_by_adadelta(rho=0.0, eps=1.0)
+      >>> round(float(tx.update(jnp.array([0.0]), tx.init(jnp.zeros(1)))[0][0]), 4)
+      0.0
+    """
+    return chain(
+        scale_by_rms(rho, eps, eps_in_sqrt=True),
+        scale_by_unit_correction(rho, eps),
+    )

@@ -1,0 +1,9 @@
+"""An AlgoPerf-style time-to-result benchmark that runs on one CPU (see README.md here).
+
+* ``_workloads.py`` - the workloads (model, data, loss, metric, target, step budget).
+* ``_optimizers.py`` - the optimizers and their search spaces, one line each.
+* ``_search.py`` - the quasi-random (Halton) search; ``_trainer.py`` - compiled trials;
+  ``_scoring.py`` - best trial, seeds, performance profiles; ``_report.py`` - outputs.
+* ``run.py`` - the command (``python -m benchmarks.workloads --quick``).
+* ``algoperf.py`` - turns a gradtx transform into an AlgoPerf submission.
+"""

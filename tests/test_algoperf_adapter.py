@@ -64,8 +64,8 @@ def test_nadamw_step_equals_a_hand_written_loop(workload):
     queue = workload._build_input_queue(jax.random.PRNGKey(1), "train", None, 64)
     for step in range(3):
         batch = next(queue)
-        loss = lambda p: workload.loss_fn(batch["targets"], workload.model_fn(
-            p, batch, None, None, None, False)[0])["summed"] / 64  # fmt: skip
+        loss = lambda p, b=batch: workload.loss_fn(b["targets"], workload.model_fn(
+            p, b, None, None, None, False)[0])["summed"] / 64  # fmt: skip
         updates, ref_state = tx.update(jax.grad(loss)(ref_params), ref_state, ref_params)
         ref_params = gradtx.apply_updates(ref_params, updates)
         state, params, _ = sub.update_params(workload, params, None, None, HP, batch, None,
@@ -93,7 +93,7 @@ def test_schedule_free_evaluates_at_the_average_and_trains_on(workload):
     plain = (copy(state[0]), state[1], None)
     y = copy(y)
     after_x, p1, _ = sub.update_params(workload, x, None, None, HP, batch, None, state, [], 5, None)
-    after_y, p2, _ = sub.update_params(workload, y, None, None, HP, batch, None, plain, [], 5, None)
+    _, p2, _ = sub.update_params(workload, y, None, None, HP, batch, None, plain, [], 5, None)
     for a, b in zip(jax.tree.leaves(p1), jax.tree.leaves(p2)):
         np.testing.assert_array_equal(a, b)
     assert after_x[2] is None

@@ -50,7 +50,7 @@ def test_profiles_and_score():
         "b": {"w1": 30.0, "w2": 10.0},  # 3x on w1, fastest on w2
         "c": {"w1": 50.0, "w2": math.inf},  # 5x (> 4: counts as not reached), never
     }
-    taus, rho, score = _scoring.profiles(table, ["w1", "w2"], points=3001)
+    _, rho, score = _scoring.profiles(table, ["w1", "w2"], points=3001)
     assert rho["a"][0] == 0.5 and rho["a"][-1] == 1.0
     assert rho["c"].max() == 0.0 and score["c"] == 0.0
     # a: 0.5 on [1, 2), 1 on [2, 4] -> (0.5 + 2) / 3; b: 0.5 on [1, 3), 1 on [3, 4]

@@ -197,7 +197,7 @@ def least_squares(condition: float = 1e4) -> Workload:
     return Workload(
         "least_squares", f"ill-conditioned least squares, 512 x 256, Hessian condition "
         f"{condition:.0e}, full batch (convex)", init, objective, lambda d, k: (d["a"], d["b"]),
-        evaluate, data, "rel_objective", 1e-4, 2000, 20, None, convex=True,
+        evaluate, data, "rel_objective", 1e-3, 1000, 20, None, convex=True,
     )  # fmt: skip
 
 

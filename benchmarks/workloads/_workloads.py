@@ -201,7 +201,7 @@ def least_squares(condition: float = 1e4) -> Workload:
     )  # fmt: skip
 
 
-def transformer(context: int = 16, batch_size: int = 32, margin: float = 0.05) -> Workload:
+def transformer(context: int = 16, batch_size: int = 32, margin: float = 0.10) -> Workload:
     """A 2-layer decoder-only transformer on text of a random order-2 Markov source; the
     target is a held-out perplexity within ``margin`` of the source's own."""
     corpus = _data.markov_corpus(vocab=16, order=2, alpha=0.2)
@@ -234,7 +234,7 @@ def transformer(context: int = 16, batch_size: int = 32, margin: float = 0.05) -
         "transformer", f"decoder-only transformer (2 layers, d 64, 4 heads, context {context}) "
         f"on a random order-{order} Markov source over {vocab} tokens, batch {batch_size}",
         init, nll, sample, evaluate, data, "perplexity", round(source_ppl * (1 + margin), 3),
-        1500, 50, batch_size, notes={"source_perplexity": source_ppl},
+        1000, 50, batch_size, notes={"source_perplexity": source_ppl},
     )  # fmt: skip
 
 

@@ -116,14 +116,21 @@ def run_pair(wl, name, spec, args, store, bar, programs) -> list[dict]:
         rec = store.get(key, fp)
         if rec is None:
             static = tuple((k, point[k]) for k in spec.static)
-            if static not in programs:
-                programs[static] = _trainer.compile_program(wl, spec, point)
-            program = programs[static]
-            rec = _trainer.run_trial(wl, spec, program, point, seed, args.max_steps)
+            try:
+                if static not in programs:
+                    programs[static] = _trainer.compile_program(wl, spec, point)
+                program = programs[static]
+                rec = _trainer.run_trial(wl, spec, program, point, seed, args.max_steps)
+            except Exception as err:  # reported, not stored: a rerun tries again
+                print(f"\n{wl.name} {name} {phase} {trial}: {type(err).__name__}: {err}")
+                rec = {"reached": False, "status": "error", "steps_to_target": None,
+                       "time_to_target_s": None, "ms_per_step": math.inf,
+                       "best_metric": None, "curve": [], "error": str(err)[:500]}  # fmt: skip
             rec.update(key=key, fingerprint=fp, workload=wl.name, optimizer=name, phase=phase)
             rec.update(trial=trial, seed=seed, hyperparams=point)
-            rec.update(compile_s=round(program.compile_s, 3))
-            store.put(rec)
+            if rec["status"] != "error":
+                rec.update(compile_s=round(program.compile_s, 3))
+                store.put(rec)
         if bar is not None:
             bar.set_postfix_str(f"{wl.name} {name} {phase} {trial}", refresh=False)
             bar.update(1)

@@ -53,9 +53,9 @@ def test_profiles_and_score():
     _, rho, score = _scoring.profiles(table, ["w1", "w2"], points=3001)
     assert rho["a"][0] == 0.5 and rho["a"][-1] == 1.0
     assert rho["c"].max() == 0.0 and score["c"] == 0.0
-    # a: 0.5 on [1, 2), 1 on [2, 4] -> (0.5 + 2) / 3; b: 0.5 on [1, 3), 1 on [3, 4]
+    # a: 0.5 on [1, 2), 1 on [2, 4] -> (0.5 + 2) / 3; b: 0.5 on [1, 3), 1 on [3, 4] -> 2 / 3
     assert score["a"] == pytest.approx(2.5 / 3, abs=1e-3)
-    assert score["b"] == pytest.approx(1.5 / 3, abs=1e-3)
+    assert score["b"] == pytest.approx(2 / 3, abs=1e-3)
     assert (
         _scoring.median_or_inf([3, None, 5]) == 5
         and _scoring.median_or_inf([None, None, 1]) == math.inf

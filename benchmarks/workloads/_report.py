@@ -49,7 +49,10 @@ def machine() -> dict:
 def assemble(args, workloads, specs, summary, wall_s) -> dict:
     names = list(workloads)
     tables = {}
-    for kind in ("steps", "time_s"):
+    kinds = ["steps", "time_s"]
+    if any("time_est_s" in s for row in summary.values() for s in row.values()):
+        kinds.append("time_est_s")
+    for kind in kinds:
         table = {o: {w: summary.get(o, {}).get(w, {}).get(kind, math.inf) for w in names}
                  for o in specs}  # fmt: skip
         taus, rho, score = _scoring.profiles(table, names)
@@ -120,6 +123,7 @@ def markdown(results: dict) -> str:
               _markdown_table(_grid(results, "steps")), "",
               "**Time to target** (s, compiled steps only; same conventions):", "",
               _markdown_table(_grid(results, "time_s")), "",
+              *_estimated(results),
               "**Chosen hyperparameters** (the best of the tuning trials; trials that reached "
               "the target / trials):", ""]  # fmt: skip
     names = list(wl)
@@ -139,6 +143,26 @@ def markdown(results: dict) -> str:
     lines += ["", "Search spaces:", ""]
     lines += [f"* `{o}`: {s['space']}" for o, s in results["optimizers"].items()]
     return "\n".join(lines) + "\n"
+
+
+def _estimated(results: dict) -> list[str]:
+    """The table of steps x interleaved time per step, when the run measured it."""
+    if "time_est_s" not in results["profiles"]:
+        return []
+    names = list(results["workloads"])
+    rows = [["optimizer", *names]]
+    for o in results["optimizers"]:
+        cells = []
+        for w in names:
+            s = results["summary"].get(o, {}).get(w)
+            ms = None if s is None else s.get("ms_per_step_interleaved")
+            cells.append("n/a" if ms is None else f"{ms:.3g}")
+        rows.append([o, *cells])
+    return ["**Time per step** (ms, every optimizer's compiled steps run in turn, 7 rounds, "
+            "median; the best trial's hyperparameters):", "", _markdown_table(rows), "",
+            "**Time to target, estimated** (s, steps to target × the time per step above: "
+            "what a change of load during the run affects alike for all optimizers):", "",
+            _markdown_table(_grid(results, "time_est_s")), ""]  # fmt: skip
 
 
 def console_table(results: dict) -> str:

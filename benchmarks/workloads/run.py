@@ -22,7 +22,7 @@ if __package__ in (None, ""):  # run as a file: python benchmarks/workloads/run.
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     __package__ = "benchmarks.workloads"
 
-from . import _optimizers, _report, _scoring, _search, _trainer, _workloads
+from . import _optimizers, _report, _scoring, _search, _timing, _trainer, _workloads
 
 PRESETS = {
     "quick": {"optimizers": _optimizers.QUICK, "trials": 3, "seeds": 1},
@@ -49,8 +49,14 @@ def parse_args(argv):
     add("--fresh", action="store_true", help="ignore the trials already in <out>/trials.jsonl")
     add("--no-progress", action="store_true", help="no progress bar")
     add("--no-figures", action="store_true", help="skip the PNG figures")
+    add(
+        "--step-time",
+        action="store_true",
+        help="also time every optimizer's step side by side per workload (--full: on)",
+    )
     args = p.parse_args(argv)
     args.preset = "full" if args.full else "quick"
+    args.step_time = args.step_time or args.full
     preset = PRESETS[args.preset]
     args.optimizers = args.optimizers.split(",") if args.optimizers else list(preset["optimizers"])
     args.workloads = args.workloads.split(",") if args.workloads else list(_workloads.BUILDERS)
@@ -202,11 +208,25 @@ def main(argv=None) -> dict:
     for w in args.workloads:
         wl = _workloads.build(w, args.data_dir, args.dataset)
         workloads[w] = _report.workload_info(wl)
+        timed = {}
         for name, spec in specs.items():
             if spec.full_batch_only and wl.batch_size is not None:
                 continue
-            records = run_pair(wl, name, spec, args, store, bar, programs={})
+            programs = {}
+            records = run_pair(wl, name, spec, args, store, bar, programs)
             summary.setdefault(name, {})[w] = summarize(records, args.seeds)
+            point = summary[name][w]["hyperparams"]
+            if args.step_time:
+                static = tuple((k, point[k]) for k in spec.static)
+                program = programs.get(static) or _trainer.compile_program(wl, spec, point)
+                timed[name] = (spec, program, point)
+        if timed:
+            ms = _timing.interleaved_ms_per_step(wl, timed)
+            for name, value in ms.items():
+                s = summary[name][w]
+                s["ms_per_step_interleaved"] = value
+                steps = s["steps"]
+                s["time_est_s"] = steps * value / 1e3 if math.isfinite(steps) else math.inf
     if bar is not None:
         bar.close()
     results = _report.assemble(args, workloads, specs, summary, time.perf_counter() - started)

@@ -89,7 +89,7 @@ def _cell(s: dict | None, kind: str) -> str:
     v = s[kind]
     if not math.isfinite(v):
         return "—"
-    text = f"{v:.0f}" if kind == "steps" else f"{v:.2f}"
+    text = f"{v:.0f}" if kind == "steps" else f"{v:.3g}"
     return text if s["reached"] == s["seeds"] else f"{text} ({s['reached']}/{s['seeds']})"
 
 
@@ -180,7 +180,7 @@ def console_table(results: dict) -> str:
             elif not math.isfinite(s["steps"]):
                 cells.append("—")
             else:
-                cells.append(f"{s['steps']:.0f} / {s['time_s']:.2f}s")
+                cells.append(f"{s['steps']:.0f} / {s['time_s']:.3g}s")
         lines.append(f"{o:<{width}}" + "".join(f"{c:>18}" for c in cells) + f"{score[o]:>7.3f}")
     return "\n".join(lines)
 

@@ -119,16 +119,15 @@ def plot_curves(runs: dict, path: Path, title: str, ceiling: float = 1e4) -> boo
         axes[0].set_ylabel("training loss (cross-entropy)")
         axes[1].legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.02, 1.0))
         fig.suptitle(title)
+        fig.tight_layout()
     else:
-        _plot_families(plt, drawn, title)
-        fig = plt.gcf()
-    fig.tight_layout()
+        fig = _plot_families(plt, drawn, title)
     fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
     return True
 
 
-def _plot_families(plt, drawn: dict, title: str) -> None:
+def _plot_families(plt, drawn: dict, title: str):
     families: dict[str, list[str]] = {}
     for name in drawn:
         families.setdefault(family_of(name), []).append(name)
@@ -136,19 +135,28 @@ def _plot_families(plt, drawn: dict, title: str) -> None:
     best = {f: min(names, key=final) for f, names in families.items()}
     cols = 4
     rows = 1 + -(-len(families) // cols)
-    fig = plt.figure(figsize=(4.4 * cols, 3.3 * rows))
-    grid = fig.add_gridspec(rows, cols)
-    summary = [fig.add_subplot(grid[0, :2]), fig.add_subplot(grid[0, 2:])]
+    fig = plt.figure(figsize=(4.4 * cols, 3.0 * rows + 2.5), layout="constrained")
+    grid = fig.add_gridspec(rows, cols, height_ratios=[2.2] + [1] * (rows - 1))
+    summary = [fig.add_subplot(grid[0, :2]), fig.add_subplot(grid[0, 2])]
+    legend_ax = fig.add_subplot(grid[0, 3])
+    legend_ax.axis("off")
     for i, (fam, name) in enumerate(sorted(best.items(), key=lambda kv: final(kv[1]))):
         r, (passes, times, loss) = drawn[name]
+        style = {**_style(i, False), "lw": 2.4 if i < 5 else 1.2}  # the five best stand out
         for ax, x in zip(summary, (passes, times)):
-            _draw(ax, x, loss, r, f"{fam}: {_label(name, r)}", _style(i, False))
+            _draw(ax, x, loss, r, f"{fam}: {_label(name, r)}", style)
     _setup(summary[0], "passes over the training set")
     _setup(summary[1], "wall time (s)")
-    summary[0].set(ylabel="training loss", title="best of each family (lowest final loss)")
+    summary[0].set(
+        ylabel="training loss", title="best of each family (lowest final loss; the five best thick)"
+    )
     summary[1].set_title("the same against wall time")
-    summary[1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
-    ylim = summary[0].get_ylim()
+    legend_ax.legend(*summary[0].get_legend_handles_labels(), fontsize=8, loc="center left")
+    top = max(max(pts[2]) for _, pts in drawn.values())
+    bottom = max(min(min(pts[2]) for _, pts in drawn.values()), 1e-3 * top)
+    ylim = (bottom / 1.5, top * 1.5)  # a run far below the rest (full batch) leaves the axes
+    for ax in summary:
+        ax.set_ylim(ylim)
     for k, fam in enumerate(sorted(families, key=lambda f: final(best[f]))):
         ax = fig.add_subplot(grid[1 + k // cols, k % cols])
         for i, name in enumerate(families[fam]):
@@ -159,3 +167,4 @@ def _plot_families(plt, drawn: dict, title: str) -> None:
         ax.set_title(f"{fam} ({len(families[fam])})", fontsize=10)
         ax.legend(fontsize=7, loc="lower left")
     fig.suptitle(f"{title}: {len(drawn)} runs in {len(families)} families")
+    return fig

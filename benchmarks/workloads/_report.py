@@ -257,7 +257,7 @@ def plot_ratios(results: dict, path: Path) -> Path:
                 text[i][j] = f"{t / best:.1f}×\n{t:.2g}s"
             else:
                 text[i][j] = "—"
-    fig, ax = plt.subplots(figsize=(1.6 + 1.45 * len(names), 0.9 + 0.48 * len(opts)))
+    fig, ax = plt.subplots(figsize=(max(6.5, 1.6 + 1.45 * len(names)), 1.2 + 0.5 * len(opts)))
     shown = np.log2(np.clip(grid, 1, 16))
     image = ax.imshow(shown, cmap="viridis_r", vmin=0, vmax=4, aspect="auto")
     for i in range(len(opts)):
@@ -269,8 +269,8 @@ def plot_ratios(results: dict, path: Path) -> Path:
     ax.set_yticks(range(len(opts)), opts)
     bar = fig.colorbar(image, ax=ax, ticks=[0, 1, 2, 3, 4])
     bar.ax.set_yticklabels(["1×", "2×", "4×", "8×", "≥16×"])
-    bar.set_label("time to target / the best optimizer's")
-    ax.set_title("time to target relative to the fastest (— not reached, n/a not run)")
+    bar.set_label("time to target / the fastest")
+    ax.set_title("time to target relative to the fastest optimizer\n(— not reached, n/a not run)")
     fig.tight_layout()
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
@@ -305,6 +305,10 @@ def plot_curves(results: dict, path: Path) -> Path:
             if lab not in labels:
                 handles.append(h)
                 labels.append(lab)
+    if "target" in labels:  # the target line last
+        k = labels.index("target")
+        handles.append(handles.pop(k))
+        labels.append(labels.pop(k))
     fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=9)
     fig.suptitle("validation metric of each optimizer's best trial (seed 0)")
     fig.tight_layout()

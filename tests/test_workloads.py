@@ -82,3 +82,21 @@ def test_quick_command_smoke_and_resume(tmp_path, capsys):
     assert "| lbfgs |" in (tmp_path / "results.md").read_text()
     run.main(argv)  # resumes: every trial is found in trials.jsonl, nothing is rerun
     assert (tmp_path / "trials.jsonl").read_text().splitlines() == lines
+
+
+def test_image_workloads_read_idx_files(tmp_path):
+    """--data-dir: MNIST-format IDX files (here random 28x28 images) replace the digits."""
+    from benchmarks.workloads import _workloads
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from test_examples import write_mnist
+
+    folder = write_mnist(tmp_path / "fashion", n_train=64, n_test=32)
+    wl = _workloads.build("cnn", data_dir=str(folder), dataset="fashion_mnist")
+    assert wl.data["x_train"].shape == (64, 28, 28) and wl.data["x_valid"].shape == (32, 28, 28)
+    assert wl.target == _workloads.TARGETS["cnn"][2] and "fashion_mnist" in wl.description
+    params = wl.init(0)
+    assert params["head"]["kernel"].shape == (7 * 7 * 32, 10)
+    assert float(wl.evaluate(params, wl.data)["error_rate"]) <= 1.0
+    with pytest.raises(ValueError, match="workload must be one of"):
+        _workloads.build("resnet")

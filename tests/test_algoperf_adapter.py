@@ -44,6 +44,8 @@ def test_load_hyperparameters(tmp_path):
     single.write_text(json.dumps({"learning_rate": {"feasible_points": [0.5]}, "beta2": 0.9}))
     assert algoperf.hp(algoperf.load_hyperparameters(single), "learning_rate") == 0.5
     assert algoperf.hp({"a": 1}, "b", 7) == 7
+    shipped = algoperf.load_hyperparameters(Path(algoperf.__file__).parent / "algoperf_nadamw.json")
+    assert shipped.warmup_factor == 0.02 and 0.9 < 1 - shipped.one_minus_beta1 < 1
 
 
 def test_nadamw_trains_the_stand_in(workload):

@@ -65,7 +65,7 @@ def test_profiles_and_score():
 def test_quick_command_smoke_and_resume(tmp_path, capsys):
     argv = ["--quick", "--workloads", "least_squares", "--optimizers", "adamw,lbfgs",
             "--trials", "2", "--seeds", "2", "--max-steps", "60", "--out", str(tmp_path),
-            "--no-progress", "--no-figures"]  # fmt: skip
+            "--no-progress", "--no-figures", "--search"]  # fmt: skip
     results = run.main(argv)
     table = capsys.readouterr().out
     assert "steps / seconds to target" in table and "adamw" in table and "lbfgs" in table
@@ -100,3 +100,16 @@ def test_image_workloads_read_idx_files(tmp_path):
     assert float(wl.evaluate(params, wl.data)["error_rate"]) <= 1.0
     with pytest.raises(ValueError, match="workload must be one of"):
         _workloads.build("resnet")
+
+
+def test_tuned_replays_the_chosen_hyperparameters(tmp_path):
+    """--tuned FILE: one trial per pair at the hyperparameters a previous run chose."""
+    chosen = {"learning_rate": 0.9, "momentum": 0.5}
+    summary = {"sgd_nesterov": {"least_squares": {"reached": 1, "hyperparams": chosen}}}
+    (tmp_path / "tuned.json").write_text(json.dumps({"summary": summary}))
+    argv = ["--workloads", "least_squares", "--optimizers", "sgd_nesterov", "--max-steps", "20",
+            "--tuned", str(tmp_path / "tuned.json"), "--out", str(tmp_path / "out"),
+            "--no-progress", "--no-figures"]  # fmt: skip
+    results = run.main(argv)
+    s = results["summary"]["sgd_nesterov"]["least_squares"]
+    assert s["trials"] == 1 and s["hyperparams"] == chosen

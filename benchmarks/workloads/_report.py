@@ -59,9 +59,11 @@ def assemble(args, workloads, specs, summary, wall_s) -> dict:
         tables[kind] = {"taus": taus.tolist(), "rho": {o: r.tolist() for o, r in rho.items()},
                         "score": score}  # fmt: skip
     argv = " ".join(sys.argv[1:]) if Path(sys.argv[0]).name in ("run.py", "__main__.py") else ""
+    config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    config.pop("tuned_points", None)
     return {
         "command": "python -m benchmarks.workloads " + argv,
-        "config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "config": config,
         "machine": machine(),
         "python": platform.python_version(),
         "wall_s": wall_s,

@@ -1,7 +1,9 @@
 """Run the workloads benchmark: tune each optimizer on each workload, score, report.
 
-``python -m benchmarks.workloads --quick`` (a handful of optimizers, 3 trials, 1 seed) or
-``--full`` (every optimizer of ``_optimizers.OPTIMIZERS``, 8 trials, 3 seeds). Each finished
+``python -m benchmarks.workloads --quick`` (a handful of optimizers, 1 seed, one trial at
+the hyperparameters the committed full run chose, ``docs/workloads.json``; with
+``--search``, or where that file has none, 3 trials of the search) or ``--full`` (every
+optimizer of ``_optimizers.OPTIMIZERS``, 8 trials, 3 seeds). Each finished
 trial is appended to ``<out>/trials.jsonl``; a rerun with the same ``--out`` skips what is
 there (a killed run resumes), ``--fresh`` starts over. Writes ``results.json``,
 ``results.md`` and the figures into ``--out`` and prints the table of steps and time to
@@ -24,6 +26,7 @@ if __package__ in (None, ""):  # run as a file: python benchmarks/workloads/run.
 
 from . import _optimizers, _report, _scoring, _search, _timing, _trainer, _workloads
 
+TUNED = Path(__file__).resolve().parents[2] / "docs" / "workloads.json"
 PRESETS = {
     "quick": {"optimizers": _optimizers.QUICK, "trials": 3, "seeds": 1},
     "full": {"optimizers": _optimizers.FULL, "trials": 8, "seeds": 3},
@@ -46,6 +49,12 @@ def parse_args(argv):
     add("--data-dir", help="a folder with MNIST-format IDX files for the image workloads")
     add("--dataset", choices=["mnist", "fashion_mnist"], default="mnist")
     add("--out", help="output folder (default results/workloads_<preset>)")
+    add(
+        "--tuned",
+        help="a results.json: one trial with the hyperparameters it chose, where "
+        "it has them, instead of the search (--quick: docs/workloads.json when present)",
+    )
+    add("--search", action="store_true", help="--quick: search even if docs/workloads.json exists")
     add("--fresh", action="store_true", help="ignore the trials already in <out>/trials.jsonl")
     add("--no-progress", action="store_true", help="no progress bar")
     add("--no-figures", action="store_true", help="skip the PNG figures")
@@ -63,6 +72,13 @@ def parse_args(argv):
     args.trials = args.trials or preset["trials"]
     args.seeds = args.seeds or preset["seeds"]
     args.out = Path(args.out or f"results/workloads_{args.preset}")
+    if args.tuned is None and args.preset == "quick" and not args.search and TUNED.exists():
+        args.tuned = str(TUNED)
+    args.tuned_points = {}
+    if args.tuned:
+        summary = json.loads(Path(args.tuned).read_text())["summary"]
+        args.tuned_points = {(w, o): s["hyperparams"] for o, row in summary.items()
+                             for w, s in row.items() if s.get("reached")}  # fmt: skip
     bad = [o for o in args.optimizers if o not in _optimizers.OPTIMIZERS]
     bad += [w for w in args.workloads if w not in _workloads.BUILDERS]
     if bad:
@@ -144,7 +160,11 @@ def run_pair(wl, name, spec, args, store, bar, programs) -> list[dict]:
         return rec
 
     seen = {}
-    for i, point in enumerate(_search.trials(spec.space, args.trials, args.search_seed)):
+    points = _search.trials(spec.space, args.trials, args.search_seed)
+    tuned = args.tuned_points.get((wl.name, name))
+    if tuned is not None:  # --tuned: the hyperparameters a full run chose, one trial
+        points = [tuned]
+    for i, point in enumerate(points):
         frozen = json.dumps(point, sort_keys=True)
         if frozen in seen:  # a discrete space repeats itself: the same run again
             records.append({**seen[frozen], "trial": i, "duplicate_of": seen[frozen]["trial"]})

@@ -159,3 +159,15 @@ def run_trial(
         "final_metric": curve[-1][2] if math.isfinite(curve[-1][2]) else None,
         "curve": [list(c) for c in curve],
     }
+
+
+def rescore(rec: dict, wl: Workload) -> dict:
+    """``rec`` with reached / steps and time to target read again from its curve by
+    ``wl.reached`` (so that a stored trial follows the current rule)."""
+    if rec.get("status") == "error":
+        return rec
+    for step, elapsed, value, _ in rec["curve"]:
+        if wl.reached(value):
+            return {**rec, "reached": True, "status": "reached", "steps_to_target": step,
+                    "time_to_target_s": elapsed}  # fmt: skip
+    return rec

@@ -153,6 +153,7 @@ def run_pair(wl, name, spec, args, store, bar, programs) -> list[dict]:
             if rec["status"] != "error":
                 rec.update(compile_s=round(program.compile_s, 3))
                 store.put(rec)
+        rec = _trainer.rescore(rec, wl)
         if bar is not None:
             bar.set_postfix_str(f"{wl.name} {name} {phase} {trial}", refresh=False)
             bar.update(1)

@@ -220,19 +220,24 @@ def plot_profiles(results: dict, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
-    for ax, kind, label in zip(axes, ("steps", "time_s"), ("steps", "wall time")):
+    time_kind = "time_est_s" if "time_est_s" in results["profiles"] else "time_s"
+    scores = {k: results["profiles"][k]["score"] for k in ("steps", time_kind)}
+    rank = lambda o: (-scores["steps"][o], -scores[time_kind][o])
+    order = sorted(results["optimizers"], key=rank)
+    time_label = "time (steps × time per step)" if time_kind == "time_est_s" else "wall time"
+    for ax, kind, label in zip(axes, ("steps", time_kind), ("steps", time_label)):
         prof = results["profiles"][kind]
-        order = sorted(prof["score"], key=lambda o: -prof["score"][o])
         for o in order:
             i = list(results["optimizers"]).index(o)
+            both = f"{scores['steps'][o]:.2f}, {scores[time_kind][o]:.2f}"
             ax.step(prof["taus"], prof["rho"][o], where="post", lw=2, **style(i),
-                    label=f"{o} ({prof['score'][o]:.2f})")  # fmt: skip
-        ax.set(xlabel=f"τ (within τ × the best {label})", xlim=(1, _scoring.MAX_TAU),
-               ylim=(-0.02, 1.02), title=f"performance profile: {label} to target")  # fmt: skip
+                    label=f"{o} ({both})")  # fmt: skip
+        ax.set(xlabel="τ (within τ × the fastest)", xlim=(1, _scoring.MAX_TAU),
+               ylim=(-0.02, 1.02), title=f"{label} to target")  # fmt: skip
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("fraction of workloads")
     handles, labels = axes[1].get_legend_handles_labels()
-    axes[1].legend(handles, labels, title="optimizer (score)", loc="upper left",
+    axes[1].legend(handles, labels, title="optimizer (score: steps, time)", loc="upper left",
                    bbox_to_anchor=(1.02, 1.0), fontsize=9)  # fmt: skip
     fig.tight_layout()
     fig.savefig(path, dpi=110, bbox_inches="tight")
@@ -297,7 +302,10 @@ def plot_curves(results: dict, path: Path) -> Path:
             if pts:
                 ax.plot(*zip(*pts), lw=1.6, label=o, **style(i))
         ax.axhline(info["target"], color="black", lw=1, ls=(0, (4, 3)), label="target")
-        ax.set(title=w, xlabel="step", ylabel=info["metric"], yscale="log")
+        values = [c[2] for o in opts for c in results["summary"].get(o, {}).get(w, {}).get(
+            "curve", []) if c[2] is not None and math.isfinite(c[2]) and c[2] > 0]  # fmt: skip
+        wide = values and max(values) > 10 * max(min(values), info["target"])
+        ax.set(title=w, xlabel="step", ylabel=info["metric"], yscale="log" if wide else "linear")
         ax.grid(alpha=0.3, which="both")
     for ax in list(axes.flat)[len(names) :]:
         ax.axis("off")

@@ -126,8 +126,8 @@ def markdown(results: dict) -> str:
               "**Time to target** (s, compiled steps only; same conventions):", "",
               _markdown_table(_grid(results, "time_s")), "",
               *_estimated(results),
-              "**Chosen hyperparameters** (the best of the tuning trials; trials that reached "
-              "the target / trials):", ""]  # fmt: skip
+              "**Chosen hyperparameters** (the best of the tuning trials, or the one that came "
+              "closest; trials that reached the target / trials):", ""]  # fmt: skip
     names = list(wl)
     rows = [["optimizer", *names]]
     for o in results["optimizers"]:
@@ -139,7 +139,8 @@ def markdown(results: dict) -> str:
                 continue
             hp = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
                            for k, v in s["hyperparams"].items())  # fmt: skip
-            row.append(f"{hp} ({s['trials_reached']}/{s['trials']})")
+            closest = "" if s["trials_reached"] else "closest: "
+            row.append(f"{closest}{hp} ({s['trials_reached']}/{s['trials']})")
         rows.append([o, *row])
     lines.append(_markdown_table(rows))
     lines += ["", "Search spaces:", ""]
@@ -185,6 +186,19 @@ def console_table(results: dict) -> str:
                 cells.append(f"{s['steps']:.0f} / {s['time_s']:.3g}s")
         lines.append(f"{o:<{width}}" + "".join(f"{c:>18}" for c in cells) + f"{score[o]:>7.3f}")
     return "\n".join(lines)
+
+
+def load(path: Path) -> dict:
+    """A results.json read back, with ``null`` times and step counts infinite again."""
+    results = json.loads(Path(path).read_text())
+    for row in results["summary"].values():
+        for s in row.values():
+            for k in ("steps", "time_s", "time_est_s", "ms_per_step"):
+                if k in s and s[k] is None:
+                    s[k] = math.inf
+    for prof in results["profiles"].values():
+        prof["score"] = {o: v or 0.0 for o, v in prof["score"].items()}
+    return results
 
 
 def write(results: dict, out: Path, figures: bool = True) -> None:
@@ -254,10 +268,11 @@ def plot_ratios(results: dict, path: Path) -> Path:
     import numpy as np
 
     names, opts = list(results["workloads"]), list(results["optimizers"])
+    kind = "time_est_s" if "time_est_s" in results["profiles"] else "time_s"
     grid = np.full((len(opts), len(names)), np.nan)
     text = [["" for _ in names] for _ in opts]
     for j, w in enumerate(names):
-        times = [results["summary"].get(o, {}).get(w, {}).get("time_s", math.inf) for o in opts]
+        times = [results["summary"].get(o, {}).get(w, {}).get(kind, math.inf) for o in opts]
         best = min(times)
         for i, (o, t) in enumerate(zip(opts, times)):
             if w not in results["summary"].get(o, {}):
@@ -280,7 +295,9 @@ def plot_ratios(results: dict, path: Path) -> Path:
     bar = fig.colorbar(image, ax=ax, ticks=[0, 1, 2, 3, 4])
     bar.ax.set_yticklabels(["1×", "2×", "4×", "8×", "≥16×"])
     bar.set_label("time to target / the fastest")
-    ax.set_title("time to target relative to the fastest optimizer\n(— not reached, n/a not run)")
+    what = "steps × time per step" if kind == "time_est_s" else "wall time"
+    ax.set_title(f"time to target ({what}) relative to the fastest optimizer\n"
+                 "(— not reached, n/a not run)")  # fmt: skip
     fig.tight_layout()
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)

@@ -54,6 +54,7 @@ def parse_args(argv):
         help="a results.json: one trial with the hyperparameters it chose, where "
         "it has them, instead of the search (--quick: docs/workloads.json when present)",
     )
+    add("--replot", help="a results.json: write its tables and figures into --out, run nothing")
     add("--search", action="store_true", help="--quick: search even if docs/workloads.json exists")
     add("--fresh", action="store_true", help="ignore the trials already in <out>/trials.jsonl")
     add("--no-progress", action="store_true", help="no progress bar")
@@ -217,6 +218,11 @@ def summarize(records: list[dict], seeds: int) -> dict:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    if args.replot:  # the tables and figures again from a results.json, nothing run
+        results = _report.load(Path(args.replot))
+        _report.write(results, args.out, figures=not args.no_figures)
+        print(_report.console_table(results))
+        return results
     started = time.perf_counter()
     store = Store(args.out / "trials.jsonl", args.fresh)
     specs = {o: _optimizers.OPTIMIZERS[o] for o in args.optimizers}

@@ -287,7 +287,7 @@ def plot_ratios(results: dict, path: Path) -> Path:
     image = ax.imshow(shown, cmap="viridis_r", vmin=0, vmax=4, aspect="auto")
     for i in range(len(opts)):
         for j in range(len(names)):
-            dark = not np.isnan(shown[i, j]) and shown[i, j] < 2.5
+            dark = not np.isnan(shown[i, j]) and shown[i, j] > 2.0  # viridis_r: high is dark
             ax.text(j, i, text[i][j], ha="center", va="center", fontsize=8,
                     color="white" if dark else "black")  # fmt: skip
     ax.set_xticks(range(len(names)), names, rotation=20, ha="right")

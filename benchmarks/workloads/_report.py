@@ -117,7 +117,8 @@ def markdown(results: dict) -> str:
         "|---|---|---|---|---|---|",
     ]
     for name, w in wl.items():
-        lines.append(f"| {name} | {w['description']} | {w['metric']} | {w['target']:g} | "
+        desc = w["description"].replace("|", "\\|")  # a pipe would end the cell
+        lines.append(f"| {name} | {desc} | {w['metric']} | {w['target']:g} | "
                      f"{w['budget']} | {w['batch_size']} |")  # fmt: skip
     lines += ["", "**Steps to target** (median over seeds of the best trial's hyperparameters; "
               "— did not reach; (k/n) seeds that reached; n/a not run; score: AlgoPerf's "

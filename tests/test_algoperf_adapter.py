@@ -64,12 +64,17 @@ def test_nadamw_step_equals_a_hand_written_loop(workload):
                        weight_decay=1e-4)  # fmt: skip
     ref_params, ref_state = params, tx.init(params)
     queue = workload._build_input_queue(jax.random.PRNGKey(1), "train", None, 64)
+    loss = lambda p, b: workload.loss_fn(b["targets"], workload.model_fn(
+        p, b, None, None, None, False)[0])["summed"] / 64  # fmt: skip
+
+    @jax.jit
+    def reference_step(p, s, b):
+        updates, s = tx.update(jax.grad(loss)(p, b), s, p)
+        return gradtx.apply_updates(p, updates), s
+
     for step in range(3):
         batch = next(queue)
-        loss = lambda p, b=batch: workload.loss_fn(b["targets"], workload.model_fn(
-            p, b, None, None, None, False)[0])["summed"] / 64  # fmt: skip
-        updates, ref_state = tx.update(jax.grad(loss)(ref_params), ref_state, ref_params)
-        ref_params = gradtx.apply_updates(ref_params, updates)
+        ref_params, ref_state = reference_step(ref_params, ref_state, batch)
         state, params, _ = sub.update_params(workload, params, None, None, HP, batch, None,
                                              state, [], step, None)  # fmt: skip
     for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(ref_params)):

@@ -1,7 +1,7 @@
 """The workloads benchmark (benchmarks/workloads): search, scoring, and a smoke run.
 
 The smoke run is the quick command cut down to the least-squares workload, two optimizers
-(AdamW and L-BFGS), two trials, two seeds and 60 steps; run twice into one folder, the
+(AdamW and L-BFGS), one trial, two seeds and 60 steps; run twice into one folder, the
 second run must reuse every stored trial (resumability).
 """
 
@@ -12,6 +12,7 @@ import math
 import sys
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 
@@ -64,7 +65,7 @@ def test_profiles_and_score():
 
 def test_quick_command_smoke_and_resume(tmp_path, capsys):
     argv = ["--quick", "--workloads", "least_squares", "--optimizers", "adamw,lbfgs",
-            "--trials", "2", "--seeds", "2", "--max-steps", "60", "--out", str(tmp_path),
+            "--trials", "1", "--seeds", "2", "--max-steps", "60", "--out", str(tmp_path),
             "--no-progress", "--no-figures", "--search"]  # fmt: skip
     results = run.main(argv)
     table = capsys.readouterr().out
@@ -76,7 +77,7 @@ def test_quick_command_smoke_and_resume(tmp_path, capsys):
         assert r["steps_run"] <= 60 and r["ms_per_step"] > 0 and r["curve"][0][0] == 0
     lbfgs = results["summary"]["lbfgs"]["least_squares"]
     assert lbfgs["reached"] >= 1 and lbfgs["steps"] <= 60  # L-BFGS solves it in tens of steps
-    assert results["summary"]["adamw"]["least_squares"]["trials"] == 2
+    assert results["summary"]["adamw"]["least_squares"]["trials"] == 1
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["workloads"]["least_squares"]["metric"] == "rel_objective"
     assert "| lbfgs |" in (tmp_path / "results.md").read_text()
@@ -95,9 +96,8 @@ def test_image_workloads_read_idx_files(tmp_path):
     wl = _workloads.build("cnn", data_dir=str(folder), dataset="fashion_mnist")
     assert wl.data["x_train"].shape == (64, 28, 28) and wl.data["x_valid"].shape == (32, 28, 28)
     assert wl.target == _workloads.TARGETS["cnn"][2] and "fashion_mnist" in wl.description
-    params = wl.init(0)
-    assert params["head"]["kernel"].shape == (7 * 7 * 32, 10)
-    assert float(wl.evaluate(params, wl.data)["error_rate"]) <= 1.0
+    shapes = jax.eval_shape(lambda: wl.init(0))
+    assert shapes["head"]["kernel"].shape == (7 * 7 * 32, 10)
     with pytest.raises(ValueError, match="workload must be one of"):
         _workloads.build("resnet")
 

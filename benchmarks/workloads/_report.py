@@ -162,8 +162,9 @@ def _estimated(results: dict) -> list[str]:
             ms = None if s is None else s.get("ms_per_step_interleaved")
             cells.append("n/a" if ms is None else f"{ms:.3g}")
         rows.append([o, *cells])
-    return ["**Time per step** (ms, every optimizer's compiled steps run in turn, 7 rounds, "
-            "median; the best trial's hyperparameters):", "", _markdown_table(rows), "",
+    return ["**Time per step** (ms, every optimizer's compiled steps run in turn, 11 rounds "
+            "of samples of at least 0.2 s, median; the best trial's hyperparameters):", "",
+            _markdown_table(rows), "",
             "**Time to target, estimated** (s, steps to target × the time per step above: "
             "what a change of load during the run affects alike for all optimizers):", "",
             _markdown_table(_grid(results, "time_est_s")), ""]  # fmt: skip

@@ -19,10 +19,10 @@ from gradtx._base import identity as identity
 from gradtx._base import named_chain as named_chain
 from gradtx._base import set_to_zero as set_to_zero
 from gradtx._base import stateless as stateless
-from gradtx._hyper import InjectState as InjectState
-from gradtx._hyper import get_hyperparams as get_hyperparams
-from gradtx._hyper import inject_hyperparams as inject_hyperparams
-from gradtx._hyper import set_hyperparams as set_hyperparams
+from gradtx._inject import InjectState as InjectState
+from gradtx._inject import get_hyperparams as get_hyperparams
+from gradtx._inject import inject_hyperparams as inject_hyperparams
+from gradtx._inject import set_hyperparams as set_hyperparams
 from gradtx.optimizers import OPTIMIZERS as OPTIMIZERS
 from gradtx.optimizers import OptimizerInfo as OptimizerInfo
 from gradtx.optimizers import adabelief as adabelief

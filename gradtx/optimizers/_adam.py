@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gradtx import _hyper as hp
 from gradtx._base import GradientTransformation, chain
 from gradtx._registry import optimizer
 from gradtx.transforms._composite import scale_by_adam, scale_by_adamax, scale_by_amsgrad
@@ -22,7 +23,7 @@ _ADAM_MATH = r"""
 """
 
 
-@optimizer(static=("nesterov",), example={"learning_rate": 0.01})
+@optimizer(example={"learning_rate": 0.01})
 def adam(
     learning_rate: Any,
     b1: Any = 0.9,
@@ -68,7 +69,7 @@ def adam(
     )
 
 
-@optimizer(static=("nesterov",), example={"learning_rate": 0.01})
+@optimizer(example={"learning_rate": 0.01})
 def adamw(
     learning_rate: Any,
     b1: Any = 0.9,
@@ -191,7 +192,7 @@ def nadamw(
 
 
 @optimizer(
-    static=("bias_correction_mu", "bias_correction_nu"),
+    hyperparams={"bias_correction_mu": hp.FLAG, "bias_correction_nu": hp.FLAG},
     example={"learning_rate": 0.01},
 )
 def amsgrad(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gradtx import _hyper as hp
 from gradtx._base import GradientTransformation, chain
 from gradtx._registry import optimizer
 from gradtx.transforms._adam_variants import (
@@ -23,7 +24,7 @@ from gradtx.transforms._difference import scale_by_optimistic_gradient
 from gradtx.transforms._scaling import scale, scale_by_learning_rate
 
 
-@optimizer(static=("nesterov",), example={"learning_rate": 0.01})
+@optimizer(example={"learning_rate": 0.01})
 def adabelief(
     learning_rate: Any,
     b1: Any = 0.9,
@@ -112,7 +113,7 @@ def yogi(
     return chain(scale_by_yogi(b1, b2, eps), scale_by_learning_rate(learning_rate))
 
 
-@optimizer(static=("nesterov",), example={"learning_rate": 0.03})
+@optimizer(hyperparams={"threshold": hp.FINITE}, example={"learning_rate": 0.03})
 def radam(
     learning_rate: Any,
     b1: Any = 0.9,
@@ -166,7 +167,7 @@ def radam(
     )
 
 
-@optimizer(example={"learning_rate": 0.01})
+@optimizer(hyperparams={"b3": hp.DECAY}, example={"learning_rate": 0.01})
 def adan(
     learning_rate: Any,
     b1: Any = 0.98,
@@ -227,7 +228,7 @@ def adan(
     )
 
 
-@optimizer(static=("nesterov",), example={"learning_rate": 0.01})
+@optimizer(hyperparams={"optimism": hp.live(optional=True)}, example={"learning_rate": 0.01})
 def optimistic_adam(
     learning_rate: Any,
     optimism: Any = None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gradtx import _hyper as hp
 from gradtx._base import GradientTransformation, chain, identity
 from gradtx._registry import optimizer
 from gradtx.transforms._adaptive import scale_by_rms, scale_by_rss, scale_by_stddev
@@ -14,7 +15,7 @@ from gradtx.transforms._scaling import scale, scale_by_learning_rate
 from gradtx.transforms._stepsize import scale_by_rprop
 
 
-@optimizer(static=("initial_accumulator_value",), example={"learning_rate": 0.1})
+@optimizer(hyperparams={"initial_accumulator_value": hp.fixed(0.0)}, example={"learning_rate": 0.1})
 def adagrad(
     learning_rate: Any, initial_accumulator_value: Any = 0.1, eps: Any = 1e-7
 ) -> GradientTransformation:
@@ -98,7 +99,12 @@ def adadelta(
 
 
 @optimizer(
-    static=("initial_scale", "eps_in_sqrt", "centered", "nesterov", "bias_correction"),
+    hyperparams={
+        "initial_scale": hp.fixed(0.0),
+        "eps_in_sqrt": hp.FLAG,
+        "centered": hp.FLAG,
+        "bias_correction": hp.FLAG,
+    },
     example={"learning_rate": 0.003},
 )
 def rmsprop(
@@ -161,7 +167,17 @@ def rmsprop(
     )
 
 
-@optimizer(static=("learning_rate",), example={"learning_rate": 0.001})
+@optimizer(
+    hyperparams={
+        "learning_rate": hp.fixed(0.0, low_open=True),
+        "eta_minus": hp.live(0.0, 1.0, low_open=True),
+        "eta_plus": hp.live(1.0),
+        "min_step_size": hp.NONNEGATIVE,
+        "max_step_size": hp.NONNEGATIVE,
+    },
+    joint=hp.ordered("min_step_size", "max_step_size"),
+    example={"learning_rate": 0.001},
+)
 def rprop(
     learning_rate: Any,
     eta_minus: Any = 0.5,

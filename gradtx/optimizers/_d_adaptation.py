@@ -8,13 +8,23 @@ from __future__ import annotations
 
 from typing import Any
 
+from gradtx import _hyper as hp
 from gradtx._base import GradientTransformation, chain
 from gradtx._registry import optimizer
 from gradtx.transforms._d_adaptation import scale_by_dadapt_adam, scale_by_prodigy
 from gradtx.transforms._scaling import scale
 
 
-@optimizer(example={"learning_rate": 1.0, "estim_lr0": 1e-3})
+@optimizer(
+    hyperparams={
+        "betas": hp.BETAS,
+        "beta3": hp.live(0.0, 1.0, high_open=True, optional=True),
+        "estim_lr0": hp.POSITIVE,
+        "estim_lr_coef": hp.POSITIVE,
+        "safeguard_warmup": hp.FLAG,
+    },
+    example={"learning_rate": 1.0, "estim_lr0": 1e-3},
+)
 def prodigy(
     learning_rate: Any = 1.0,
     betas: tuple[Any, Any] = (0.9, 0.999),
@@ -63,7 +73,9 @@ def prodigy(
     return chain(scale_by_prodigy(learning_rate, betas, beta3, *args), scale(-1.0))
 
 
-@optimizer(example={"learning_rate": 1.0})
+@optimizer(
+    hyperparams={"betas": hp.BETAS, "estim_lr0": hp.POSITIVE}, example={"learning_rate": 1.0}
+)
 def dadapt_adamw(
     learning_rate: Any = 1.0,
     betas: tuple[Any, Any] = (0.9, 0.999),

@@ -11,7 +11,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from gradtx import _validate
+from gradtx import _hyper as hp
 from gradtx._base import GradientTransformation, chain
 from gradtx._registry import optimizer
 from gradtx.transforms._decay import add_decayed_weights
@@ -33,7 +33,16 @@ def relative_step_size(count: jax.Array) -> jax.Array:
 
 
 @optimizer(
-    static=("min_dim_size_to_factor", "decay_offset", "dtype_momentum"),
+    hyperparams={
+        "learning_rate": hp.live(0.0, optional=True),
+        "min_dim_size_to_factor": hp.count(1),
+        "decay_rate": hp.NONNEGATIVE,
+        "decay_offset": hp.count(0),
+        "multiply_by_parameter_scale": hp.FLAG,
+        "clipping_threshold": hp.live(0.0, low_open=True, optional=True),
+        "weight_decay_rate": hp.live(0.0, optional=True),
+        "factored": hp.FLAG,
+    },
     example={"learning_rate": 0.01},
 )
 def adafactor(
@@ -103,12 +112,6 @@ def adafactor(
       >>> [round(x, 4) for x in tx.update(jnp.array([0.1, 5.0]), tx.init(w), w)[0].tolist()]
       [-0.02, -0.02]
     """
-    if clipping_threshold is not None:
-        _validate.check_positive("clipping_threshold", clipping_threshold)
-    if weight_decay_rate is not None:
-        _validate.check_schedule_or_range(
-            "weight_decay_rate", weight_decay_rate, _validate.check_nonnegative
-        )
     members = [
         scale_by_factored_rms(factored, decay_rate, decay_offset, min_dim_size_to_factor, eps)
     ]

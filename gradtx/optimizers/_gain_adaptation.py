@@ -12,7 +12,7 @@ from typing import Any
 
 import jax.numpy as jnp
 
-from gradtx import _validate
+from gradtx import _hyper as hp
 from gradtx._base import GradientTransformation, chain, identity
 from gradtx._registry import optimizer
 from gradtx.transforms._gain_adaptation import scale_by_local_gains, scale_by_vsgd
@@ -20,7 +20,16 @@ from gradtx.transforms._momentum import trace
 from gradtx.transforms._scaling import scale_by_learning_rate
 
 
-@optimizer(example={"learning_rate": 0.5})
+@optimizer(
+    hyperparams={
+        "increase": hp.NONNEGATIVE,
+        "decrease": hp.live(0.0, 1.0, low_open=True),
+        "min_gain": hp.NONNEGATIVE,
+        "max_gain": hp.NONNEGATIVE,
+    },
+    joint=hp.ordered("min_gain", "max_gain"),
+    example={"learning_rate": 0.5},
+)
 def local_gains(
     learning_rate: Any,
     increase: Any = 0.05,
@@ -79,7 +88,10 @@ def local_gains(
     )
 
 
-@optimizer(example={"learning_rate": 0.1, "kappa": 0.05})
+@optimizer(
+    hyperparams={"kappa": hp.NONNEGATIVE, "phi": hp.DECAY, "theta": hp.DECAY},
+    example={"learning_rate": 0.1, "kappa": 0.05},
+)
 def delta_bar_delta(
     learning_rate: Any,
     kappa: Any,
@@ -130,10 +142,6 @@ def delta_bar_delta(
       >>> round(float(tx.update(jnp.array([1.0]), s)[0][0]), 4)
       -0.11
     """
-    _validate.check_nonnegative("learning_rate", learning_rate)
-    _validate.check_nonnegative("kappa", kappa)
-    _validate.check_decay("phi", phi)
-    _validate.check_decay("theta", theta)
     eta = jnp.asarray(learning_rate)
     increase = jnp.where(eta > 0, kappa / jnp.where(eta > 0, eta, 1), 0)
     return chain(
@@ -143,7 +151,17 @@ def delta_bar_delta(
     )
 
 
-@optimizer(static=("variant", "curvature", "key"), example={})
+@optimizer(
+    hyperparams={
+        "variant": hp.choice("l", "b", "g"),
+        "curvature": hp.choice("secant", "hutchinson"),
+        "n0": hp.live(1.0),
+        "c": hp.live(1.0),
+        "initial_curvature": hp.POSITIVE,
+        "outlier_threshold": hp.NONNEGATIVE,
+    },
+    example={},
+)
 def vsgd(
     learning_rate: Any = 1.0,
     variant: str = "l",

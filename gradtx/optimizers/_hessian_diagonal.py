@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gradtx import _hyper as hp
 from gradtx._base import GradientTransformation, chain
 from gradtx._registry import optimizer
 from gradtx.transforms._decay import add_decayed_weights
@@ -16,7 +17,14 @@ from gradtx.transforms._scaling import scale_by_learning_rate
 
 
 @optimizer(
-    static=("update_interval", "hessian_diagonal_fn", "verbose", "print_win_rate_every_n_steps"),
+    hyperparams={
+        "gamma": hp.NONNEGATIVE,
+        "clip_threshold": hp.live(0.0, low_open=True, optional=True),
+        "update_interval": hp.count(1),
+        "hessian_diagonal_fn": hp.structural(optional=True),
+        "verbose": hp.FLAG,
+        "print_win_rate_every_n_steps": hp.count(0),
+    },
     example={"learning_rate": 0.01},
     needs_value=True,
 )

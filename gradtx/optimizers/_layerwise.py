@@ -13,6 +13,7 @@ from typing import Any
 
 import jax.numpy as jnp
 
+from gradtx import _hyper as hp
 from gradtx._base import GradientTransformation, chain, identity
 from gradtx._registry import optimizer
 from gradtx.transforms._composite import scale_by_adam
@@ -76,7 +77,7 @@ def lamb(
 
 
 @optimizer(
-    static=("nesterov",),
+    hyperparams={"trust_coefficient": hp.POSITIVE},
     example={"learning_rate": 0.1, "trust_coefficient": 0.03},
 )
 def lars(
@@ -142,7 +143,7 @@ def lars(
     )
 
 
-@optimizer(example={"learning_rate": 0.01})
+@optimizer(hyperparams={"min_norm": hp.NONNEGATIVE}, example={"learning_rate": 0.01})
 def fromage(learning_rate: Any, min_norm: Any = 1e-6) -> GradientTransformation:
     r"""Fromage: a step of relative size $\eta$ per layer, then a shrink that keeps norms fixed.
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import jax.numpy as jnp
 
-from gradtx import _validate
+from gradtx import _hyper as hp
 from gradtx._base import GradientTransformation, chain
 from gradtx._registry import optimizer
 from gradtx.transforms._loss_driven import (
@@ -25,7 +25,15 @@ from gradtx.transforms._loss_driven import (
 from gradtx.transforms._scaling import scale_by_learning_rate
 
 
-@optimizer(example={"learning_rate": 0.3, "tolerance": 1.0}, needs_value=True)
+@optimizer(
+    hyperparams={
+        "increase": hp.live(1.0),
+        "decrease": hp.live(0.0, 1.0, low_open=True),
+        "tolerance": hp.NONNEGATIVE,
+    },
+    example={"learning_rate": 0.3, "tolerance": 1.0},
+    needs_value=True,
+)
 def bold_driver(
     learning_rate: Any,
     increase: Any = 1.05,
@@ -84,7 +92,14 @@ def bold_driver(
     )
 
 
-@optimizer(static=("key",), example={"learning_rate": 0.03}, needs_value=True)
+@optimizer(
+    hyperparams={
+        "increase": hp.live(1.0),
+        "target_rate": hp.live(0.0, 1.0, low_open=True, high_open=True),
+    },
+    example={"learning_rate": 0.03},
+    needs_value=True,
+)
 def random_search(
     learning_rate: Any, increase: Any = 1.4, target_rate: Any = 0.2, key: Any = None
 ) -> GradientTransformation:
@@ -132,7 +147,16 @@ def random_search(
     return random_search_step(learning_rate, increase, target_rate, key)
 
 
-@optimizer(static=("key",), example={"learning_rate": 0.3}, needs_value=True)
+@optimizer(
+    hyperparams={
+        "perturbation": hp.POSITIVE,
+        "stability": hp.NONNEGATIVE,
+        "alpha": hp.NONNEGATIVE,
+        "gamma": hp.NONNEGATIVE,
+    },
+    example={"learning_rate": 0.3},
+    needs_value=True,
+)
 def spsa(
     learning_rate: Any,
     perturbation: Any = 0.01,
@@ -185,8 +209,6 @@ def spsa(
       >>> bool(f(w) < 1e-4)
       True
     """
-    _validate.check_nonnegative("stability", stability)
-    _validate.check_nonnegative("alpha", alpha)
 
     def gain(count):
         return learning_rate / (jnp.asarray(count) + 1 + stability) ** alpha

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gradtx import _hyper as hp
 from gradtx._base import GradientTransformation
 from gradtx._registry import optimizer
 from gradtx.optimizers._adam import adam
@@ -12,7 +13,10 @@ from gradtx.wrappers._mechanic import scale_by_mechanic
 _MECHANIC_EXAMPLE = {"base_optimizer": adam(1.0), "s_init": 1e-3}  # 1e-6 steps vanish in bf16
 
 
-@optimizer(static=("num_betas",), example=_MECHANIC_EXAMPLE)
+@optimizer(
+    hyperparams={"base_optimizer": hp.TRANSFORM, "s_init": hp.POSITIVE, "num_betas": hp.count(1)},
+    example=_MECHANIC_EXAMPLE,
+)
 def mechanize(
     base_optimizer: Any,
     weight_decay: Any = 1e-2,

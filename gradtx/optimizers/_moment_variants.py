@@ -8,7 +8,8 @@ from typing import Any
 
 import jax.numpy as jnp
 
-from gradtx import _tree, _validate
+from gradtx import _hyper as hp
+from gradtx import _tree
 from gradtx._base import GradientTransformation, chain
 from gradtx._registry import optimizer
 from gradtx.transforms._adaptive import scale_by_rms
@@ -26,7 +27,10 @@ from gradtx.transforms._scaling import scale, scale_by_learning_rate, scale_by_s
 from gradtx.transforms._sign import interpolated_ema
 
 
-@optimizer(static=("nesterov", "use_clipping"), example={"learning_rate": 0.03})
+@optimizer(
+    hyperparams={"use_clipping": hp.FLAG, "clip_value_fn": hp.function_of_step(0.0, optional=True)},
+    example={"learning_rate": 0.03},
+)
 def adopt(
     learning_rate: Any,
     b1: Any = 0.9,
@@ -86,7 +90,7 @@ def adopt(
     )
 
 
-@optimizer(example={"learning_rate": 0.01})
+@optimizer(hyperparams={"b3": hp.DECAY, "alpha": hp.FINITE}, example={"learning_rate": 0.01})
 def ademamix(
     learning_rate: Any,
     b1: Any = 0.9,
@@ -140,7 +144,6 @@ def ademamix(
       >>> [round(x, 4) for x in tx.update(jnp.array([3.0]), tx.init(p), p)[0].tolist()]
       [-0.2]
     """
-    _validate.check_decay("b3", b3)  # a schedule arrives here as its current value
     return chain(
         ema(b1, debias=True, accumulator_dtype=mu_dtype),
         add_slow_ema(b3, alpha, mu_dtype, source="gradient"),
@@ -152,7 +155,7 @@ def ademamix(
     )
 
 
-@optimizer(example={"learning_rate": 0.003})
+@optimizer(hyperparams={"alpha": hp.FINITE}, example={"learning_rate": 0.003})
 def simplified_ademamix(
     learning_rate: Any,
     b1: Any = 0.99,
@@ -263,7 +266,12 @@ def madgrad(
     )
 
 
-@optimizer(static=("row_axis",), example={"learning_rate": 0.01})
+@optimizer(
+    hyperparams={
+        "row_axis": hp.structural(optional=True, allowed="an axis (int), a tuple of axes, or None")
+    },
+    example={"learning_rate": 0.01},
+)
 def lazy_adam(
     learning_rate: Any, b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8, *, row_axis: Any = 0
 ) -> GradientTransformation:

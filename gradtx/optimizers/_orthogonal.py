@@ -11,7 +11,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from gradtx import _validate
+from gradtx import _hyper as hp
 from gradtx._base import GradientTransformation, chain
 from gradtx._registry import optimizer
 from gradtx.optimizers._adam import adamw
@@ -43,14 +43,20 @@ def _muon_labels(spec: Any) -> Any:
 
 
 @optimizer(
-    static=(
-        "ns_coeffs",
-        "ns_steps",
-        "nesterov",
-        "adaptive",
-        "preconditioning",
-        "muon_weight_dimension_numbers",
-    ),
+    hyperparams={
+        "ns_coeffs": hp.structural(allowed="a triple, an (n, 3) table or a preset name"),
+        "ns_steps": hp.count(1),
+        "beta": hp.DECAY,
+        "adaptive": hp.FLAG,
+        "preconditioning": hp.choice("frobenius", "spectral", "aol", "schatten"),
+        "adam_b1": hp.DECAY,
+        "adam_b2": hp.DECAY,
+        "adam_eps_root": hp.NONNEGATIVE,
+        "adam_weight_decay": hp.NONNEGATIVE,
+        "adam_learning_rate": hp.live(0.0, optional=True),
+        "muon_weight_dimension_numbers": hp.structural(optional=True),
+        "consistent_rms": hp.live(0.0, optional=True),
+    },
     example={"learning_rate": 0.02},
 )
 def muon(
@@ -136,19 +142,8 @@ def muon(
       >>> [round(x, 3) for x in u["b"].tolist()]           # a vector: NAdam's first step
       [-0.147, 0.147]
     """
-    _validate.check_decay("beta", beta)
-    _validate.check_decay("adam_b1", adam_b1)
-    _validate.check_decay("adam_b2", adam_b2)
-    _validate.check_nonnegative("adam_eps_root", adam_eps_root)
-    _validate.check_schedule_or_range(
-        "adam_weight_decay", adam_weight_decay, _validate.check_nonnegative
-    )
     if adam_learning_rate is None:
         adam_learning_rate = learning_rate
-    else:
-        _validate.check_schedule_or_range(
-            "adam_learning_rate", adam_learning_rate, _validate.check_nonnegative
-        )
     spec = muon_weight_dimension_numbers
     matrices = chain(
         scale_by_muon(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gradtx import _hyper as hp
 from gradtx._base import GradientTransformation, chain
 from gradtx._registry import optimizer
 from gradtx.transforms._decay import add_decayed_weights
@@ -16,7 +17,10 @@ from gradtx.transforms._parameter_free import scale_by_cocob, scale_by_dog, scal
 from gradtx.transforms._scaling import scale_by_learning_rate
 
 
-@optimizer(static=("eps",), example={"learning_rate": 1.0})
+@optimizer(
+    hyperparams={"alpha": hp.POSITIVE, "eps": hp.fixed(0.0, low_open=True)},
+    example={"learning_rate": 1.0},
+)
 def cocob(
     learning_rate: Any = 1.0,
     alpha: Any = 100.0,
@@ -58,7 +62,10 @@ def cocob(
     return chain(add_decayed_weights(weight_decay, mask), lr, scale_by_cocob(alpha, eps))
 
 
-@optimizer(example={"learning_rate": 1.0, "init_step": ("heuristic", 1e-3)})
+@optimizer(
+    hyperparams={"init_step": hp.structural(allowed="a (tag, value) pair")},
+    example={"learning_rate": 1.0, "init_step": ("heuristic", 1e-3)},
+)
 def dog(
     learning_rate: Any = 1.0,
     init_step: tuple[str, Any] = ("heuristic", 1e-6),
@@ -99,7 +106,13 @@ def dog(
     return chain(*decay, scale_by_dog(init_step, eps), scale_by_learning_rate(learning_rate))
 
 
-@optimizer(static=("init_estim_sq_dist",), example={"learning_rate": 1.0})
+@optimizer(
+    hyperparams={
+        "init_estim_sq_dist": hp.fixed(0.0, low_open=True, optional=True),
+        "eps": hp.POSITIVE,
+    },
+    example={"learning_rate": 1.0},
+)
 def dowg(
     learning_rate: Any = 1.0,
     init_estim_sq_dist: Any = None,

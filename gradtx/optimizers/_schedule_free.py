@@ -10,9 +10,9 @@ from typing import Any
 
 import jax.numpy as jnp
 
+from gradtx import _hyper as hp
 from gradtx._base import GradientTransformation, chain
 from gradtx._registry import optimizer
-from gradtx._validate import check_int
 from gradtx.transforms._adaptive import scale_by_rms
 from gradtx.transforms._decay import add_decayed_weights
 from gradtx.transforms._scaling import scale_by_learning_rate
@@ -21,14 +21,20 @@ from gradtx.wrappers._schedule_free import schedule_free
 
 def _warmed_up(learning_rate: Any, warmup_steps: int | None) -> Any:
     """$\\eta \\min(1, (t+1)/T)$ at step $t = 0, 1, \\dots$ (the authors' linear warm-up)."""
-    check_int("warmup_steps", 0 if warmup_steps is None else warmup_steps, 0)
     if not warmup_steps:
         return learning_rate
     lr = jnp.asarray(learning_rate)
     return lambda count: lr * jnp.minimum(1, (count + 1).astype(lr.dtype) / warmup_steps)
 
 
-@optimizer(static=("warmup_steps",), example={"learning_rate": 0.1})
+@optimizer(
+    hyperparams={
+        "warmup_steps": hp.count(0, optional=True),
+        "b1": hp.live(0.0, 1.0, low_open=True, high_open=True),
+        "weight_lr_power": hp.NONNEGATIVE,
+    },
+    example={"learning_rate": 0.1},
+)
 def schedule_free_sgd(
     learning_rate: Any = 1.0,
     warmup_steps: int | None = None,
@@ -79,7 +85,14 @@ def schedule_free_sgd(
     return schedule_free(base, lr, b1, weight_lr_power, state_dtype)
 
 
-@optimizer(static=("warmup_steps",), example={"learning_rate": 0.05})
+@optimizer(
+    hyperparams={
+        "warmup_steps": hp.count(0, optional=True),
+        "b1": hp.live(0.0, 1.0, low_open=True, high_open=True),
+        "weight_lr_power": hp.NONNEGATIVE,
+    },
+    example={"learning_rate": 0.05},
+)
 def schedule_free_adamw(
     learning_rate: Any = 0.0025,
     warmup_steps: int | None = None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gradtx import _hyper as hp
 from gradtx._base import GradientTransformation, chain, identity
 from gradtx._registry import optimizer
 from gradtx.transforms._momentum import ema, trace
@@ -40,7 +41,7 @@ def gd(learning_rate: Any) -> GradientTransformation:
     return chain(scale_by_learning_rate(learning_rate))
 
 
-@optimizer(static=("nesterov",), example={"learning_rate": 0.1, "momentum": 0.9})
+@optimizer(example={"learning_rate": 0.1, "momentum": 0.9})
 def sgd(
     learning_rate: Any,
     momentum: Any = None,
@@ -122,7 +123,7 @@ def heavy_ball(learning_rate: Any, momentum: Any = 0.9) -> GradientTransformatio
     return chain(scale_by_learning_rate(learning_rate), trace(momentum))
 
 
-@optimizer(static=("debias",), example={"learning_rate": 0.5, "momentum": 0.9})
+@optimizer(hyperparams={"debias": hp.FLAG}, example={"learning_rate": 0.5, "momentum": 0.9})
 def ema_momentum(
     learning_rate: Any, momentum: Any = 0.9, debias: bool = False
 ) -> GradientTransformation:

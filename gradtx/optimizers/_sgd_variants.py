@@ -6,12 +6,11 @@ rate: ``add_noise``, ``scale_by_polyak`` or ``scale_by_optimistic_gradient``.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import jax.numpy as jnp
 
-from gradtx import _validate
+from gradtx import _hyper as hp
 from gradtx._base import GradientTransformation, chain
 from gradtx._registry import optimizer
 from gradtx.transforms._decay import add_decayed_weights
@@ -22,7 +21,10 @@ from gradtx.transforms._stepsize import scale_by_polyak
 from gradtx.wrappers._averaging import polyak_average
 
 
-@optimizer(static=("key", "seed"), example={"learning_rate": 0.5})
+@optimizer(
+    hyperparams={"eta": hp.NONNEGATIVE, "gamma": hp.NONNEGATIVE, "seed": hp.KEY},
+    example={"learning_rate": 0.5},
+)
 def noisy_sgd(
     learning_rate: Any,
     eta: Any = 0.01,
@@ -64,7 +66,16 @@ def noisy_sgd(
     return chain(add_noise(eta, gamma, key, seed=seed), scale_by_learning_rate(learning_rate))
 
 
-@optimizer(example={"max_learning_rate": 1.0}, needs_value=True)
+@optimizer(
+    hyperparams={
+        "max_learning_rate": hp.NONNEGATIVE,
+        "scaling": hp.NONNEGATIVE,
+        "f_min": hp.FINITE,
+        "variant": hp.choice("sps", "sps+"),
+    },
+    example={"max_learning_rate": 1.0},
+    needs_value=True,
+)
 def polyak_sgd(
     max_learning_rate: Any = 1.0,
     scaling: Any = 1.0,
@@ -120,7 +131,7 @@ def polyak_sgd(
     )
 
 
-@optimizer(example={"learning_rate": 0.1})
+@optimizer(hyperparams={"alpha": hp.FINITE, "beta": hp.FINITE}, example={"learning_rate": 0.1})
 def optimistic_gradient_descent(
     learning_rate: Any, alpha: Any = 1.0, beta: Any = 1.0
 ) -> GradientTransformation:
@@ -160,14 +171,11 @@ def optimistic_gradient_descent(
     return chain(scale_by_optimistic_gradient(alpha, beta), scale_by_learning_rate(learning_rate))
 
 
-def _check_t0(t0: Any) -> int:
-    value = _validate.concrete_value(t0)  # ASGD's t0: a whole number >= 0
-    if value is None or not math.isfinite(value) or value < 0 or value != int(value):
-        raise ValueError(f"t0 must be a whole number >= 0, got {t0!r}.")
-    return int(value)
 
-
-@optimizer(static=("t0",), example={"learning_rate": 0.1})
+@optimizer(
+    hyperparams={"lambd": hp.NONNEGATIVE, "alpha": hp.NONNEGATIVE, "t0": hp.WHOLE},
+    example={"learning_rate": 0.1},
+)
 def asgd(
     learning_rate: Any = 0.01,
     lambd: Any = 1e-4,
@@ -223,9 +231,7 @@ def asgd(
       >>> p.tolist(), averaged_params(s).tolist()   # the mean of w_2 and w_3
       ([3.0], [2.5])
     """
-    start_step = min(_check_t0(t0) + 1, int(jnp.iinfo(jnp.int32).max))
-    _validate.check_nonnegative("lambd", lambd)
-    _validate.check_nonnegative("alpha", alpha)
+    start_step = min(int(t0) + 1, int(jnp.iinfo(jnp.int32).max))
 
     def eta(count):
         t = jnp.asarray(count).astype(jnp.result_type(learning_rate, lambd, alpha, float))

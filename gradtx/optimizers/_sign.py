@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gradtx import _validate
+from gradtx import _hyper as hp
 from gradtx._base import GradientTransformation, chain
 from gradtx._registry import optimizer
 from gradtx.transforms._decay import add_decayed_weights
@@ -50,7 +50,7 @@ def sign_sgd(learning_rate: Any) -> GradientTransformation:
     return chain(scale_by_sign(), scale_by_learning_rate(learning_rate))
 
 
-@optimizer(example={"learning_rate": 0.003})
+@optimizer(hyperparams={"beta": hp.DECAY}, example={"learning_rate": 0.003})
 def signum(
     learning_rate: Any, beta: Any = 0.9, accumulator_dtype: Any = None
 ) -> GradientTransformation:
@@ -83,7 +83,6 @@ def signum(
       >>> [round(x, 6) for x in tx.update(jnp.array([-0.5]), s)[0].tolist()]   # m = 0.04
       [-0.1]
     """
-    _validate.check_decay("beta", beta)
     return chain(
         ema(beta, debias=False, accumulator_dtype=accumulator_dtype),
         scale_by_sign(),

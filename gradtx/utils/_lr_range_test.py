@@ -19,7 +19,7 @@ import numpy as np
 
 from gradtx import _validate
 from gradtx._base import apply_updates, chain
-from gradtx._hyper import get_hyperparams, set_hyperparams
+from gradtx._inject import get_hyperparams, set_hyperparams
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,15 @@
-"""Adam variants: AdaBelief, Yogi, RAdam, Adan and Optimistic Adam.
+"""Adam variants.
 
-Each is ``chain(ema(b1), <preconditioner>, [weight decay], lr)`` like the Adam family of
-:mod:`gradtx.optimizers._adam`; only the preconditioner is new (see
-:mod:`gradtx.transforms._second_moments` and :mod:`gradtx.transforms._difference`).
+AdaBelief, Yogi, RAdam, Adan and Optimistic Adam each keep Adam's debiased first moment,
+:func:`gradtx.ema`, and change what divides it: the variance of the gradient around its mean
+(AdaBelief, :func:`gradtx.scale_by_belief_rms`), a second moment that moves by an additive,
+sign-controlled step (Yogi, :func:`gradtx.scale_by_additive_rms`), Adam's second moment used
+only once its variance is tractable and rectified (RAdam,
+:func:`gradtx.scale_by_rectified_rms`), or moments of the differences of consecutive
+gradients (Adan, :func:`gradtx.scale_by_difference_moments`). Optimistic Adam extrapolates
+Adam's direction with the previous one (:func:`gradtx.scale_by_optimistic_gradient`). The
+names and arguments are Optax's (``scale_by_belief``, ``scale_by_yogi``, ``scale_by_radam``,
+``scale_by_adan``).
 """
 
 from __future__ import annotations

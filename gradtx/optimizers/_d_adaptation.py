@@ -1,7 +1,9 @@
-"""D-adaptation: Adam whose step size is an estimate of the distance to the solution.
+"""D-Adaptation and Prodigy.
 
-Prodigy and D-Adaptation Adam estimate $D$, the distance from the start to the solution,
-and scale Adam's step by it; their ``learning_rate`` multiplies the estimated step.
+Prodigy and D-Adaptation Adam estimate $D$, the distance from the starting point to the
+solution, from the gradients seen so far, and scale Adam's step by it
+(:func:`gradtx.scale_by_prodigy`, :func:`gradtx.scale_by_dadapt_adam`); their
+``learning_rate`` multiplies the estimated step (1 is the method as published).
 """
 
 from __future__ import annotations

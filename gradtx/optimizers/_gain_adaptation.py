@@ -1,9 +1,11 @@
-"""Per-weight learning-rate adaptation: local gains, delta-bar-delta, vSGD.
+"""Per-weight gains.
 
-Local gains and delta-bar-delta are one primitive, :func:`~gradtx.transforms._gain_adaptation.
-scale_by_local_gains`, with different references and bounds; vSGD is
-:func:`~gradtx.transforms._gain_adaptation.scale_by_vsgd`. Importing this module registers its
-optimizers in ``gradtx.OPTIMIZERS``.
+Learning-rate adaptation per weight from the agreement of successive gradients: local gains
+grow a weight's gain additively while its gradient keeps its sign and shrink it
+multiplicatively when it flips; delta-bar-delta does the same against an average of past
+gradients (both are :func:`gradtx.scale_by_local_gains`, with different references and
+bounds); vSGD sets each weight's rate from estimates of the gradient's mean, variance and
+curvature (:func:`gradtx.scale_by_vsgd`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,9 @@
-"""Mechanic, the learning-rate tuner: :func:`gradtx.scale_by_mechanic` as an optimizer."""
+"""Mechanic: a learned scale for any optimizer.
+
+Mechanic multiplies a base optimizer's updates by a scale that it learns online by coin
+betting (:func:`gradtx.scale_by_mechanic`), so the base optimizer runs with its learning
+rate at 1 (or a schedule that peaks at 1) and Mechanic finds the size of the steps.
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,9 @@
-"""Orthogonalized updates: Muon.
+r"""Orthogonalized updates (Muon).
 
-Muon orthogonalizes the momentum of each weight matrix by Newton–Schulz iterations
-(:func:`gradtx.scale_by_muon`) and hands the other leaves to AdamW.
+Muon orthogonalizes the momentum of each weight matrix with a few Newton–Schulz iterations
+(:func:`gradtx.scale_by_muon`): a matrix update $G = U S V^\top$ becomes approximately
+$U V^\top$, the steepest-descent direction under the spectral norm. The leaves that are not
+matrices (biases, scales, or any leaf its dimension numbers leave out) are trained by AdamW.
 """
 
 from __future__ import annotations

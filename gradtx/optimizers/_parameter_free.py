@@ -1,8 +1,10 @@
-"""Parameter-free methods: COCOB, DoG and DoWG set their own step size.
+"""Parameter-free methods.
 
-COCOB bets on each coordinate like a gambler on coins; DoG and DoWG divide the largest
-distance from the initial point by the root of the summed squared gradient norms. Their
-``learning_rate`` multiplies the step they find (1 is the method as published).
+COCOB, DoG and DoWG set their own step size: COCOB bets on each coordinate like a gambler on
+coins (:func:`gradtx.scale_by_cocob`); DoG and DoWG divide the largest distance from the
+initial point by the root of the summed squared gradient norms (:func:`gradtx.scale_by_dog`,
+:func:`gradtx.scale_by_dowg`). Their ``learning_rate`` multiplies the step they find (1 is
+the method as published).
 """
 
 from __future__ import annotations

@@ -1,7 +1,10 @@
-"""Schedule-free SGD and AdamW: no learning-rate decay, an average of the iterates instead.
+"""Schedule-free methods.
 
-Both are :func:`gradtx.schedule_free` around a base optimizer without momentum; evaluate at
-:func:`gradtx.schedule_free_eval_params`.
+Schedule-free SGD and AdamW replace the learning-rate decay by an average of the iterates:
+the gradient is taken at an interpolation between the base optimizer's iterate and the
+average, and the average is the point to evaluate, read with
+:func:`gradtx.schedule_free_eval_params`. Both are the wrapper :func:`gradtx.schedule_free`
+around a base optimizer without momentum.
 """
 
 from __future__ import annotations

@@ -57,7 +57,7 @@ def adabelief(
       eps: $\epsilon \ge 0$, outside the root.
       eps_root: $\epsilon_\text{root} \ge 0$, added to $s_t$.
       nesterov: kept for Optax's signature; ``True`` raises ``ValueError`` (see
-        :func:`~gradtx.transforms._adam_variants.scale_by_belief`).
+        :func:`gradtx.scale_by_belief`).
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with live hyperparameters.
@@ -139,7 +139,7 @@ def radam(
 
     with $\hat m_t$, $\hat\nu_t$ Adam's moments, $\rho_\infty = 2/(1-\beta_2) - 1$, $\tau$ =
     ``threshold`` and $r_t$ the rectification term of
-    :func:`~gradtx.transforms._second_moments.rectification`. It is ``chain(ema(b1),
+    :func:`gradtx.scale_by_rectified_rms`. It is ``chain(ema(b1),
     scale_by_rectified_rms(b2, source="gradient"), lr)``. $\rho_t$ is computed without
     the cancellation of the direct formula: in float32, over the first 200 steps, Optax's
     $r_t$ is off by up to 4e-3, gradtx's by 1.2e-7.

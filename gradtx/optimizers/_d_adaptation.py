@@ -36,7 +36,7 @@ def prodigy(
     with $m_t$, $v_t$ the EMAs of $d_t g_t$, $d_t^2 g_t^2$, $s_t$ the $\beta_3$-EMA of
     $\frac{d_t}{d_0}\gamma_t g_t$ and $\gamma_t = \eta_t d_t\sqrt{1-\beta_2^t}/(1-\beta_1^t)$:
     ``chain(scale_by_prodigy(...), scale(-1))``, see
-    :func:`~gradtx.transforms._parameter_free.scale_by_prodigy` (and for the NaN Optax gives).
+    :func:`gradtx.scale_by_prodigy` (and for the NaN Optax gives).
 
     Args:
       learning_rate: $\eta_t \ge 0$, the multiplier of the estimated step, or a schedule.
@@ -83,7 +83,7 @@ def dadapt_adamw(
     with $m_t$, $v_t$ the EMAs of $\gamma_t g_t$, $g_t^2$, $s_t$ the $\sqrt{\beta_2}$-EMA of
     $\gamma_t g_t$, $\gamma_t = \eta_t d_t \sqrt{1-\beta_2^t}/(1-\beta_1^t)$: ``chain(
     scale_by_dadapt_adam(...), scale(-1))``, see
-    :func:`~gradtx.transforms._parameter_free.scale_by_dadapt_adam`.
+    :func:`gradtx.scale_by_dadapt_adam`.
 
     Args:
       learning_rate: $\eta_t \ge 0$, the multiplier of the estimated step, or a schedule.

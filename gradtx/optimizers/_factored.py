@@ -62,7 +62,7 @@ def adafactor(
     + \lambda w_t\big)$$
 
     per leaf, where $\hat V_t$ is the factored second moment of
-    :func:`~gradtx.transforms._factored.scale_by_factored_rms` (decay $1 - t^{-c}$),
+    :func:`gradtx.scale_by_factored_rms` (decay $1 - t^{-c}$),
     $d$ = ``clipping_threshold`` (no clipping when ``None``), $\rho_t$ = ``learning_rate``,
     $\epsilon_2 = 10^{-3}$ (the factor is 1 without ``multiply_by_parameter_scale``),
     $\lambda$ = ``weight_decay_rate``; with ``momentum`` $\tilde u_t$ is first averaged

@@ -100,7 +100,7 @@ def random_search(
     $f(w_t)$ its ``value``. One loss evaluation per step and no gradient (the gradient
     passed in is ignored): a baseline that shows what gradients buy. On a quadratic in
     $n$ dimensions it needs $O(n)$ evaluations to do what one gradient step does. It is
-    :func:`~gradtx.transforms._loss_driven.random_search_step`. Optax has no counterpart.
+    :func:`gradtx.random_search_step`. Optax has no counterpart.
 
     Args:
       learning_rate: $\eta \ge 0$, the initial standard deviation of the steps; a constant

@@ -32,7 +32,7 @@ def mechanize(
 
     where $s^{(\beta)}$ bets on $h_t = \langle g_t, \sum_k u^\text{base}_k\rangle$ (with a
     decay $\lambda$), $\beta = 1 - 10^{-k}$, $k = 1..n$: it is
-    :func:`~gradtx.transforms._online_learning.scale_by_mechanic`, which gives the full rule.
+    :func:`gradtx.scale_by_mechanic`, which gives the full rule.
 
     Args:
       base_optimizer: the optimizer to tune (fixed at construction), with its learning rate

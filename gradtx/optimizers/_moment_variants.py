@@ -299,7 +299,7 @@ def lazy_adam(
       eps: $\epsilon \ge 0$, added to $\sqrt{\nu_t}$.
       row_axis: the axis that indexes rows (default 0), ``None`` (the whole leaf is one
         row), or a tree of them (a prefix of the params); see
-        :func:`~gradtx.transforms._moment_variants.lazy_rows`.
+        :func:`gradtx.lazy_rows`.
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with live hyperparameters.

@@ -53,7 +53,7 @@ def schedule_free_sgd(
     $\eta_t = \eta\min(1, (t+1)/T)$, $T$ = ``warmup_steps``. It is ``schedule_free(chain(
     [add_decayed_weights(wd)], scale_by_learning_rate(lr)), lr, b1, weight_lr_power)``.
     **Difference from Optax:** the authors' warm-up (Optax 0.2.8's first step is zero; see
-    :func:`~gradtx.transforms._online_learning.schedule_free`).
+    :func:`gradtx.schedule_free`).
 
     Args:
       learning_rate: $\eta \ge 0$, a constant or a schedule.

@@ -236,3 +236,28 @@ def test_getting_started_runs():
     namespace: dict = {}
     for i, block in enumerate(blocks):
         exec(compile(block, f"getting_started.md, block {i}", "exec"), namespace)
+
+
+def test_the_version_is_written_once_in_pyproject(monkeypatch):
+    """``gradtx.__version__`` comes from the package metadata, which is built from
+    ``pyproject.toml``; a source checkout that is not installed reads ``pyproject.toml``."""
+    import importlib.metadata
+
+    from gradtx import _version
+
+    written = _version.version_from_pyproject(ROOT / "pyproject.toml")
+    assert re.fullmatch(r"\d+\.\d+\.\d+\S*", written), written
+    assert gradtx.__version__ == written, (
+        f"gradtx.__version__ is {gradtx.__version__}, pyproject.toml says {written}: the "
+        "installed metadata is stale, reinstall (python -m pip install -e .)"
+    )
+
+    def not_installed(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", not_installed)
+    assert _version.package_version() == written
+    assert _version.version_from_pyproject(ROOT / "no-such-file.toml") == "0+unknown"
+    changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    assert "## [Unreleased]" in changelog or f"## [{written}]" in changelog
+    assert "Apache License" in (ROOT / "LICENSE").read_text(encoding="utf-8")

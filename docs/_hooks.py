@@ -28,16 +28,6 @@ FAMILIES_SECTION = "Optimizer families"
 OPTIONAL_PAGES = ("adaptive_without_tuning.md",)
 
 
-def _nav_files(nav: Any) -> list[str]:
-    if isinstance(nav, str):
-        return [nav]
-    if isinstance(nav, dict):
-        return [f for v in nav.values() for f in _nav_files(v)]
-    if isinstance(nav, list):
-        return [f for v in nav for f in _nav_files(v)]
-    return []
-
-
 def _prune(nav: Any, keep: Any) -> Any:
     """Drop nav entries whose page ``keep`` rejects (pages other engineers have not written)."""
     if isinstance(nav, list):

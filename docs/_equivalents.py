@@ -7,8 +7,9 @@ harmless.
 
 from __future__ import annotations
 
-# Optax and PyTorch (`torch.optim`) equivalents of every registered optimizer: (optax, torch).
-# "—" means there is none. Entries for names not registered (yet) are harmless.
+# Optax and PyTorch (`torch.optim`) equivalents of every registered optimizer: (optax, torch),
+# by family (the module of gradtx/optimizers/). "—" means there is none. Entries for names not
+# registered (yet) are harmless.
 EQUIVALENTS: dict[str, tuple[str, str]] = {
     # sgd
     "gd": ("`optax.sgd(lr)`", "`SGD(lr=lr)`"),
@@ -18,9 +19,11 @@ EQUIVALENTS: dict[str, tuple[str, str]] = {
         "`chain(ema(debias=False), scale_by_learning_rate)`",
         "`SGD`, `dampening=momentum` (first step differs)",
     ),
+    # sgd_variants
     "noisy_sgd": ("`optax.noisy_sgd`", "—"),
     "polyak_sgd": ("`optax.polyak_sgd`", "—"),
     "optimistic_gradient_descent": ("`optax.optimistic_gradient_descent`", "—"),
+    "asgd": ("—", "`ASGD`"),
     # adaptive
     "adagrad": ("`optax.adagrad`", "`Adagrad`"),
     "adadelta": ("`optax.adadelta`", "`Adadelta`"),
@@ -34,17 +37,17 @@ EQUIVALENTS: dict[str, tuple[str, str]] = {
     "amsgrad": ("`optax.amsgrad`", "`Adam`, `amsgrad=True`"),
     "adamax": ("`optax.adamax`", "`Adamax`"),
     "adamaxw": ("`optax.adamaxw`", "—"),
+    # adam_variants
     "adabelief": ("`optax.adabelief`", "—"),
     "yogi": ("`optax.yogi`", "—"),
     "radam": ("`optax.radam`", "`RAdam`"),
     "adan": ("`optax.adan`", "—"),
     "optimistic_adam": ("`optax.optimistic_adam`", "—"),
-    # moment variants
+    # moment_variants
     "adopt": ("`optax.contrib.adopt`", "—"),
     "ademamix": ("`optax.contrib.ademamix`", "—"),
     "simplified_ademamix": ("`optax.contrib.simplified_ademamix`", "—"),
     "madgrad": ("`optax.contrib.madgrad`", "—"),
-    "asgd": ("—", "`ASGD`"),
     "lazy_adam": ("—", "`SparseAdam`"),
     # sign
     "sign_sgd": ("`optax.sign_sgd`", "—"),
@@ -58,27 +61,32 @@ EQUIVALENTS: dict[str, tuple[str, str]] = {
     # factored
     "adafactor": ("`optax.adafactor`", "`Adafactor` (other defaults)"),
     "sm3": ("`optax.sm3`", "—"),
-    # contrib
+    # orthogonal
     "muon": ("`optax.contrib.muon`", "`Muon`"),
+    # hessian_diagonal
     "sophia": ("`optax.contrib.sophia`", "—"),
+    # sam
     "sam": ("`optax.contrib.sam`", "—"),
-    # parameter free
-    "schedule_free": ("`optax.contrib.schedule_free`", "—"),
-    "schedule_free_sgd": ("`optax.contrib.schedule_free_sgd`", "—"),
-    "schedule_free_adamw": ("`optax.contrib.schedule_free_adamw`", "—"),
-    "prodigy": ("`optax.contrib.prodigy`", "—"),
-    "dadapt_adamw": ("`optax.contrib.dadapt_adamw`", "—"),
-    "mechanize": ("`optax.contrib.mechanize`", "—"),
-    "cocob": ("`optax.contrib.cocob`", "—"),
-    "dog": ("`optax.contrib.dog`", "—"),
-    "dowg": ("`optax.contrib.dowg`", "—"),
-    # gains
+    # gain_adaptation
     "local_gains": ("—", "—"),
     "delta_bar_delta": ("—", "—"),
     "vsgd": ("—", "—"),
-    # loss driven
+    # loss_driven
     "bold_driver": ("—", "—"),
-    "reduce_on_plateau": ("`optax.contrib.reduce_on_plateau`", "`lr_scheduler.ReduceLROnPlateau`"),
     "random_search": ("—", "—"),
     "spsa": ("—", "—"),
+    "reduce_on_plateau": ("`optax.contrib.reduce_on_plateau`", "`lr_scheduler.ReduceLROnPlateau`"),
+    # parameter_free
+    "cocob": ("`optax.contrib.cocob`", "—"),
+    "dog": ("`optax.contrib.dog`", "—"),
+    "dowg": ("`optax.contrib.dowg`", "—"),
+    # d_adaptation
+    "prodigy": ("`optax.contrib.prodigy`", "—"),
+    "dadapt_adamw": ("`optax.contrib.dadapt_adamw`", "—"),
+    # mechanic
+    "mechanize": ("`optax.contrib.mechanize`", "—"),
+    # schedule_free
+    "schedule_free_sgd": ("`optax.contrib.schedule_free_sgd`", "—"),
+    "schedule_free_adamw": ("`optax.contrib.schedule_free_adamw`", "—"),
+    "schedule_free": ("`optax.contrib.schedule_free`", "—"),
 }

@@ -23,6 +23,7 @@ from gradtx._inject import InjectState as InjectState
 from gradtx._inject import get_hyperparams as get_hyperparams
 from gradtx._inject import inject_hyperparams as inject_hyperparams
 from gradtx._inject import set_hyperparams as set_hyperparams
+from gradtx._version import __version__ as __version__  # from pyproject.toml, via metadata
 from gradtx.optimizers import OPTIMIZERS as OPTIMIZERS
 from gradtx.optimizers import OptimizerInfo as OptimizerInfo
 from gradtx.optimizers import adabelief as adabelief
@@ -103,8 +104,6 @@ from gradtx.utils import LRRangeResult as LRRangeResult
 from gradtx.utils import lr_range_test as lr_range_test
 from gradtx.wrappers import *  # noqa: F403 - listed in wrappers/__init__.py
 from gradtx.wrappers import __all__ as _wrappers_all
-
-__version__ = "0.1.0"
 
 __all__ = sorted(
     {name for name in dir() if not name.startswith("_")} - {"annotations"}

@@ -1,8 +1,16 @@
-"""The Adam family: Adam, AdamW, NAdam, NAdamW, AMSGrad, Adamax, AdamaxW.
+r"""Adam.
 
-Each is ``chain(<first moment>, <preconditioner of the gradient>, [weight decay], lr)``;
-the members are the primitives of :mod:`gradtx.transforms`, and only the preconditioner
-(or the Nesterov flag of the first moment) changes from one method to the next.
+Adam, AdamW, NAdam(W), AMSGrad and Adamax(W): momentum and an RMSprop-like scaling, both
+debiased:
+$u_t = -\eta_t\, \hat m_t / (\sqrt{\hat\nu_t} + \epsilon)$ with
+$m_t = \mathrm{EMA}_{\beta_1}(g)$ and $\nu_t = \mathrm{EMA}_{\beta_2}(g^2)$. Each is
+``chain(<first moment>, <preconditioner of the gradient>, [weight decay], lr)``, and only the
+preconditioner (or the Nesterov flag of the first moment) changes from one method to the
+next: the maximum of the second moments (AMSGrad, :func:`gradtx.scale_by_max_rms`), the
+infinity norm (Adamax, :func:`gradtx.scale_by_infinity_norm`), a look-ahead first moment
+(NAdam). A ``W`` suffix adds decoupled weight decay, :func:`gradtx.add_decayed_weights`,
+after the scaling. The variants with a new preconditioner (AdaBelief, Yogi, RAdam, Adan) are
+the family ``adam_variants``.
 """
 
 from __future__ import annotations

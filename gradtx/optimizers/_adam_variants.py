@@ -1,8 +1,15 @@
-"""Adam variants: AdaBelief, Yogi, RAdam, Adan and Optimistic Adam.
+"""Adam variants.
 
-Each is ``chain(ema(b1), <preconditioner>, [weight decay], lr)`` like the Adam family of
-:mod:`gradtx.optimizers._adam`; only the preconditioner is new (see
-:mod:`gradtx.transforms._second_moments` and :mod:`gradtx.transforms._difference`).
+AdaBelief, Yogi, RAdam, Adan and Optimistic Adam each keep Adam's debiased first moment,
+:func:`gradtx.ema`, and change what divides it: the variance of the gradient around its mean
+(AdaBelief, :func:`gradtx.scale_by_belief_rms`), a second moment that moves by an additive,
+sign-controlled step (Yogi, :func:`gradtx.scale_by_additive_rms`), Adam's second moment used
+only once its variance is tractable and rectified (RAdam,
+:func:`gradtx.scale_by_rectified_rms`), or moments of the differences of consecutive
+gradients (Adan, :func:`gradtx.scale_by_difference_moments`). Optimistic Adam extrapolates
+Adam's direction with the previous one (:func:`gradtx.scale_by_optimistic_gradient`). The
+names and arguments are Optax's (``scale_by_belief``, ``scale_by_yogi``, ``scale_by_radam``,
+``scale_by_adan``).
 """
 
 from __future__ import annotations
@@ -51,7 +58,7 @@ def adabelief(
       eps: $\epsilon \ge 0$, outside the root.
       eps_root: $\epsilon_\text{root} \ge 0$, added to $s_t$.
       nesterov: kept for Optax's signature; ``True`` raises ``ValueError`` (see
-        :func:`~gradtx.transforms._adam_variants.scale_by_belief`).
+        :func:`gradtx.scale_by_belief`).
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with live hyperparameters.
@@ -133,7 +140,7 @@ def radam(
 
     with $\hat m_t$, $\hat\nu_t$ Adam's moments, $\rho_\infty = 2/(1-\beta_2) - 1$, $\tau$ =
     ``threshold`` and $r_t$ the rectification term of
-    :func:`~gradtx.transforms._second_moments.rectification`. It is ``chain(ema(b1),
+    :func:`gradtx.scale_by_rectified_rms`. It is ``chain(ema(b1),
     scale_by_rectified_rms(b2, source="gradient"), lr)``. $\rho_t$ is computed without
     the cancellation of the direct formula: in float32, over the first 200 steps, Optax's
     $r_t$ is off by up to 4e-3, gradtx's by 1.2e-7.

@@ -1,4 +1,12 @@
-"""Per-parameter adaptive methods before Adam: AdaGrad, AdaDelta, RMSprop, Rprop."""
+r"""Adaptive learning rates.
+
+One step size per weight, from the history of that weight's gradient. AdaGrad divides by the
+root of the *sum* of squared gradients, $\sqrt{\sum_s g_s^2}$, so its steps only shrink;
+RMSprop divides by the root of an exponential *average*, $\sqrt{\mathrm{EMA}_\rho(g^2)}$, so
+it forgets; AdaDelta multiplies by the root of an average of past squared *updates* as well,
+which gives the update the units of the weights; Rprop ignores the gradient's magnitude and
+grows or shrinks each weight's step by the sign agreement of consecutive gradients.
+"""
 
 from __future__ import annotations
 

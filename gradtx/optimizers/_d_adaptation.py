@@ -1,7 +1,9 @@
-"""D-adaptation: Adam whose step size is an estimate of the distance to the solution.
+"""D-Adaptation and Prodigy.
 
-Prodigy and D-Adaptation Adam estimate $D$, the distance from the start to the solution,
-and scale Adam's step by it; their ``learning_rate`` multiplies the estimated step.
+Prodigy and D-Adaptation Adam estimate $D$, the distance from the starting point to the
+solution, from the gradients seen so far, and scale Adam's step by it
+(:func:`gradtx.scale_by_prodigy`, :func:`gradtx.scale_by_dadapt_adam`); their
+``learning_rate`` multiplies the estimated step (1 is the method as published).
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ def prodigy(
     with $m_t$, $v_t$ the EMAs of $d_t g_t$, $d_t^2 g_t^2$, $s_t$ the $\beta_3$-EMA of
     $\frac{d_t}{d_0}\gamma_t g_t$ and $\gamma_t = \eta_t d_t\sqrt{1-\beta_2^t}/(1-\beta_1^t)$:
     ``chain(scale_by_prodigy(...), scale(-1))``, see
-    :func:`~gradtx.transforms._parameter_free.scale_by_prodigy` (and for the NaN Optax gives).
+    :func:`gradtx.scale_by_prodigy` (and for the NaN Optax gives).
 
     Args:
       learning_rate: $\eta_t \ge 0$, the multiplier of the estimated step, or a schedule.
@@ -93,7 +95,7 @@ def dadapt_adamw(
     with $m_t$, $v_t$ the EMAs of $\gamma_t g_t$, $g_t^2$, $s_t$ the $\sqrt{\beta_2}$-EMA of
     $\gamma_t g_t$, $\gamma_t = \eta_t d_t \sqrt{1-\beta_2^t}/(1-\beta_1^t)$: ``chain(
     scale_by_dadapt_adam(...), scale(-1))``, see
-    :func:`~gradtx.transforms._parameter_free.scale_by_dadapt_adam`.
+    :func:`gradtx.scale_by_dadapt_adam`.
 
     Args:
       learning_rate: $\eta_t \ge 0$, the multiplier of the estimated step, or a schedule.

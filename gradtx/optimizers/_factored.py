@@ -1,7 +1,11 @@
-"""Memory-efficient adaptive methods: Adafactor and SM3.
+r"""Factored second moments.
 
-Both keep statistics of rows and columns instead of one per entry (see
-:mod:`gradtx.transforms._factored`); the rest of each chain is the library's usual members.
+Adaptive methods whose second-moment statistics take less memory than the parameters:
+Adafactor keeps a row and a column average of $g^2$ for each matrix and rebuilds the rest as
+their outer product (:func:`gradtx.scale_by_factored_rms`), so an $n \times m$ matrix costs
+$n + m$ numbers instead of $nm$; SM3 keeps one accumulator per row and per column (per slice
+of each axis) and takes the minimum cover (:func:`gradtx.scale_by_cover_rss`). The rest of
+each chain is the library's usual members; the *state / param* column shows the saving.
 """
 
 from __future__ import annotations
@@ -67,7 +71,7 @@ def adafactor(
     + \lambda w_t\big)$$
 
     per leaf, where $\hat V_t$ is the factored second moment of
-    :func:`~gradtx.transforms._factored.scale_by_factored_rms` (decay $1 - t^{-c}$),
+    :func:`gradtx.scale_by_factored_rms` (decay $1 - t^{-c}$),
     $d$ = ``clipping_threshold`` (no clipping when ``None``), $\rho_t$ = ``learning_rate``,
     $\epsilon_2 = 10^{-3}$ (the factor is 1 without ``multiply_by_parameter_scale``),
     $\lambda$ = ``weight_decay_rate``; with ``momentum`` $\tilde u_t$ is first averaged

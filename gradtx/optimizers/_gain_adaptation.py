@@ -1,9 +1,11 @@
-"""Per-weight learning-rate adaptation: local gains, delta-bar-delta, vSGD.
+"""Per-weight gains.
 
-Local gains and delta-bar-delta are one primitive, :func:`~gradtx.transforms._gain_adaptation.
-scale_by_local_gains`, with different references and bounds; vSGD is
-:func:`~gradtx.transforms._gain_adaptation.scale_by_vsgd`. Importing this module registers its
-optimizers in ``gradtx.OPTIMIZERS``.
+Learning-rate adaptation per weight from the agreement of successive gradients: local gains
+grow a weight's gain additively while its gradient keeps its sign and shrink it
+multiplicatively when it flips; delta-bar-delta does the same against an average of past
+gradients (both are :func:`gradtx.scale_by_local_gains`, with different references and
+bounds); vSGD sets each weight's rate from estimates of the gradient's mean, variance and
+curvature (:func:`gradtx.scale_by_vsgd`).
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ def local_gains(
 
     Example:
       >>> import jax.numpy as jnp, gradtx
-      >>> tx = gradtx.optimizers._gain_adaptation.local_gains(0.1)
+      >>> tx = gradtx.local_gains(0.1)
       >>> s = tx.init(jnp.zeros(2))
       >>> _, s = tx.update(jnp.array([1.0, 1.0]), s)
       >>> [round(x, 4) for x in tx.update(jnp.array([1.0, -1.0]), s)[0].tolist()]
@@ -136,7 +138,7 @@ def delta_bar_delta(
 
     Example:
       >>> import jax.numpy as jnp, gradtx
-      >>> tx = gradtx.optimizers._gain_adaptation.delta_bar_delta(0.1, kappa=0.01)
+      >>> tx = gradtx.delta_bar_delta(0.1, kappa=0.01)
       >>> s = tx.init(jnp.zeros(1))
       >>> _, s = tx.update(jnp.array([1.0]), s)
       >>> round(float(tx.update(jnp.array([1.0]), s)[0][0]), 4)
@@ -185,7 +187,7 @@ def vsgd(
     rate is the one that minimizes the expected loss after the step on a local quadratic
     model, so it grows while the gradient is consistent and anneals like $1/t$ when it is
     mostly noise. Everything, including the slow start, the outlier test and the
-    curvature $h$, is :func:`~gradtx.transforms._gain_adaptation.scale_by_vsgd`; the chain is
+    curvature $h$, is :func:`gradtx.scale_by_vsgd`; the chain is
     ``chain(scale_by_vsgd(...), lr)``. ``learning_rate`` is a multiplier of $\eta^*$,
     1 in the paper (no tuning); it is there for schedules and warm restarts.
 
@@ -221,7 +223,7 @@ def vsgd(
 
     Example:
       >>> import jax.numpy as jnp, gradtx
-      >>> tx = gradtx.optimizers._gain_adaptation.vsgd()
+      >>> tx = gradtx.vsgd()
       >>> w = jnp.ones(1)
       >>> tx.update(jnp.array([2.0]), tx.init(w), w)[0].tolist()
       [-0.5]

@@ -1,7 +1,10 @@
-"""Diagonal-Hessian preconditioning: Sophia.
+"""Diagonal-Hessian preconditioning (Sophia).
 
-Sophia scales the momentum by a clipped estimate of the diagonal of the Hessian
-(:func:`gradtx.scale_by_sophia`), refreshed every few steps.
+Sophia divides the momentum by an estimate of the diagonal of the Hessian, refreshed every
+few steps from Hessian-vector products of the loss (Hutchinson's estimator,
+:func:`gradtx.scale_by_sophia`), and clips the result per coordinate, so that a flat or
+negatively curved direction gets a bounded step. Its ``update`` needs the loss as
+``value_fn``.
 """
 
 from __future__ import annotations

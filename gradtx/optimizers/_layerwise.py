@@ -1,10 +1,12 @@
-"""Layer-wise methods: LARS, LAMB, Fromage and NovoGrad.
+r"""Layer-wise (trust-ratio) methods.
 
-Each adapts the step of a whole leaf (a layer) from norms of that leaf:
-:func:`~gradtx.transforms._layerwise.scale_by_trust_ratio` rescales a direction (SGD's,
-Adam's, the gradient's) to a fraction of the layer's weight norm, and
-:func:`~gradtx.transforms._layerwise.scale_by_layerwise_rms` normalizes by a running
-norm of the layer's gradient.
+A step per *layer* (per parameter leaf) from norms of that layer. LARS (for SGD) and LAMB
+(for Adam) rescale the update by the trust ratio $\|w\| / \|u\|$
+(:func:`gradtx.scale_by_trust_ratio`), so that every layer moves by about the same fraction
+of itself, whatever the scale of its gradient; Fromage takes a step of relative size
+$\eta$ per layer and then shrinks the weights so that their norm stays put; NovoGrad divides
+each layer's gradient by the root of a running average of its squared *norm*, one scalar
+per layer (:func:`gradtx.scale_by_layerwise_rms`).
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
-"""Loss-driven learning-rate control and gradient-free baselines:
-bold driver, random search, SPSA.
+"""Loss-driven control and gradient-free baselines.
 
-Each reads the loss through ``update``'s ``value`` / ``value_fn`` keywords (registered with
-``needs_value=True``). Reduce-on-plateau is a transform to chain after any optimizer
-(:func:`gradtx.transforms._loss_driven.reduce_on_plateau`), not an alias.
-
-Importing this module registers its optimizers in ``gradtx.OPTIMIZERS``.
+Methods that watch the loss itself, which they read through ``update``'s ``value`` and
+``value_fn`` keywords: the bold driver grows the learning rate after a step that lowered the
+loss and shrinks it (and undoes the step) after one that raised it. Random search and SPSA
+use loss values only, no gradient: baselines that show what the gradient buys.
+Reduce-on-plateau, which lowers the learning rate when the loss stops improving, is a
+transform to chain after any optimizer (:func:`gradtx.reduce_on_plateau`), not an alias.
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ def random_search(
     $f(w_t)$ its ``value``. One loss evaluation per step and no gradient (the gradient
     passed in is ignored): a baseline that shows what gradients buy. On a quadratic in
     $n$ dimensions it needs $O(n)$ evaluations to do what one gradient step does. It is
-    :func:`~gradtx.transforms._loss_driven.random_search_step`. Optax has no counterpart.
+    :func:`gradtx.random_search_step`. Optax has no counterpart.
 
     Args:
       learning_rate: $\eta \ge 0$, the initial standard deviation of the steps; a constant

@@ -1,4 +1,9 @@
-"""Mechanic, the learning-rate tuner: :func:`gradtx.scale_by_mechanic` as an optimizer."""
+"""Mechanic: a learned scale for any optimizer.
+
+Mechanic multiplies a base optimizer's updates by a scale that it learns online by coin
+betting (:func:`gradtx.scale_by_mechanic`), so the base optimizer runs with its learning
+rate at 1 (or a schedule that peaks at 1) and Mechanic finds the size of the steps.
+"""
 
 from __future__ import annotations
 
@@ -31,7 +36,7 @@ def mechanize(
 
     where $s^{(\beta)}$ bets on $h_t = \langle g_t, \sum_k u^\text{base}_k\rangle$ (with a
     decay $\lambda$), $\beta = 1 - 10^{-k}$, $k = 1..n$: it is
-    :func:`~gradtx.transforms._online_learning.scale_by_mechanic`, which gives the full rule.
+    :func:`gradtx.scale_by_mechanic`, which gives the full rule.
 
     Args:
       base_optimizer: the optimizer to tune (fixed at construction), with its learning rate

@@ -1,6 +1,14 @@
-"""Adam-family and averaging methods from optax.contrib and torch.optim: ADOPT, AdEMAMix,
-MADGRAD, ASGD, lazy (sparse) Adam; short chains of :mod:`gradtx.transforms._moment_variants`
-and the library's moments. Importing this module registers them in ``gradtx.OPTIMIZERS``."""
+"""Moment variants.
+
+Methods that change the moments themselves rather than the preconditioner: ADOPT normalizes
+the gradient by the *previous* second moment before the momentum
+(:func:`gradtx.scale_by_lagged_rms`); AdEMAMix adds a slow EMA of the gradient to the fast
+one (:func:`gradtx.add_slow_ema`), and its simplified form uses one long, unnormalized
+momentum plus the current gradient; MADGRAD is momentumized dual averaging with a cube-root
+denominator (:func:`gradtx.scale_by_dual_averaging`); lazy Adam (PyTorch's ``SparseAdam``)
+moves, and updates the moments of, only the rows that received a gradient
+(:func:`gradtx.lazy_rows`).
+"""
 
 from __future__ import annotations
 
@@ -299,7 +307,7 @@ def lazy_adam(
       eps: $\epsilon \ge 0$, added to $\sqrt{\nu_t}$.
       row_axis: the axis that indexes rows (default 0), ``None`` (the whole leaf is one
         row), or a tree of them (a prefix of the params); see
-        :func:`~gradtx.transforms._moment_variants.lazy_rows`.
+        :func:`gradtx.lazy_rows`.
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with live hyperparameters.

@@ -1,7 +1,9 @@
-"""Orthogonalized updates: Muon.
+r"""Orthogonalized updates (Muon).
 
-Muon orthogonalizes the momentum of each weight matrix by Newton–Schulz iterations
-(:func:`gradtx.scale_by_muon`) and hands the other leaves to AdamW.
+Muon orthogonalizes the momentum of each weight matrix with a few Newton–Schulz iterations
+(:func:`gradtx.scale_by_muon`): a matrix update $G = U S V^\top$ becomes approximately
+$U V^\top$, the steepest-descent direction under the spectral norm. The leaves that are not
+matrices (biases, scales, or any leaf its dimension numbers leave out) are trained by AdamW.
 """
 
 from __future__ import annotations
@@ -86,7 +88,7 @@ def muon(
     s = \sqrt{\max(1, m/n)}\ \text{ or }\ \rho\sqrt{\max(n, m)}$$
 
     for each matrix ($n$ = fan-in, $m$ = fan-out), with $\hat m_t$ the debiased (Nesterov)
-    momentum of :func:`~gradtx.transforms._orthogonal.scale_by_muon` and $\operatorname{NS}$
+    momentum of :func:`gradtx.scale_by_muon` and $\operatorname{NS}$
     the Newton–Schulz orthogonalization. It is ``partition({"muon": chain(scale_by_muon,
     scale_by_shape, add_decayed_weights(weight_decay, weight_decay_mask), lr), "adam":
     adamw(adam_learning_rate, adam_b1, adam_b2, eps, adam_eps_root, weight_decay=
@@ -116,7 +118,7 @@ def muon(
       adam_weight_decay: Adam's decoupled decay $\ge 0$.
       adam_learning_rate: Adam's rate $\ge 0$; ``None`` for ``learning_rate``.
       muon_weight_dimension_numbers: ``None`` (2-D leaves are matrices), or a tree (prefix)
-        of :class:`~gradtx.transforms._orthogonal.MuonDimensionNumbers` and ``None``, or a
+        of :class:`gradtx.MuonDimensionNumbers` and ``None``, or a
         function of the params returning one.
       consistent_rms: $\rho \ge 0$ for the shape scaling $\rho\sqrt{\max(n, m)}$, or
         ``None`` for $\sqrt{\max(1, m/n)}$.

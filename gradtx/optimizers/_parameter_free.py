@@ -1,8 +1,10 @@
-"""Parameter-free methods: COCOB, DoG and DoWG set their own step size.
+"""Parameter-free methods.
 
-COCOB bets on each coordinate like a gambler on coins; DoG and DoWG divide the largest
-distance from the initial point by the root of the summed squared gradient norms. Their
-``learning_rate`` multiplies the step they find (1 is the method as published).
+COCOB, DoG and DoWG set their own step size: COCOB bets on each coordinate like a gambler on
+coins (:func:`gradtx.scale_by_cocob`); DoG and DoWG divide the largest distance from the
+initial point by the root of the summed squared gradient norms (:func:`gradtx.scale_by_dog`,
+:func:`gradtx.scale_by_dowg`). Their ``learning_rate`` multiplies the step they find (1 is
+the method as published).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def cocob(
 
     per coordinate, with $g_k$ the gradient times $\eta_k$ plus $\lambda x_k$, $L_t$ the
     largest $|g_k|$, $G_t = \sum |g_k|$ and $R_t$ the reward (see
-    :func:`~gradtx.transforms._online_learning.scale_by_cocob`). It is
+    :func:`gradtx.scale_by_cocob`). It is
     ``chain(add_decayed_weights(wd, mask), scale_by_learning_rate(lr, flip_sign=False),
     scale_by_cocob(alpha, eps))``, as in Optax.
 
@@ -80,7 +82,7 @@ def dog(
 
     with $\lambda x$ in $g$ if ``weight_decay`` is set: ``chain([add_decayed_weights(wd,
     mask)], scale_by_dog(init_step, eps), lr)``, see
-    :func:`~gradtx.transforms._parameter_free.scale_by_dog` for ``init_step``.
+    :func:`gradtx.scale_by_dog` for ``init_step``.
 
     Args:
       learning_rate: $\eta_t \ge 0$, a multiplier, or a schedule.
@@ -127,7 +129,7 @@ def dowg(
     {\sqrt{\sum_{k\le t}\bar r_k^2\lVert g_k\rVert^2} + \epsilon}\, g_t$$
 
     It is ``chain([add_decayed_weights(wd, mask)], scale_by_dowg(init_estim_sq_dist, eps),
-    lr)``; see :func:`~gradtx.transforms._parameter_free.scale_by_dowg`.
+    lr)``; see :func:`gradtx.scale_by_dowg`.
 
     Args:
       learning_rate: $\eta_t \ge 0$, a multiplier, or a schedule.

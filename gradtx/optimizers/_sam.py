@@ -1,4 +1,11 @@
-"""Sharpness-aware minimization: the wrapper :func:`gradtx.sam` as an optimizer."""
+"""Sharpness-aware minimization (SAM).
+
+SAM takes its gradient at an adversarially perturbed point: an ascent step along the
+normalized gradient, then the outer optimizer's step from the weights before it, with the
+gradient taken at the perturbed weights. The alias ``sam`` is the wrapper
+:func:`gradtx.sam`, which works around any outer and adversarial optimizers, registered as
+an optimizer.
+"""
 
 from __future__ import annotations
 

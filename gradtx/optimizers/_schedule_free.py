@@ -1,7 +1,10 @@
-"""Schedule-free SGD and AdamW: no learning-rate decay, an average of the iterates instead.
+"""Schedule-free methods.
 
-Both are :func:`gradtx.schedule_free` around a base optimizer without momentum; evaluate at
-:func:`gradtx.schedule_free_eval_params`.
+Schedule-free SGD and AdamW replace the learning-rate decay by an average of the iterates:
+the gradient is taken at an interpolation between the base optimizer's iterate and the
+average, and the average is the point to evaluate, read with
+:func:`gradtx.schedule_free_eval_params`. Both are the wrapper :func:`gradtx.schedule_free`
+around a base optimizer without momentum.
 """
 
 from __future__ import annotations
@@ -56,7 +59,7 @@ def schedule_free_sgd(
     $\eta_t = \eta\min(1, (t+1)/T)$, $T$ = ``warmup_steps``. It is ``schedule_free(chain(
     [add_decayed_weights(wd)], scale_by_learning_rate(lr)), lr, b1, weight_lr_power)``.
     **Difference from Optax:** the authors' warm-up (Optax 0.2.8's first step is zero; see
-    :func:`~gradtx.transforms._online_learning.schedule_free`).
+    :func:`gradtx.schedule_free`).
 
     Args:
       learning_rate: $\eta \ge 0$, a constant or a schedule.

@@ -1,4 +1,13 @@
-"""Gradient descent and the three forms of momentum."""
+r"""Gradient descent and momentum.
+
+The plainest update, $w_{t+1} = w_t - \eta_t\, g_t$ (``gd``), and the three ways of adding a
+velocity to it. They differ only in the order of two primitives and in whether the velocity
+is a sum or an average: ``sgd`` is ``chain(trace(momentum), scale_by_learning_rate(lr))``,
+PyTorch's form, in which the learning rate multiplies the velocity; ``heavy_ball`` swaps the
+two, so that a new learning rate scales only the gradients still to come (Polyak's form);
+``ema_momentum`` averages with :func:`gradtx.ema` instead of summing with
+:func:`gradtx.trace`, so the step keeps the scale of the gradient.
+"""
 
 from __future__ import annotations
 

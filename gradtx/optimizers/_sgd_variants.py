@@ -1,7 +1,11 @@
-"""SGD variants: gradient noise, Polyak's step size, optimistic gradient descent.
+"""Variants of gradient descent.
 
-Each is gradient descent with one more primitive in front of (or behind) the learning
-rate: ``add_noise``, ``scale_by_polyak`` or ``scale_by_optimistic_gradient``.
+Gradient descent with one more primitive in front of or behind the learning rate: annealed
+Gaussian noise (:func:`gradtx.add_noise`, ``noisy_sgd``), Polyak's step size computed from
+the loss value (:func:`gradtx.scale_by_polyak`, ``polyak_sgd``), an extrapolation with the
+previous gradient (:func:`gradtx.scale_by_optimistic_gradient`,
+``optimistic_gradient_descent``), or a decaying rate and a running average of the iterates
+(:func:`gradtx.polyak_average`, ``asgd``, PyTorch's ``ASGD``).
 """
 
 from __future__ import annotations

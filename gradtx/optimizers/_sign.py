@@ -1,9 +1,11 @@
-"""Sign methods: signSGD, Signum and Lion.
+r"""Sign-based methods.
 
-Each steps by the *sign* of a direction, so every coordinate moves by exactly the learning
-rate: ``chain(<direction>, scale_by_sign(), lr)``. They differ only in the direction:
-the gradient (signSGD), its EMA (Signum), or Lion's interpolation of the gradient and its
-previous EMA.
+Steps of a fixed size per weight in the direction of the sign of a (smoothed) gradient:
+$u_t = -\eta_t \operatorname{sign}(\cdot)$, ``chain(<direction>, scale_by_sign(), lr)``.
+They differ only in the direction: the gradient (``sign_sgd``), its EMA (``signum``), or
+Lion's interpolation between the gradient and its previous EMA
+(:func:`gradtx.scale_by_lion`). Every weight moves by exactly $\eta_t$, so these methods
+want smaller learning rates than Adam.
 """
 
 from __future__ import annotations

@@ -9,9 +9,9 @@ found by evaluating $\varphi(\alpha) = f(x + \alpha d)$ through the extra argume
 
 and store the value and gradient at the accepted point $x + \alpha d$ in the state
 (``state.point``). A driver that applies exactly the returned updates reads them back with
-:func:`value_and_grad_from_state` instead of evaluating $f$ again; :func:`gradtx.second_order
-.minimize` does so. Each search runs in one :func:`jax.lax.while_loop`, so it jits. The zoom
-(strong-Wolfe) search is in ``_zoom.py``.
+:func:`value_and_grad_from_state` instead of evaluating $f$ again; :func:`gradtx.minimize`
+does so. Each search runs in one :func:`jax.lax.while_loop`, so it jits. The zoom
+(strong-Wolfe) search is :func:`scale_by_zoom_linesearch`, in ``_zoom.py``.
 """
 
 from __future__ import annotations

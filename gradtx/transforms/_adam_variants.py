@@ -2,9 +2,9 @@
 
 They keep Optax's names and arguments (``scale_by_belief``, ``scale_by_yogi``,
 ``scale_by_radam``, ``scale_by_adan``), but each is :func:`gradtx.ema` followed by one
-preconditioner of :mod:`gradtx.transforms._second_moments` or
-:mod:`gradtx.transforms._difference`: the first moment and its bias correction are those of
-Adam, written once.
+preconditioner (:func:`gradtx.scale_by_belief_rms`, :func:`gradtx.scale_by_additive_rms`,
+:func:`gradtx.scale_by_rectified_rms`, :func:`gradtx.scale_by_difference_moments`): the
+first moment and its bias correction are those of Adam, written once.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def scale_by_belief(
     \texttt{), bias\_correction(}\beta_1\texttt{))}$$
 
     with $m_t$ the EMA of the gradient and $s_t$ the EMA of $|g_t - m_t|^2$ (see
-    :func:`~gradtx.transforms._second_moments.scale_by_belief_rms`). The belief moment needs
+    :func:`gradtx.scale_by_belief_rms`). The belief moment needs
     the raw average $m_t$, so the first moment's bias correction comes after the division
     (the two commute).
 
@@ -174,7 +174,7 @@ def scale_by_adan(
     = \texttt{chain(ema(}\beta_1\texttt{), scale\_by\_difference\_moments(}\beta_2,
     \beta_3\texttt{))}$$
 
-    See :func:`~gradtx.transforms._difference.scale_by_difference_moments` for $v$, $n$ and
+    See :func:`gradtx.scale_by_difference_moments` for $v$, $n$ and
     the coefficient $\beta_2$ of the difference (Optax 0.2.8 uses $1-\beta_2$).
 
     Args:

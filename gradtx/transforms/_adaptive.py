@@ -30,7 +30,7 @@ def statistic_source(updates: Any, extra: dict, source: str) -> Any:
 
 def second_moment_step(g: jax.Array, nu: jax.Array, s: Any) -> jax.Array:
     r"""One EMA step of the second moment: $(1-\beta)\,|g|^2 + \beta\,\nu$ (``s`` from
-    :func:`gradtx.transforms._momentum.ema_scalars`)."""
+    ``ema_scalars`` in ``transforms/_momentum.py``)."""
     return s.one_minus * _tree.abs_sq(g) + s.decay * nu
 
 

@@ -1,4 +1,4 @@
-"""Memory-efficient second moments: Adafactor's factored RMS and SM3's cover sums.
+r"""Memory-efficient second moments: Adafactor's factored RMS and SM3's cover sums.
 
 Both replace the per-entry statistic of :func:`gradtx.scale_by_rms` /
 :func:`gradtx.scale_by_rss` by statistics of rows and columns (of every axis, for SM3), so

@@ -1,4 +1,4 @@
-"""Orthogonalized updates (Muon): Newton–Schulz iterations on the matrix parameters.
+r"""Orthogonalized updates (Muon): Newton–Schulz iterations on the matrix parameters.
 
 A matrix update $G = U S V^\top$ is replaced by (approximately) $U V^\top$, the steepest
 descent direction under the spectral norm. The polar factor is approached with a few

@@ -1,11 +1,11 @@
-"""Learning-rate-free primitives: step sizes from an estimate of the distance to travel.
+"""Learning-rate-free primitives: DoG's and DoWG's distance over gradients, COCOB's bets.
 
-:func:`scale_by_prodigy` and :func:`scale_by_dadapt_adam` (D-adaptation) are Adam whose step
-grows with $d_t$, a lower bound on the distance to the solution; :func:`scale_by_dog` and
-:func:`scale_by_dowg` are SGD whose step is the largest distance from the start over the
-root of the summed squared gradient norms. All need ``params``. Sums over the tree are
+:func:`scale_by_dog` and :func:`scale_by_dowg` are SGD whose step is the largest distance
+from the start over the root of the summed squared gradient norms; :func:`scale_by_cocob`
+bets on each coordinate like a gambler on coins. All need ``params``. Sums over the tree are
 accumulated in at least float32, scalar state is in JAX's default float dtype (Optax 0.2.8:
-the parameters' lowest). Coin betting is in :mod:`gradtx.transforms._online_learning`.
+the parameters' lowest). Prodigy and D-Adaptation, which estimate the distance to the
+solution for Adam, are :func:`gradtx.scale_by_prodigy` and :func:`gradtx.scale_by_dadapt_adam`.
 """
 
 from __future__ import annotations

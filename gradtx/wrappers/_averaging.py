@@ -176,8 +176,8 @@ def ema_params(
     r"""Keep an exponential moving average of the parameters in the state; updates pass through.
 
     $$\bar w_t = \bar w_{t-1} + \gamma_t\,(w_t - \bar w_{t-1}),\qquad
-      \gamma_t = \begin{cases} \dfrac{1-\beta}{1-\beta^t} & 	ext{debias} \
-      1-\beta & 	ext{otherwise}\end{cases}$$
+      \gamma_t = \begin{cases} \dfrac{1-\beta}{1-\beta^t} & \text{debias} \\
+      1-\beta & \text{otherwise}\end{cases}$$
 
     where $w_t$ = params + updates is the parameter after this step, $\beta$ = ``decay``
     and $\bar w_0$ the initial parameters. With ``debias=True`` this is exactly the debiased

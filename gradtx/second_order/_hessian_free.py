@@ -26,6 +26,9 @@ class HessianFreeState(NamedTuple):
       cg_steps: int32 CG steps of the last solve.
       point: value and gradient at ``params + updates`` (reused by the next step).
       info: evaluations made by the last update.
+      report: (a property, not a field) ``info`` and ``point`` as the
+        :class:`~gradtx.second_order.Report` a driver reads; a rejected step is not a
+        failure (the damping rises and the next update tries again).
     """
 
     count: jax.Array
@@ -37,6 +40,11 @@ class HessianFreeState(NamedTuple):
     cg_steps: jax.Array
     point: _records.AcceptedPoint
     info: _records.StepInfo
+
+    @property
+    def report(self) -> _records.Report:
+        """The last update's evaluations and the point it moved to (or stayed at)."""
+        return _records.Report(self.info, self.point, jnp.asarray(False))
 
 
 def hessian_free(
@@ -70,8 +78,9 @@ def hessian_free(
 
     The transform outputs the final step (not a direction) and evaluates
     $f$ and $\nabla f$ at $x_k - p_k$ itself (one evaluation per step), storing them in
-    ``state.point`` for the next step. Use it as the *last* member of a chain, without a
-    line search.
+    ``state.point`` for the next step (``state.report`` is what a driver reads). Use it as
+    the *last* member of a chain, without a line search: a member after it changes the
+    step, and a driver then no longer reuses the point.
 
     **Extra arguments of** ``update`` (the Gauss–Newton API works for any pytree model,
     Flax included): ``value`` ($f(x_k)$, optional), and either ``value_fn`` (``params ->

@@ -330,10 +330,10 @@ def minimize(
 
     with $\varepsilon$ = ``tol`` and the norm ``norm`` (1, 2 or $\infty$). Each update is
     called with the extra arguments ``value``, ``grad`` and ``value_fn=fun`` (plus
-    ``extra_args``). After each update the loop reads :func:`report_of` of the state: it
-    counts the reported evaluations and reuses the reported $f$, $\nabla f$ at the new point.
-    Without a report (Optax, first-order, or a state inside a wrapper's) the loop evaluates
-    ``jax.value_and_grad(fun)`` at each new point itself (and counts it).
+    ``extra_args``). After each update the loop reads the state's report
+    (:func:`~gradtx.second_order.report_of`): it counts the reported evaluations and reuses
+    the reported $f$, $\nabla f$ at the new point. Without a report (Optax, first-order, a
+    state inside a wrapper's) it evaluates ``jax.value_and_grad(fun)`` there itself.
 
     ``method`` is ``"gd"`` (steepest descent, zoom line search), ``"lbfgs"``
     (:func:`lbfgs`), ``"cg"`` (:func:`nonlinear_cg`, PR+), ``"newton"`` (:func:`newton`),

@@ -23,11 +23,18 @@ class ScaleByNewtonState(NamedTuple):
       damping: the multiple $\tau$ of the identity added to the last Hessian (0 when it
         was positive definite).
       info: evaluations made by the last update (one Hessian).
+      report: (a property, not a field) ``info`` as a :class:`~gradtx.second_order.Report`
+        with no point (a direction does not choose the step) and no failure.
     """
 
     count: jax.Array
     damping: jax.Array
     info: _records.StepInfo
+
+    @property
+    def report(self) -> _records.Report:
+        """The last update's evaluations (a direction reports no point)."""
+        return _records.Report(self.info, None, jnp.asarray(False))
 
 
 def damped_newton_solve(

@@ -84,7 +84,7 @@ def as_transform(tx: Any, where: str) -> GradientTransformation:
             f"{where} must be a gradient transformation with `init` and `update`, "
             f"got {type(tx).__name__}: {tx!r}"
         )
-    if isinstance(tx, GradientTransformation) or _accepts_extra(update):
+    if _accepts_extra(update):  # gradtx's, Optax's GradientTransformationExtraArgs
         return GradientTransformation(init, update)
 
     def update_without_extra(updates, state, params=None, **extra):
@@ -163,7 +163,8 @@ def named_chain(*named: tuple[str, Any]) -> GradientTransformation:
 def _chain_of(members, keys, who) -> GradientTransformation:
     def init(params):
         states = [m.init(params) for m in members]
-        return tuple(states) if keys is None else dict(zip(keys, states))
+        states = tuple(states) if keys is None else dict(zip(keys, states))
+        return _tree.distinct_buffers(states, params)  # a donatable state
 
     def update(updates, state, params=None, **extra):
         _check_members_state(state, len(members), keys, who)

@@ -34,8 +34,9 @@ class InjectState(NamedTuple):
     Attributes:
       count: int32 number of updates applied so far (saturating).
       hyperparams: current value of every live hyperparameter, by name.
-      scheduled: the names of the hyperparameters that follow a schedule (values ``None``;
-        the dict's keys are part of the static tree structure, so they cost no memory).
+      scheduled: the names of the hyperparameters that follow a schedule, with ``None``
+        (a schedule of the step: it costs no memory) or the state of a stateful schedule
+        (Optax's ``StatefulSchedule``, e.g. :class:`gradtx.schedules.WrappedSchedule`).
       inner_state: the state of the transform built from the hyperparameters.
       rules: the declarations of the live hyperparameters (static data, no leaves), read by
         :func:`set_hyperparams` to accept exactly the values the constructor accepts.
@@ -47,12 +48,25 @@ class InjectState(NamedTuple):
     inner_state: Any
     rules: _hyper.Rules | None = None
 
+    @property
+    def hyperparams_states(self) -> dict[str, Any]:
+        """Optax's name for the states of the schedules (``None`` for a schedule of the
+        step, which reads ``count``)."""
+        return dict(self.scheduled)
+
 
 def _name(factory: Any) -> str:
     """A factory's name for messages (``functools.partial`` and callables included)."""
     while isinstance(factory, functools.partial):
         factory = factory.func
     return getattr(factory, "__name__", type(factory).__name__)
+
+
+def is_stateful_schedule(value: Any) -> bool:
+    """Optax's ``StatefulSchedule`` protocol: ``init() -> state``, ``update(state, **extra)
+    -> state`` and ``__call__(state, **extra) -> value`` (a schedule that keeps a state and
+    sees the update's extra arguments, e.g. the loss)."""
+    return all(callable(getattr(value, a, None)) for a in ("init", "update", "__call__"))
 
 
 def _is_number(value: Any) -> bool:
@@ -140,26 +154,32 @@ def inject_hyperparams(
         except TypeError as err:
             raise TypeError(f"{who}: {err}") from None
         bound.apply_defaults()
-        static, numeric, schedules = {}, {}, {}
+        static, numeric, schedules, stateful = {}, {}, {}, {}
         for name, value in bound.arguments.items():
             spec = specs[name]
-            if spec.kind == _hyper.LIVE and name not in static_args and _is_number(value):
+            live_kind = spec.kind == _hyper.LIVE and name not in static_args
+            if live_kind and _is_number(value):
                 numeric[name] = value
-            elif spec.kind == _hyper.LIVE and name not in static_args and callable(value):
+            elif live_kind and is_stateful_schedule(value):
+                stateful[name] = value
+            elif live_kind and callable(value):
                 schedules[name] = value
             else:
                 if declared or spec.kind == _hyper.LIVE or spec is _hyper.DTYPE:
                     spec.validate(name, value)
                 static[name] = value
+        # Build once with concrete values: the factory validates them (schedules at step 0).
+        first = {n: fn(np.int32(0)) for n, fn in schedules.items()}
+        first.update({n: fn(fn.init()) for n, fn in stateful.items()})
         # Validate under the caller's own argument names ("b1", not the primitive's "decay").
         for name, value in {**numeric, **schedules}.items():
             specs[name].validate(name, value)
-        # Build once with concrete values: the factory validates them (schedules at step 0).
-        first = {n: fn(np.int32(0)) for n, fn in schedules.items()}
+        for name in stateful:
+            specs[name].validate(f"{name} (stateful schedule, initial value)", first[name])
         if joint is not None:
             joint({**static, **numeric, **first})
         factory(**static, **numeric, **first)
-        live = [n for n in bound.arguments if n in numeric or n in schedules]
+        live = [n for n in bound.arguments if n in numeric or n in first]
         rules = _hyper.Rules(who, tuple((n, specs[n]) for n in live), joint)
 
         def current(hyperparams):
@@ -170,7 +190,11 @@ def inject_hyperparams(
             given = {**numeric, **first}
             values = {n: jnp.asarray(given[n], dtype=dtype) for n in live}
             inner = current(values).init(params)
-            return InjectState(_tree.zero_count(), values, dict.fromkeys(schedules), inner, rules)
+            scheduled = {
+                n: stateful[n].init() if n in stateful else None for n in live if n in first
+            }
+            state = InjectState(_tree.zero_count(), values, scheduled, inner, rules)
+            return _tree.distinct_buffers(state, params)  # donatable
 
         expected = sorted(live)
 
@@ -182,12 +206,16 @@ def inject_hyperparams(
                     f"with {sorted(state.hyperparams)}: a state from another optimizer?"
                 )
             values = dict(state.hyperparams)
+            scheduled = dict(state.scheduled)
             for name, fn in schedules.items():
                 values[name] = jnp.asarray(fn(state.count), dtype=values[name].dtype)
+            for name, fn in stateful.items():  # Optax's StatefulSchedule: sees the extra args
+                value = fn(state.scheduled[name], **extra)
+                values[name] = jnp.asarray(value, dtype=values[name].dtype)
+                scheduled[name] = fn.update(state.scheduled[name], **extra)
             updates, inner = current(values).update(updates, state.inner_state, params, **extra)
-            new_state = InjectState(
-                _tree.safe_increment(state.count), values, state.scheduled, inner, state.rules
-            )
+            count = _tree.safe_increment(state.count)
+            new_state = InjectState(count, values, scheduled, inner, state.rules)
             return updates, new_state
 
         return GradientTransformation(init, update)

@@ -78,7 +78,14 @@ def interpolated_ema(
     return GradientTransformation(init, update)
 
 
-def scale_by_lion(b1: Any = 0.9, b2: Any = 0.99, mu_dtype: Any = None) -> GradientTransformation:
+def scale_by_lion(
+    b1: Any = 0.9,
+    b2: Any = 0.99,
+    mu_dtype: Any = None,
+    *,
+    mode: str = "hard",
+    smooth_beta: Any = 1.0,
+) -> GradientTransformation:
     r"""Lion's direction: the sign of an interpolation of the gradient and its average.
 
     $$u_t = \operatorname{sign}\big(\beta_1 m_{t-1} + (1-\beta_1) g_t\big),\qquad
@@ -89,6 +96,9 @@ def scale_by_lion(b1: Any = 0.9, b2: Any = 0.99, mu_dtype: Any = None) -> Gradie
       b1: $\beta_1 \in [0, 1)$, the interpolation weight of the step.
       b2: $\beta_2 \in [0, 1)$, the decay of the average $m$.
       mu_dtype: dtype of $m$.
+      mode: ``"hard"`` (the sign), ``"smooth"`` ($\tanh(\beta x)$) or ``"refined"``
+        ($x$ clipped to $[-1, 1]$), as in Optax; see :func:`gradtx.scale_by_sign`.
+      smooth_beta: $\beta > 0$ of the smooth mode.
 
     Returns:
       A chain of :func:`interpolated_ema` and :func:`gradtx.scale_by_sign`.
@@ -104,4 +114,4 @@ def scale_by_lion(b1: Any = 0.9, b2: Any = 0.99, mu_dtype: Any = None) -> Gradie
       >>> tx.update(jnp.array([0.3, -2.0, 0.0]), tx.init(jnp.zeros(3)))[0].tolist()
       [1.0, -1.0, 0.0]
     """
-    return chain(interpolated_ema(b1, b2, mu_dtype), scale_by_sign())
+    return chain(interpolated_ema(b1, b2, mu_dtype), scale_by_sign(mode, smooth_beta))

@@ -61,7 +61,7 @@ def _as_flag(value: Any, who: str) -> bool:
 
 def _flags(mask: Any, tree: Any, who: str) -> list[bool]:
     """One bool per leaf of ``tree`` (``None`` leaves count) from a mask or a mask function."""
-    resolved = mask(tree) if callable(mask) else mask
+    resolved = mask(tree) if _tree.is_function_of_params(mask) else mask
     values = _tree.broadcast_prefix(resolved, tree, "mask", who)
     leaves = _tree.leaves_with_none(tree)
     return [x is not None and _as_flag(v, who) for x, v in zip(leaves, values)]
@@ -151,10 +151,12 @@ def masked(
       ([0.5, 0.5], [0.0])
     """
     inner = as_transform(inner, "masked inner")
-    if not callable(mask):
+    if not _tree.is_function_of_params(mask):
         jax.tree.map(lambda v: v is None or _as_flag(v, "masked"), mask, is_leaf=_tree.is_none)
 
     def init(params):
+        if _tree.is_placeholder(params):  # optax.tree.map_params: no leaves to mask
+            return MaskedState(inner.init(params))
         return MaskedState(inner.init(_select(params, _flags(mask, params, "masked"))))
 
     def update(updates, state, params=None, **extra):
@@ -204,7 +206,9 @@ def freeze(mask: Any) -> GradientTransformation:
 
 def _labels(param_labels: Any, tree: Any, transforms: Mapping, who: str) -> list[Any]:
     """One label per leaf of ``tree`` (``None`` for ``None`` leaves), each a transform key."""
-    resolved = param_labels(tree) if callable(param_labels) else param_labels
+    resolved = (
+        param_labels(tree) if _tree.is_function_of_params(param_labels) else param_labels
+    )
     labels = _tree.broadcast_prefix(resolved, tree, "param_labels", who)
     paths, _ = jax.tree_util.tree_flatten_with_path(tree, is_leaf=_tree.is_none)
     out = []
@@ -269,6 +273,8 @@ def partition(
     keys = tuple(members)  # a jitted state may come back with its dict keys sorted
 
     def init(params):
+        if _tree.is_placeholder(params):  # optax.tree.map_params: no leaves to label
+            return PartitionState({k: inner.init(params) for k, inner in members.items()})
         labels = _labels(param_labels, params, members, "partition")
         states = {
             k: inner.init(_select(params, [label == k for label in labels]))

@@ -103,10 +103,10 @@ def schedule_free(
 
     def init(params):
         dtype = jnp.result_type(float)
-        zero = jnp.zeros([], dtype)
+        zeros = jnp.zeros([], dtype), jnp.zeros([], dtype)  # two buffers: a state is donatable
         b = jnp.asarray(b1, dtype)
         z = _tree.copy_trainable(params, state_dtype)
-        return ScheduleFreeState(_tree.zero_count(), b, zero, zero, base.init(params), z)
+        return ScheduleFreeState(_tree.zero_count(), b, *zeros, base.init(params), z)
 
     def update(updates, state, params=None, **extra):
         check_state_type(state, ScheduleFreeState, "schedule_free")

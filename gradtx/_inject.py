@@ -180,7 +180,9 @@ def inject_hyperparams(
             joint({**static, **numeric, **first})
         factory(**static, **numeric, **first)
         live = [n for n in bound.arguments if n in numeric or n in first]
-        rules = _hyper.Rules(who, tuple((n, specs[n]) for n in live), joint)
+        plain = (int, float, str, bool, type(None))
+        fixed = tuple((n, v) for n, v in static.items() if isinstance(v, plain))
+        rules = _hyper.Rules(who, tuple((n, specs[n]) for n in live), joint, fixed)
 
         def current(hyperparams):
             return factory(**static, **hyperparams)
@@ -220,6 +222,11 @@ def inject_hyperparams(
 
         return GradientTransformation(init, update)
 
+    try:  # the annotations as objects (``ScalarOrSchedule``), not strings: Optax's tests and
+        # editors read them from the public factory's signature
+        wrapped.__signature__ = inspect.signature(factory, eval_str=True)
+    except Exception:  # an annotation that cannot be evaluated: keep the plain signature
+        pass
     wrapped.__gradtx_raw__ = factory
     wrapped.__gradtx_hyperparams__ = getattr(factory, "__gradtx_hyperparams__", None)
     return wrapped

@@ -14,10 +14,8 @@ names and arguments are Optax's (``scale_by_belief``, ``scale_by_yogi``, ``scale
 
 from __future__ import annotations
 
-from typing import Any
-
 from gradtx import _hyper as hp
-from gradtx._base import GradientTransformation, chain
+from gradtx._base import DTypeLike, GradientTransformation, MaskOrFn, ScalarOrSchedule, chain
 from gradtx._registry import optimizer
 from gradtx.transforms._adam_variants import (
     scale_by_adan,
@@ -33,11 +31,11 @@ from gradtx.transforms._scaling import scale, scale_by_learning_rate
 
 @optimizer(example={"learning_rate": 0.01})
 def adabelief(
-    learning_rate: Any,
-    b1: Any = 0.9,
-    b2: Any = 0.999,
-    eps: Any = 1e-16,
-    eps_root: Any = 1e-16,
+    learning_rate: ScalarOrSchedule,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-16,
+    eps_root: ScalarOrSchedule = 1e-16,
     *,
     nesterov: bool = False,
 ) -> GradientTransformation:
@@ -83,7 +81,10 @@ def adabelief(
 
 @optimizer(example={"learning_rate": 0.01})
 def yogi(
-    learning_rate: Any, b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-3
+    learning_rate: ScalarOrSchedule,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-3,
 ) -> GradientTransformation:
     r"""Yogi: Adam with an additive, sign-controlled second moment.
 
@@ -122,12 +123,12 @@ def yogi(
 
 @optimizer(hyperparams={"threshold": hp.FINITE}, example={"learning_rate": 0.03})
 def radam(
-    learning_rate: Any,
-    b1: Any = 0.9,
-    b2: Any = 0.999,
-    eps: Any = 1e-8,
-    eps_root: Any = 0.0,
-    threshold: Any = 5.0,
+    learning_rate: ScalarOrSchedule,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-8,
+    eps_root: ScalarOrSchedule = 0.0,
+    threshold: ScalarOrSchedule = 5.0,
     *,
     nesterov: bool = False,
 ) -> GradientTransformation:
@@ -176,14 +177,14 @@ def radam(
 
 @optimizer(hyperparams={"b3": hp.DECAY}, example={"learning_rate": 0.01})
 def adan(
-    learning_rate: Any,
-    b1: Any = 0.98,
-    b2: Any = 0.92,
-    b3: Any = 0.99,
-    eps: Any = 1e-8,
-    eps_root: Any = 1e-8,
-    weight_decay: Any = 0.0,
-    mask: Any = None,
+    learning_rate: ScalarOrSchedule,
+    b1: ScalarOrSchedule = 0.98,
+    b2: ScalarOrSchedule = 0.92,
+    b3: ScalarOrSchedule = 0.99,
+    eps: ScalarOrSchedule = 1e-8,
+    eps_root: ScalarOrSchedule = 1e-8,
+    weight_decay: ScalarOrSchedule = 0.0,
+    mask: MaskOrFn = None,
 ) -> GradientTransformation:
     r"""Adan: adaptive Nesterov momentum from averaged gradient differences.
 
@@ -237,13 +238,13 @@ def adan(
 
 @optimizer(hyperparams={"optimism": hp.live(optional=True)}, example={"learning_rate": 0.01})
 def optimistic_adam(
-    learning_rate: Any,
-    optimism: Any = None,
-    b1: Any = 0.9,
-    b2: Any = 0.999,
-    eps: Any = 1e-8,
-    eps_root: Any = 0.0,
-    mu_dtype: Any = None,
+    learning_rate: ScalarOrSchedule,
+    optimism: ScalarOrSchedule | None = None,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-8,
+    eps_root: ScalarOrSchedule = 0.0,
+    mu_dtype: DTypeLike | None = None,
     *,
     nesterov: bool = True,
 ) -> GradientTransformation:

@@ -10,12 +10,10 @@ previous gradient (:func:`gradtx.scale_by_optimistic_gradient`,
 
 from __future__ import annotations
 
-from typing import Any
-
 import jax.numpy as jnp
 
 from gradtx import _hyper as hp
-from gradtx._base import GradientTransformation, chain
+from gradtx._base import GradientTransformation, KeyLike, ScalarOrSchedule, chain
 from gradtx._registry import optimizer
 from gradtx.transforms._decay import add_decayed_weights
 from gradtx.transforms._difference import scale_by_optimistic_gradient
@@ -30,12 +28,12 @@ from gradtx.wrappers._averaging import polyak_average
     example={"learning_rate": 0.5},
 )
 def noisy_sgd(
-    learning_rate: Any,
-    eta: Any = 0.01,
-    gamma: Any = 0.55,
-    key: Any = None,
+    learning_rate: ScalarOrSchedule,
+    eta: ScalarOrSchedule = 0.01,
+    gamma: ScalarOrSchedule = 0.55,
+    key: KeyLike = None,
     *,
-    seed: Any = None,
+    seed: KeyLike = None,
 ) -> GradientTransformation:
     r"""SGD with annealed Gaussian gradient noise.
 
@@ -81,10 +79,10 @@ def noisy_sgd(
     needs_value=True,
 )
 def polyak_sgd(
-    max_learning_rate: Any = 1.0,
-    scaling: Any = 1.0,
-    f_min: Any = 0.0,
-    eps: Any = 0.0,
+    max_learning_rate: ScalarOrSchedule = 1.0,
+    scaling: ScalarOrSchedule = 1.0,
+    f_min: ScalarOrSchedule = 0.0,
+    eps: ScalarOrSchedule = 0.0,
     variant: str = "sps",
 ) -> GradientTransformation:
     r"""SGD with Polyak's step size: the step that would reach $f^\star$ on a linear model.
@@ -137,7 +135,7 @@ def polyak_sgd(
 
 @optimizer(hyperparams={"alpha": hp.FINITE, "beta": hp.FINITE}, example={"learning_rate": 0.1})
 def optimistic_gradient_descent(
-    learning_rate: Any, alpha: Any = 1.0, beta: Any = 1.0
+    learning_rate: ScalarOrSchedule, alpha: ScalarOrSchedule = 1.0, beta: ScalarOrSchedule = 1.0
 ) -> GradientTransformation:
     r"""Optimistic gradient descent: step along the gradient extrapolated one step ahead.
 
@@ -175,17 +173,16 @@ def optimistic_gradient_descent(
     return chain(scale_by_optimistic_gradient(alpha, beta), scale_by_learning_rate(learning_rate))
 
 
-
 @optimizer(
     hyperparams={"lambd": hp.NONNEGATIVE, "alpha": hp.NONNEGATIVE, "t0": hp.WHOLE},
     example={"learning_rate": 0.1},
 )
 def asgd(
-    learning_rate: Any = 0.01,
-    lambd: Any = 1e-4,
-    alpha: Any = 0.75,
-    t0: Any = 1e6,
-    weight_decay: Any = 0.0,
+    learning_rate: ScalarOrSchedule = 0.01,
+    lambd: ScalarOrSchedule = 1e-4,
+    alpha: ScalarOrSchedule = 0.75,
+    t0: float = 1e6,
+    weight_decay: ScalarOrSchedule = 0.0,
 ) -> GradientTransformation:
     r"""Averaged SGD (PyTorch's ``ASGD``): decaying-rate SGD and a running average of iterates.
 

@@ -29,7 +29,11 @@ _ADAM_MATH = r"""
 """
 
 
-@optimizer(example={"learning_rate": 0.01})
+@optimizer(
+    example={"learning_rate": 0.01},
+    optax="`optax.adam`",
+    pytorch="`Adam`",
+)
 def adam(
     learning_rate: ScalarOrSchedule,
     b1: ScalarOrSchedule = 0.9,
@@ -75,7 +79,11 @@ def adam(
     )
 
 
-@optimizer(example={"learning_rate": 0.01})
+@optimizer(
+    example={"learning_rate": 0.01},
+    optax="`optax.adamw`",
+    pytorch="`AdamW`",
+)
 def adamw(
     learning_rate: ScalarOrSchedule,
     b1: ScalarOrSchedule = 0.9,
@@ -124,7 +132,11 @@ def adamw(
     )
 
 
-@optimizer(example={"learning_rate": 0.01})
+@optimizer(
+    example={"learning_rate": 0.01},
+    optax="`optax.nadam`",
+    pytorch="`NAdam` (differs: momentum decay)",
+)
 def nadam(
     learning_rate: ScalarOrSchedule,
     b1: ScalarOrSchedule = 0.9,
@@ -159,7 +171,11 @@ def nadam(
     return adam.__wrapped__(learning_rate, b1, b2, eps, eps_root, mu_dtype, nesterov=True)
 
 
-@optimizer(example={"learning_rate": 0.01})
+@optimizer(
+    example={"learning_rate": 0.01},
+    optax="`optax.nadamw`",
+    pytorch="`NAdam`, `decoupled_weight_decay=True`",
+)
 def nadamw(
     learning_rate: ScalarOrSchedule,
     b1: ScalarOrSchedule = 0.9,
@@ -200,6 +216,8 @@ def nadamw(
 @optimizer(
     hyperparams={"bias_correction_mu": hp.FLAG, "bias_correction_nu": hp.FLAG},
     example={"learning_rate": 0.01},
+    optax="`optax.amsgrad`",
+    pytorch="`Adam`, `amsgrad=True`",
 )
 def amsgrad(
     learning_rate: ScalarOrSchedule,
@@ -241,7 +259,11 @@ def amsgrad(
     )
 
 
-@optimizer(example={"learning_rate": 0.01})
+@optimizer(
+    example={"learning_rate": 0.01},
+    optax="`optax.adamax`",
+    pytorch="`Adamax`",
+)
 def adamax(
     learning_rate: ScalarOrSchedule,
     b1: ScalarOrSchedule = 0.9,
@@ -276,7 +298,11 @@ def adamax(
     return chain(scale_by_adamax(b1, b2, eps), scale_by_learning_rate(learning_rate))
 
 
-@optimizer(example={"learning_rate": 0.01})
+@optimizer(
+    example={"learning_rate": 0.01},
+    optax="`optax.adamaxw`",
+    pytorch="—",
+)
 def adamaxw(
     learning_rate: ScalarOrSchedule,
     b1: ScalarOrSchedule = 0.9,

@@ -29,7 +29,11 @@ from gradtx.transforms._difference import scale_by_optimistic_gradient
 from gradtx.transforms._scaling import scale, scale_by_learning_rate
 
 
-@optimizer(example={"learning_rate": 0.01})
+@optimizer(
+    example={"learning_rate": 0.01},
+    optax="`optax.adabelief`",
+    pytorch="—",
+)
 def adabelief(
     learning_rate: ScalarOrSchedule,
     b1: ScalarOrSchedule = 0.9,
@@ -79,7 +83,11 @@ def adabelief(
     )
 
 
-@optimizer(example={"learning_rate": 0.01})
+@optimizer(
+    example={"learning_rate": 0.01},
+    optax="`optax.yogi`",
+    pytorch="—",
+)
 def yogi(
     learning_rate: ScalarOrSchedule,
     b1: ScalarOrSchedule = 0.9,
@@ -121,7 +129,12 @@ def yogi(
     return chain(scale_by_yogi(b1, b2, eps), scale_by_learning_rate(learning_rate))
 
 
-@optimizer(hyperparams={"threshold": hp.FINITE}, example={"learning_rate": 0.03})
+@optimizer(
+    hyperparams={"threshold": hp.FINITE},
+    example={"learning_rate": 0.03},
+    optax="`optax.radam`",
+    pytorch="`RAdam`",
+)
 def radam(
     learning_rate: ScalarOrSchedule,
     b1: ScalarOrSchedule = 0.9,
@@ -175,7 +188,12 @@ def radam(
     )
 
 
-@optimizer(hyperparams={"b3": hp.DECAY}, example={"learning_rate": 0.01})
+@optimizer(
+    hyperparams={"b3": hp.DECAY},
+    example={"learning_rate": 0.01},
+    optax="`optax.adan`",
+    pytorch="—",
+)
 def adan(
     learning_rate: ScalarOrSchedule,
     b1: ScalarOrSchedule = 0.98,
@@ -236,7 +254,12 @@ def adan(
     )
 
 
-@optimizer(hyperparams={"optimism": hp.live(optional=True)}, example={"learning_rate": 0.01})
+@optimizer(
+    hyperparams={"optimism": hp.live(optional=True)},
+    example={"learning_rate": 0.01},
+    optax="`optax.optimistic_adam`",
+    pytorch="—",
+)
 def optimistic_adam(
     learning_rate: ScalarOrSchedule,
     optimism: ScalarOrSchedule | None = None,

@@ -21,7 +21,12 @@ from gradtx.transforms._scaling import scale, scale_by_learning_rate
 from gradtx.transforms._stepsize import scale_by_rprop
 
 
-@optimizer(hyperparams={"initial_accumulator_value": hp.fixed(0.0)}, example={"learning_rate": 0.1})
+@optimizer(
+    hyperparams={"initial_accumulator_value": hp.fixed(0.0)},
+    example={"learning_rate": 0.1},
+    optax="`optax.adagrad`",
+    pytorch="`Adagrad`",
+)
 def adagrad(
     learning_rate: ScalarOrSchedule,
     initial_accumulator_value: float = 0.1,
@@ -58,7 +63,11 @@ def adagrad(
     )
 
 
-@optimizer(example={"learning_rate": 1.0})
+@optimizer(
+    example={"learning_rate": 1.0},
+    optax="`optax.adadelta`",
+    pytorch="`Adadelta`",
+)
 def adadelta(
     learning_rate: ScalarOrSchedule = 1.0,
     rho: ScalarOrSchedule = 0.9,
@@ -114,6 +123,8 @@ def adadelta(
         "bias_correction": hp.FLAG,
     },
     example={"learning_rate": 0.003},
+    optax="`optax.rmsprop`",
+    pytorch="`RMSprop` (with `eps_in_sqrt=False`)",
 )
 def rmsprop(
     learning_rate: ScalarOrSchedule,
@@ -185,6 +196,8 @@ def rmsprop(
     },
     joint=hp.ordered("min_step_size", "max_step_size"),
     example={"learning_rate": 0.001},
+    optax="`optax.rprop`",
+    pytorch="`Rprop`",
 )
 def rprop(
     learning_rate: float,

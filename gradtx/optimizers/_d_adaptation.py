@@ -26,6 +26,8 @@ from gradtx.transforms._scaling import scale
         "safeguard_warmup": hp.FLAG,
     },
     example={"learning_rate": 1.0, "estim_lr0": 1e-3},
+    optax="`optax.contrib.prodigy`",
+    pytorch="—",
 )
 def prodigy(
     learning_rate: ScalarOrSchedule = 1.0,
@@ -76,7 +78,10 @@ def prodigy(
 
 
 @optimizer(
-    hyperparams={"betas": hp.BETAS, "estim_lr0": hp.POSITIVE}, example={"learning_rate": 1.0}
+    hyperparams={"betas": hp.BETAS, "estim_lr0": hp.POSITIVE},
+    example={"learning_rate": 1.0},
+    optax="`optax.contrib.dadapt_adamw`",
+    pytorch="—",
 )
 def dadapt_adamw(
     learning_rate: ScalarOrSchedule = 1.0,

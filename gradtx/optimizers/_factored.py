@@ -46,6 +46,8 @@ def relative_step_size(count: jax.Array) -> jax.Array:
         "factored": hp.FLAG,
     },
     example={"learning_rate": 0.01},
+    optax="`optax.adafactor`",
+    pytorch="`Adafactor` (other defaults)",
 )
 def adafactor(
     learning_rate: ScalarOrSchedule | None = None,
@@ -131,7 +133,11 @@ def adafactor(
     return chain(*members)
 
 
-@optimizer(example={"learning_rate": 0.1})
+@optimizer(
+    example={"learning_rate": 0.1},
+    optax="`optax.sm3`",
+    pytorch="—",
+)
 def sm3(
     learning_rate: ScalarOrSchedule, momentum: ScalarOrSchedule | None = 0.9
 ) -> GradientTransformation:

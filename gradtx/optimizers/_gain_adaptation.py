@@ -29,6 +29,8 @@ from gradtx.transforms._scaling import scale_by_learning_rate
     },
     joint=hp.ordered("min_gain", "max_gain"),
     example={"learning_rate": 0.5},
+    optax="—",
+    pytorch="—",
 )
 def local_gains(
     learning_rate: ScalarOrSchedule,
@@ -91,6 +93,8 @@ def local_gains(
 @optimizer(
     hyperparams={"kappa": hp.NONNEGATIVE, "phi": hp.DECAY, "theta": hp.DECAY},
     example={"learning_rate": 0.1, "kappa": 0.05},
+    optax="—",
+    pytorch="—",
 )
 def delta_bar_delta(
     learning_rate: ScalarOrSchedule,
@@ -161,6 +165,8 @@ def delta_bar_delta(
         "outlier_threshold": hp.NONNEGATIVE,
     },
     example={},
+    optax="—",
+    pytorch="—",
 )
 def vsgd(
     learning_rate: ScalarOrSchedule = 1.0,

@@ -28,6 +28,8 @@ from gradtx.transforms._scaling import scale_by_learning_rate
     },
     example={"learning_rate": 0.01},
     needs_value=True,
+    optax="`optax.contrib.sophia`",
+    pytorch="—",
 )
 def sophia(
     learning_rate: ScalarOrSchedule,

@@ -23,7 +23,11 @@ from gradtx.transforms._momentum import trace
 from gradtx.transforms._scaling import scale_by_learning_rate
 
 
-@optimizer(example={"learning_rate": 0.01})
+@optimizer(
+    example={"learning_rate": 0.01},
+    optax="`optax.lamb`",
+    pytorch="—",
+)
 def lamb(
     learning_rate: ScalarOrSchedule,
     b1: ScalarOrSchedule = 0.9,
@@ -79,6 +83,8 @@ def lamb(
 @optimizer(
     hyperparams={"trust_coefficient": hp.POSITIVE},
     example={"learning_rate": 0.1, "trust_coefficient": 0.03},
+    optax="`optax.lars`",
+    pytorch="—",
 )
 def lars(
     learning_rate: ScalarOrSchedule,
@@ -143,7 +149,12 @@ def lars(
     )
 
 
-@optimizer(hyperparams={"min_norm": hp.NONNEGATIVE}, example={"learning_rate": 0.01})
+@optimizer(
+    hyperparams={"min_norm": hp.NONNEGATIVE},
+    example={"learning_rate": 0.01},
+    optax="`optax.fromage`",
+    pytorch="—",
+)
 def fromage(
     learning_rate: ScalarOrSchedule, min_norm: ScalarOrSchedule = 1e-6
 ) -> GradientTransformation:
@@ -188,7 +199,11 @@ def fromage(
     )
 
 
-@optimizer(example={"learning_rate": 0.01})
+@optimizer(
+    example={"learning_rate": 0.01},
+    optax="`optax.novograd`",
+    pytorch="—",
+)
 def novograd(
     learning_rate: ScalarOrSchedule,
     b1: ScalarOrSchedule = 0.9,

@@ -31,6 +31,8 @@ from gradtx.transforms._scaling import scale_by_learning_rate
     },
     example={"learning_rate": 0.3, "tolerance": 1.0},
     needs_value=True,
+    optax="—",
+    pytorch="—",
 )
 def bold_driver(
     learning_rate: ScalarOrSchedule,
@@ -97,6 +99,8 @@ def bold_driver(
     },
     example={"learning_rate": 0.03},
     needs_value=True,
+    optax="—",
+    pytorch="—",
 )
 def random_search(
     learning_rate: ScalarOrSchedule,
@@ -157,6 +161,8 @@ def random_search(
     },
     example={"learning_rate": 0.3},
     needs_value=True,
+    optax="—",
+    pytorch="—",
 )
 def spsa(
     learning_rate: ScalarOrSchedule,

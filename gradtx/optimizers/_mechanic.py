@@ -19,6 +19,8 @@ _MECHANIC_EXAMPLE = {"base_optimizer": adam(1.0), "s_init": 1e-3}  # 1e-6 steps 
 @optimizer(
     hyperparams={"base_optimizer": hp.TRANSFORM, "s_init": hp.POSITIVE, "num_betas": hp.count(1)},
     example=_MECHANIC_EXAMPLE,
+    optax="`optax.contrib.mechanize`",
+    pytorch="—",
 )
 def mechanize(
     base_optimizer: GradientTransformation,

@@ -43,6 +43,8 @@ from gradtx.transforms._sign import interpolated_ema
 @optimizer(
     hyperparams={"use_clipping": hp.FLAG, "clip_value_fn": hp.function_of_step(0.0, optional=True)},
     example={"learning_rate": 0.03},
+    optax="`optax.contrib.adopt`",
+    pytorch="—",
 )
 def adopt(
     learning_rate: ScalarOrSchedule,
@@ -103,7 +105,12 @@ def adopt(
     )
 
 
-@optimizer(hyperparams={"b3": hp.DECAY, "alpha": hp.FINITE}, example={"learning_rate": 0.01})
+@optimizer(
+    hyperparams={"b3": hp.DECAY, "alpha": hp.FINITE},
+    example={"learning_rate": 0.01},
+    optax="`optax.contrib.ademamix`",
+    pytorch="—",
+)
 def ademamix(
     learning_rate: ScalarOrSchedule,
     b1: ScalarOrSchedule = 0.9,
@@ -168,7 +175,12 @@ def ademamix(
     )
 
 
-@optimizer(hyperparams={"alpha": hp.FINITE}, example={"learning_rate": 0.003})
+@optimizer(
+    hyperparams={"alpha": hp.FINITE},
+    example={"learning_rate": 0.003},
+    optax="`optax.contrib.simplified_ademamix`",
+    pytorch="—",
+)
 def simplified_ademamix(
     learning_rate: ScalarOrSchedule,
     b1: ScalarOrSchedule = 0.99,
@@ -228,7 +240,11 @@ def simplified_ademamix(
     )
 
 
-@optimizer(example={"learning_rate": 0.01})
+@optimizer(
+    example={"learning_rate": 0.01},
+    optax="`optax.contrib.madgrad`",
+    pytorch="—",
+)
 def madgrad(
     learning_rate: ScalarOrSchedule,
     momentum: ScalarOrSchedule | None = 0.9,
@@ -287,6 +303,8 @@ def madgrad(
         "row_axis": hp.structural(optional=True, allowed="an axis (int), a tuple of axes, or None")
     },
     example={"learning_rate": 0.01},
+    optax="—",
+    pytorch="`SparseAdam`",
 )
 def lazy_adam(
     learning_rate: ScalarOrSchedule,

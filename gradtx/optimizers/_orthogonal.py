@@ -68,6 +68,8 @@ def _muon_labels(spec: Any) -> Any:
         "consistent_rms": hp.live(0.0, optional=True),
     },
     example={"learning_rate": 0.02},
+    optax="`optax.contrib.muon`",
+    pytorch="`Muon`",
 )
 def muon(
     learning_rate: ScalarOrSchedule,

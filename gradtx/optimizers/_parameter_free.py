@@ -25,6 +25,8 @@ from gradtx.transforms._scaling import scale_by_learning_rate
         "eps": hp.fixed(0.0, low_open=True),
     },
     example={"learning_rate": 1.0},
+    optax="`optax.contrib.cocob`",
+    pytorch="—",
 )
 def cocob(
     learning_rate: ScalarOrSchedule = 1.0,
@@ -73,6 +75,8 @@ def cocob(
         "weight_decay": hp.live(0.0, optional=True),
     },
     example={"learning_rate": 1.0, "init_step": ("heuristic", 1e-3)},
+    optax="`optax.contrib.dog`",
+    pytorch="—",
 )
 def dog(
     learning_rate: ScalarOrSchedule = 1.0,
@@ -122,6 +126,8 @@ def dog(
     },
     joint=hp.positive_unless("eps", "init_estim_sq_dist"),
     example={"learning_rate": 1.0},
+    optax="`optax.contrib.dowg`",
+    pytorch="—",
 )
 def dowg(
     learning_rate: ScalarOrSchedule = 1.0,

@@ -38,6 +38,8 @@ def _warmed_up(learning_rate: Any, warmup_steps: int | None) -> Any:
         "weight_lr_power": hp.NONNEGATIVE,
     },
     example={"learning_rate": 0.1},
+    optax="`optax.contrib.schedule_free_sgd`",
+    pytorch="—",
 )
 def schedule_free_sgd(
     learning_rate: ScalarOrSchedule = 1.0,
@@ -96,6 +98,8 @@ def schedule_free_sgd(
         "weight_lr_power": hp.NONNEGATIVE,
     },
     example={"learning_rate": 0.05},
+    optax="`optax.contrib.schedule_free_adamw`",
+    pytorch="—",
 )
 def schedule_free_adamw(
     learning_rate: ScalarOrSchedule = 0.0025,

@@ -18,7 +18,11 @@ from gradtx.transforms._momentum import ema, trace
 from gradtx.transforms._scaling import scale_by_learning_rate
 
 
-@optimizer(example={"learning_rate": 0.5})
+@optimizer(
+    example={"learning_rate": 0.5},
+    optax="`optax.sgd(lr)`",
+    pytorch="`SGD(lr=lr)`",
+)
 def gd(learning_rate: ScalarOrSchedule) -> GradientTransformation:
     r"""Gradient descent: step against the gradient.
 
@@ -48,7 +52,11 @@ def gd(learning_rate: ScalarOrSchedule) -> GradientTransformation:
     return chain(scale_by_learning_rate(learning_rate))
 
 
-@optimizer(example={"learning_rate": 0.1, "momentum": 0.9})
+@optimizer(
+    example={"learning_rate": 0.1, "momentum": 0.9},
+    optax="`optax.sgd`",
+    pytorch="`SGD` (`dampening=0`)",
+)
 def sgd(
     learning_rate: ScalarOrSchedule,
     momentum: ScalarOrSchedule | None = None,
@@ -97,7 +105,11 @@ def sgd(
     )
 
 
-@optimizer(example={"learning_rate": 0.1, "momentum": 0.9})
+@optimizer(
+    example={"learning_rate": 0.1, "momentum": 0.9},
+    optax="`chain(scale_by_learning_rate, trace)`",
+    pytorch="—",
+)
 def heavy_ball(
     learning_rate: ScalarOrSchedule, momentum: ScalarOrSchedule | None = 0.9
 ) -> GradientTransformation:
@@ -132,7 +144,12 @@ def heavy_ball(
     return chain(scale_by_learning_rate(learning_rate), trace(momentum))
 
 
-@optimizer(hyperparams={"debias": hp.FLAG}, example={"learning_rate": 0.5, "momentum": 0.9})
+@optimizer(
+    hyperparams={"debias": hp.FLAG},
+    example={"learning_rate": 0.5, "momentum": 0.9},
+    optax="`chain(ema(debias=False), scale_by_learning_rate)`",
+    pytorch="`SGD`, `dampening=momentum` (first step differs)",
+)
 def ema_momentum(
     learning_rate: ScalarOrSchedule, momentum: ScalarOrSchedule | None = 0.9, debias: bool = False
 ) -> GradientTransformation:

@@ -26,6 +26,8 @@ from gradtx.wrappers._averaging import polyak_average
 @optimizer(
     hyperparams={"eta": hp.NONNEGATIVE, "gamma": hp.NONNEGATIVE, "seed": hp.KEY},
     example={"learning_rate": 0.5},
+    optax="`optax.noisy_sgd`",
+    pytorch="—",
 )
 def noisy_sgd(
     learning_rate: ScalarOrSchedule,
@@ -77,6 +79,8 @@ def noisy_sgd(
     },
     example={"max_learning_rate": 1.0},
     needs_value=True,
+    optax="`optax.polyak_sgd`",
+    pytorch="—",
 )
 def polyak_sgd(
     max_learning_rate: ScalarOrSchedule = 1.0,
@@ -133,7 +137,12 @@ def polyak_sgd(
     )
 
 
-@optimizer(hyperparams={"alpha": hp.FINITE, "beta": hp.FINITE}, example={"learning_rate": 0.1})
+@optimizer(
+    hyperparams={"alpha": hp.FINITE, "beta": hp.FINITE},
+    example={"learning_rate": 0.1},
+    optax="`optax.optimistic_gradient_descent`",
+    pytorch="—",
+)
 def optimistic_gradient_descent(
     learning_rate: ScalarOrSchedule, alpha: ScalarOrSchedule = 1.0, beta: ScalarOrSchedule = 1.0
 ) -> GradientTransformation:
@@ -176,6 +185,8 @@ def optimistic_gradient_descent(
 @optimizer(
     hyperparams={"lambd": hp.NONNEGATIVE, "alpha": hp.NONNEGATIVE, "t0": hp.WHOLE},
     example={"learning_rate": 0.1},
+    optax="—",
+    pytorch="`ASGD`",
 )
 def asgd(
     learning_rate: ScalarOrSchedule = 0.01,

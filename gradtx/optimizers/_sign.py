@@ -19,7 +19,11 @@ from gradtx.transforms._scaling import scale_by_learning_rate, scale_by_sign
 from gradtx.transforms._sign import scale_by_lion
 
 
-@optimizer(example={"learning_rate": 0.003})
+@optimizer(
+    example={"learning_rate": 0.003},
+    optax="`optax.sign_sgd`",
+    pytorch="—",
+)
 def sign_sgd(learning_rate: ScalarOrSchedule) -> GradientTransformation:
     r"""signSGD: step by the sign of the gradient.
 
@@ -50,7 +54,12 @@ def sign_sgd(learning_rate: ScalarOrSchedule) -> GradientTransformation:
     return chain(scale_by_sign(), scale_by_learning_rate(learning_rate))
 
 
-@optimizer(hyperparams={"beta": hp.DECAY}, example={"learning_rate": 0.003})
+@optimizer(
+    hyperparams={"beta": hp.DECAY},
+    example={"learning_rate": 0.003},
+    optax="`optax.signum`",
+    pytorch="—",
+)
 def signum(
     learning_rate: ScalarOrSchedule,
     beta: ScalarOrSchedule = 0.9,
@@ -92,7 +101,11 @@ def signum(
     )
 
 
-@optimizer(example={"learning_rate": 0.003})
+@optimizer(
+    example={"learning_rate": 0.003},
+    optax="`optax.lion`",
+    pytorch="—",
+)
 def lion(
     learning_rate: ScalarOrSchedule,
     b1: ScalarOrSchedule = 0.9,

@@ -168,12 +168,13 @@ def inject_hyperparams(
                 if declared or spec.kind == _hyper.LIVE or spec is _hyper.DTYPE:
                     spec.validate(name, value)
                 static[name] = value
-        # Build once with concrete values: the factory validates them (schedules at step 0).
-        first = {n: fn(np.int32(0)) for n, fn in schedules.items()}
-        first.update({n: fn(fn.init()) for n, fn in stateful.items()})
-        # Validate under the caller's own argument names ("b1", not the primitive's "decay").
+        # Validate under the caller's own argument names ("b1", not the primitive's "decay"),
+        # schedules by their value at step 0, before anything else calls them.
         for name, value in {**numeric, **schedules}.items():
             specs[name].validate(name, value)
+        # Build once with concrete values: the factory validates them too.
+        first = {n: fn(np.int32(0)) for n, fn in schedules.items()}
+        first.update({n: fn(fn.init()) for n, fn in stateful.items()})
         for name in stateful:
             specs[name].validate(f"{name} (stateful schedule, initial value)", first[name])
         if joint is not None:

@@ -14,7 +14,14 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from helpers import assert_trees_close, gradient_stream, nested_params, precision, tree_max_abs
+from helpers import (
+    assert_trees_close,
+    fast_jit,
+    gradient_stream,
+    nested_params,
+    precision,
+    tree_max_abs,
+)
 from references.adam_variants import adan_reference
 from references.factored import sm3_reference
 
@@ -22,12 +29,16 @@ import gradtx
 from gradtx.transforms._second_moments import rectification
 
 
-def _steps(tx, grads, params, **extra):
-    """Apply ``tx`` eagerly along ``grads``; return the final parameters."""
-    state = tx.init(params)
+def _steps(tx, grads, params):
+    """Apply ``tx`` along ``grads`` (one jitted step); return the final parameters."""
+
+    def step(g, state, params):
+        updates, state = tx.update(g, state, params)
+        return optax.apply_updates(params, updates), state
+
+    step, state = fast_jit(step), tx.init(params)
     for g in grads:
-        updates, state = tx.update(g, state, params, **extra)
-        params = optax.apply_updates(params, updates)
+        params, state = step(g, state, params)
     return params
 
 

@@ -29,6 +29,12 @@ amplifies past the float32 tolerance. ``Case.extra`` may hold:
 * ``"f32_trajectory_scale"``: in float32 the parity test compares updates on the scale of
   the largest update of the run, not of each step (see ``test_parity.check_close``);
 * ``"moves_at_zero_rate"``: a learning rate of 0 still moves the parameters (by design).
+
+A new optimizer in ``gradtx/optimizers/_<family>.py`` adds its cases, settings and bad
+arguments to ``tests/cases/<family>.py`` (and, without an Optax counterpart, a reference to
+``tests/references/<family>.py``); a new family adds both modules and its name to
+:data:`FAMILIES`. ``test_protocol.py`` checks that every optimizer has a case, in the
+module of its family, and ``test_convergence.py`` that it has settings.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from typing import Any
 
 from cases.common import Case
 
-__all__ = ["BAD", "BAD_PRIMITIVES", "CASES", "CASE_IDS", "CONVERGENCE", "FAMILIES", "MODULES"]
+__all__ = ["BAD", "BAD_PRIMITIVES", "CASES", "CONVERGENCE", "FAMILIES", "MODULES"]
 __all__ += ["ONE_CASE_PER_OPTIMIZER", "PRIMITIVES", "QUADRATIC", "Case"]
 
 # The reading order: plain gradient descent first, then the adaptive methods, and so on.
@@ -77,7 +83,6 @@ def _gather(name: str, empty: Any) -> Any:
 
 
 CASES: list[Case] = _gather("CASES", [])
-CASE_IDS = [c.id for c in CASES]
 ONE_CASE_PER_OPTIMIZER: list[Case] = list({c.name: c for c in CASES[::-1]}.values())[::-1]
 QUADRATIC: dict[str, tuple[Any, ...]] = _gather("QUADRATIC", {})
 CONVERGENCE: dict[str, tuple[Any, ...]] = _gather("CONVERGENCE", {})

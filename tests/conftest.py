@@ -11,7 +11,7 @@ from hypothesis import settings
 # Before ``helpers`` is first imported: its asserts then report their operands.
 pytest.register_assert_rewrite("helpers")
 
-from helpers import precision  # noqa: E402 - the files that still import it from here
+from helpers import precision  # noqa: E402
 
 # Under CI the hypothesis tests replay a fixed sequence of examples (reproducible results);
 # locally they draw new ones each run and keep failures in .hypothesis/.

@@ -28,12 +28,14 @@ from gradtx.optimizers import *  # noqa: F403 - listed in optimizers/__init__.py
 from gradtx.optimizers import __all__ as _optimizers_all
 from gradtx.schedules import *  # noqa: F403 - listed in schedules/__init__.py
 from gradtx.schedules import __all__ as _schedules_all
+from gradtx.second_order import LeastSquaresResult as LeastSquaresResult
 from gradtx.second_order import MinimizeResult as MinimizeResult
 from gradtx.second_order import Status as Status
 from gradtx.second_order import gauss_newton_vector_product as gauss_newton_vector_product
 from gradtx.second_order import hessian_free as hessian_free
 from gradtx.second_order import hessian_vector_product as hessian_vector_product
 from gradtx.second_order import lbfgs as lbfgs
+from gradtx.second_order import least_squares as least_squares
 from gradtx.second_order import minimize as minimize
 from gradtx.second_order import newton as newton
 from gradtx.second_order import nonlinear_cg as nonlinear_cg

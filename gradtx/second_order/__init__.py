@@ -6,7 +6,8 @@ search directions (:func:`scale_by_lbfgs`, :func:`scale_by_nonlinear_cg`,
 :func:`newton`), Hessian-free optimization (:func:`hessian_free`, with matrix-free
 :func:`hessian_vector_product` and :func:`gauss_newton_vector_product`), and the
 :func:`minimize` driver, which runs any of them (or any gradtx/Optax transform) to a
-gradient tolerance in one jitted loop. Transforms tell a driver what each update evaluated
+gradient tolerance in one jitted loop, and nonlinear least squares (:func:`least_squares`:
+Levenberg–Marquardt, dogleg, Gauss–Newton). Transforms tell a driver what each update evaluated
 through a :class:`Report` in their state, read by :func:`report_of`.
 """
 
@@ -26,6 +27,9 @@ from gradtx.second_order._lbfgs import ScaleByLbfgsState as ScaleByLbfgsState
 from gradtx.second_order._lbfgs import lbfgs as lbfgs
 from gradtx.second_order._lbfgs import scale_by_lbfgs as scale_by_lbfgs
 from gradtx.second_order._lbfgs import two_loop as two_loop
+from gradtx.second_order._least_squares import LeastSquaresResult as LeastSquaresResult
+from gradtx.second_order._least_squares import LeastSquaresStatus as LeastSquaresStatus
+from gradtx.second_order._least_squares import least_squares as least_squares
 from gradtx.second_order._linesearch import LineSearchState as LineSearchState
 from gradtx.second_order._linesearch import (
     scale_by_backtracking_linesearch as scale_by_backtracking_linesearch,
@@ -51,6 +55,8 @@ __all__ = [
     "AcceptedPoint",
     "CgResult",
     "HessianFreeState",
+    "LeastSquaresResult",
+    "LeastSquaresStatus",
     "LineSearchState",
     "MinimizeResult",
     "Report",
@@ -66,6 +72,7 @@ __all__ = [
     "hessian_free",
     "hessian_vector_product",
     "lbfgs",
+    "least_squares",
     "minimize",
     "newton",
     "nonlinear_cg",

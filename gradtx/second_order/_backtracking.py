@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _tree, _validate
-from gradtx._base import GradientTransformation, apply_updates, check_state_type
+from gradtx._base import GradientTransformation, Scalar, apply_updates, check_state_type
 from gradtx.second_order._linesearch import (
     FLAG_NO_STEPSIZE_FOUND,
     FLAG_NOT_A_DESCENT_DIRECTION,
@@ -24,12 +24,12 @@ from gradtx.second_order._linesearch import (
 
 def scale_by_backtracking_linesearch(
     max_backtracking_steps: int = 30,
-    slope_rtol: float = 1e-4,
-    decrease_factor: float = 0.8,
-    increase_factor: float = 1.5,
-    max_learning_rate: float = 1.0,
-    atol: float = 0.0,
-    rtol: float = 0.0,
+    slope_rtol: Scalar = 1e-4,
+    decrease_factor: Scalar = 0.8,
+    increase_factor: Scalar = 1.5,
+    max_learning_rate: Scalar = 1.0,
+    atol: Scalar = 0.0,
+    rtol: Scalar = 0.0,
     store_grad: bool = False,
     verbose: bool = False,
 ) -> GradientTransformation:

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _tree, _validate
-from gradtx._base import GradientTransformation, chain, check_state_type
+from gradtx._base import GradientTransformation, Scalar, chain, check_state_type
 from gradtx.second_order._zoom import resolve_linesearch
 from gradtx.transforms._scaling import scale, scale_by_learning_rate
 
@@ -208,10 +208,10 @@ def scale_by_lbfgs(
 
 
 def lbfgs(
-    learning_rate: Any = None,
+    learning_rate: Scalar | None = None,
     memory_size: int = 10,
     scale_init_precond: bool = True,
-    linesearch: Any = "zoom",
+    linesearch: GradientTransformation | str | None = "zoom",
 ) -> GradientTransformation:
     r"""L-BFGS: the limited-memory BFGS direction followed by a strong-Wolfe line search.
 

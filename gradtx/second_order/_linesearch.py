@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import inspect
 import math
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -245,7 +246,7 @@ def check_rate(name: str, value: Any, low: float = 0.0, low_open: bool = True) -
         raise ValueError(f"{name} must be in {left}{low:g}, inf], got {value!r}.")
 
 
-def value_and_grad_from_state(value_fn: Any) -> Any:
+def value_and_grad_from_state(value_fn: Callable[..., Any]) -> Callable[..., Any]:
     r"""Wrap ``value_fn`` to reuse the value and gradient a line search stored in the state.
 
     $$\big(f(x_{k+1}), \nabla f(x_{k+1})\big) = \texttt{state.point}

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _tree, _validate
-from gradtx._base import GradientTransformation, check_state_type, identity
+from gradtx._base import GradientTransformation, Scalar, check_state_type, identity
 from gradtx.second_order._backtracking import scale_by_backtracking_linesearch
 from gradtx.second_order._linesearch import (
     FLAG_CURVATURE_COND_NOT_SATISFIED,
@@ -165,13 +165,13 @@ def _diagnose(c: _Zoom, f0, df0) -> None:
 
 def scale_by_zoom_linesearch(
     max_linesearch_steps: int = 30,
-    max_learning_rate: float | None = None,
-    tol: float = 0.0,
-    increase_factor: float | None = 2.0,
-    slope_rtol: float = 1e-4,
-    curv_rtol: float = 0.9,
-    approx_dec_rtol: float | None = 1e-6,
-    stepsize_precision: float = 1e-5,
+    max_learning_rate: Scalar | None = None,
+    tol: Scalar = 0.0,
+    increase_factor: Scalar | None = 2.0,
+    slope_rtol: Scalar = 1e-4,
+    curv_rtol: Scalar = 0.9,
+    approx_dec_rtol: Scalar | None = 1e-6,
+    stepsize_precision: Scalar = 1e-5,
     initial_guess_strategy: str = "keep",
     verbose: bool = False,
     interpolation: str = "more_thuente",
@@ -339,7 +339,9 @@ _ZOOM = {
 _BACKTRACKING = {"decrease_factor": 0.5, "increase_factor": 2.0, "store_grad": True}
 
 
-def resolve_linesearch(linesearch: Any, who: str, **zoom_options: Any) -> GradientTransformation:
+def resolve_linesearch(
+    linesearch: GradientTransformation | str | None, who: str, **zoom_options: Any
+) -> GradientTransformation:
     """``"zoom"`` (gradtx's settings and ``zoom_options``), ``"backtracking"``, ``None`` or a
     transform."""
     if linesearch is None:

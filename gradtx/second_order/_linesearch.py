@@ -169,7 +169,7 @@ def search_inputs(updates, params, extra, who):
     if jnp.issubdtype(value.dtype, jnp.floating):
         dtype = jnp.promote_types(dtype, value.dtype)
     value = value.astype(dtype)
-    slope = _tree.vdot(_conj(grad), updates).astype(dtype)  # Re sum g d (JAX's gradient)
+    slope = _tree.vdot(grad, updates).astype(dtype)  # grad: the conjugate of jax.grad
     return fn, value, grad, slope, evals
 
 
@@ -180,8 +180,9 @@ def _conj(tree: Any) -> Any:
 def evaluate_on_line(value_fn, params, direction, alpha, dtype):
     r"""$\varphi(\alpha)$, $\varphi'(\alpha)$, $\nabla f(x + \alpha d)$; inf/nan if not finite.
 
-    The gradient is JAX's (for complex parameters the conjugate of the ascent direction),
-    so the slope is $\operatorname{Re}\sum \nabla f\, d$.
+    The gradient is JAX's, stored as Optax stores it (for complex parameters the conjugate
+    of the ascent direction, which a caller conjugates before passing it as ``grad``), so
+    the slope is $\operatorname{Re}\sum \nabla f\, d$.
     """
     trial = apply_updates(params, _tree.scale(alpha, direction))
     f, g = jax.value_and_grad(value_fn)(trial)

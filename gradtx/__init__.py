@@ -72,10 +72,12 @@ from gradtx.optimizers import sam as sam
 from gradtx.optimizers import schedule_free_adamw as schedule_free_adamw
 from gradtx.optimizers import schedule_free_sgd as schedule_free_sgd
 from gradtx.optimizers import sgd as sgd
+from gradtx.optimizers import shampoo as shampoo
 from gradtx.optimizers import sign_sgd as sign_sgd
 from gradtx.optimizers import signum as signum
 from gradtx.optimizers import simplified_ademamix as simplified_ademamix
 from gradtx.optimizers import sm3 as sm3
+from gradtx.optimizers import soap as soap
 from gradtx.optimizers import sophia as sophia
 from gradtx.optimizers import spsa as spsa
 from gradtx.optimizers import vsgd as vsgd

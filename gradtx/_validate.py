@@ -104,6 +104,11 @@ def check_decay(name: str, value: Any) -> None:
     check_range(name, value, 0.0, 1.0, high_open=True)
 
 
+def check_probability(name: str, value: Any) -> None:
+    """A probability: `value` in [0, 1]."""
+    check_range(name, value, 0.0, 1.0)
+
+
 def check_finite(name: str, value: Any) -> None:
     """Any finite real number."""
     check_range(name, value)
@@ -148,6 +153,11 @@ _BY_NAME: dict[str, Callable[[str, Any], None]] = {
     "weight_decay": check_nonnegative,
     "max_norm": check_positive,
     "max_delta": check_nonnegative,
+    # matrix preconditioners (gradtx/optimizers/_kronecker.py)
+    "matrix_eps": check_nonnegative,
+    "shampoo_b2": check_decay,
+    "precond_lr": check_nonnegative,
+    "preconditioner_update_probability": check_probability,
 }
 
 

@@ -31,6 +31,9 @@ from gradtx.transforms._difference import scale_by_difference_moments as scale_b
 from gradtx.transforms._difference import (
     scale_by_optimistic_gradient as scale_by_optimistic_gradient,
 )
+from gradtx.transforms._eigenbasis import KroneckerBasis as KroneckerBasis
+from gradtx.transforms._eigenbasis import KroneckerBasisState as KroneckerBasisState
+from gradtx.transforms._eigenbasis import kronecker_eigenbasis as kronecker_eigenbasis
 from gradtx.transforms._factored import FactoredState as FactoredState
 from gradtx.transforms._factored import ScaleByCoverRssState as ScaleByCoverRssState
 from gradtx.transforms._factored import scale_by_cover_rss as scale_by_cover_rss
@@ -99,6 +102,8 @@ from gradtx.transforms._second_moments import SecondMomentState as SecondMomentS
 from gradtx.transforms._second_moments import scale_by_additive_rms as scale_by_additive_rms
 from gradtx.transforms._second_moments import scale_by_belief_rms as scale_by_belief_rms
 from gradtx.transforms._second_moments import scale_by_rectified_rms as scale_by_rectified_rms
+from gradtx.transforms._shampoo import ShampooState as ShampooState
+from gradtx.transforms._shampoo import scale_by_shampoo as scale_by_shampoo
 from gradtx.transforms._sign import InterpolatedEmaState as InterpolatedEmaState
 from gradtx.transforms._sign import interpolated_ema as interpolated_ema
 from gradtx.transforms._sign import scale_by_lion as scale_by_lion

@@ -20,10 +20,14 @@ from gradtx.wrappers._averaging import averaged_params as averaged_params
 from gradtx.wrappers._averaging import ema_params as ema_params
 from gradtx.wrappers._averaging import lookahead as lookahead
 from gradtx.wrappers._averaging import polyak_average as polyak_average
+from gradtx.wrappers._change_basis import ChangeBasisState as ChangeBasisState
+from gradtx.wrappers._change_basis import change_basis as change_basis
 from gradtx.wrappers._clipping import adaptive_grad_clip as adaptive_grad_clip
 from gradtx.wrappers._clipping import clip_by_block_rms as clip_by_block_rms
 from gradtx.wrappers._clipping import keep_params_nonnegative as keep_params_nonnegative
 from gradtx.wrappers._flatten import flatten as flatten
+from gradtx.wrappers._graft import GraftState as GraftState
+from gradtx.wrappers._graft import graft as graft
 from gradtx.wrappers._mechanic import MechanicState as MechanicState
 from gradtx.wrappers._mechanic import scale_by_mechanic as scale_by_mechanic
 from gradtx.wrappers._monitor import MonitorNormsState as MonitorNormsState

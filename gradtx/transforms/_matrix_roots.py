@@ -64,14 +64,19 @@ def _eye_like(a: jax.Array) -> jax.Array:
     return jnp.broadcast_to(jnp.eye(a.shape[-1], dtype=a.dtype), a.shape)
 
 
-def max_eigenvalue(a: jax.Array, iterations: int = 100, tolerance: float = 1e-6) -> jax.Array:
+def max_eigenvalue(
+    a: jax.Array, iterations: int = 100, tolerance: float | None = None
+) -> jax.Array:
     r"""$\lambda_\max$ of each symmetric PSD matrix in ``a`` by power iteration.
 
     Starts from the all-ones vector plus a fixed perturbation and stops when the Rayleigh
-    quotient changes by less than ``tolerance`` (relative) or after ``iterations`` steps.
+    quotient changes by less than ``tolerance`` (relative; default $u^{3/4}$ for the dtype's
+    machine epsilon $u$: 6.5e-6 in float32, 1.8e-12 in float64) or after ``iterations`` steps.
     Only used by :func:`inverse_root_newton` (``eigh`` gives $\lambda_\max$ for free).
     """
     a = _symmetric(a)
+    if tolerance is None:
+        tolerance = float(jnp.finfo(a.dtype).eps) ** 0.75
     n = a.shape[-1]
     v0 = 1.0 + jnp.arange(n, dtype=a.dtype) / (7.0 * n)
     v0 = jnp.broadcast_to(v0 / jnp.linalg.norm(v0), a.shape[:-1])
@@ -121,12 +126,17 @@ def inverse_root_eigh(
       >>> inverse_root_eigh(jnp.diag(jnp.array([16.0, 1.0])), 4, 0.0).diagonal().tolist()
       [0.5, 1.0]
     """
+    return _eigh_root(a, p, ridge_epsilon, lam_max)[0]
+
+
+def _eigh_root(a, p, ridge_epsilon, lam_max=None):
+    r"""The root and the $\lambda_\max$ it used."""
     a = _symmetric(a)
     w, v = per_matrix(jnp.linalg.eigh, a)
-    lam_max = jnp.maximum(w[..., -1] if lam_max is None else lam_max, 0)[..., None]
-    damped = jnp.maximum(w, 0) + jnp.asarray(ridge_epsilon, a.dtype) * lam_max
+    lam_max = jnp.maximum(w[..., -1] if lam_max is None else lam_max, 0)
+    damped = jnp.maximum(w, 0) + jnp.asarray(ridge_epsilon, a.dtype) * lam_max[..., None]
     scale = jnp.where(damped > 0, jnp.where(damped > 0, damped, 1) ** (-1.0 / p), 0)
-    return _mm(v * scale[..., None, :], jnp.swapaxes(v, -1, -2))
+    return _mm(v * scale[..., None, :], jnp.swapaxes(v, -1, -2)), lam_max
 
 
 def inverse_root_newton(
@@ -236,8 +246,11 @@ def refresh_roots(
     This is Distributed Shampoo's guard against a failed root (Anil et al. 2020, section
     3.1), with "failed" measured against the root it would replace rather than a threshold.
     """
-    lam_max = max_eigenvalue(a)
-    new = inverse_root(a, p, ridge_epsilon, method, lam_max)
+    if method == "eigh":  # the exact lambda_max comes with the eigendecomposition
+        new, lam_max = _eigh_root(a, p, ridge_epsilon)
+    else:
+        lam_max = max_eigenvalue(a)
+        new = inverse_root_newton(a, p, ridge_epsilon, lam_max=lam_max)
     r_new = root_residual(new, a, p, ridge_epsilon, lam_max)
     r_old = root_residual(old, a, p, ridge_epsilon, lam_max)
     ok = jnp.all(jnp.isfinite(new), axis=(-2, -1)) & (r_new <= r_old)

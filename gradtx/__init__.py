@@ -64,6 +64,7 @@ from gradtx.optimizers import optimistic_adam as optimistic_adam
 from gradtx.optimizers import optimistic_gradient_descent as optimistic_gradient_descent
 from gradtx.optimizers import polyak_sgd as polyak_sgd
 from gradtx.optimizers import prodigy as prodigy
+from gradtx.optimizers import psgd_kron as psgd_kron
 from gradtx.optimizers import radam as radam
 from gradtx.optimizers import random_search as random_search
 from gradtx.optimizers import rmsprop as rmsprop

@@ -158,6 +158,7 @@ _BY_NAME: dict[str, Callable[[str, Any], None]] = {
     "shampoo_b2": check_decay,
     "precond_lr": check_nonnegative,
     "preconditioner_update_probability": check_probability,
+    "trust_region_scale": check_positive,
 }
 
 

@@ -32,6 +32,7 @@ from gradtx.optimizers._gain_adaptation import delta_bar_delta as delta_bar_delt
 from gradtx.optimizers._gain_adaptation import local_gains as local_gains
 from gradtx.optimizers._gain_adaptation import vsgd as vsgd
 from gradtx.optimizers._hessian_diagonal import sophia as sophia
+from gradtx.optimizers._kronecker import psgd_kron as psgd_kron
 from gradtx.optimizers._kronecker import shampoo as shampoo
 from gradtx.optimizers._kronecker import soap as soap
 from gradtx.optimizers._layerwise import fromage as fromage

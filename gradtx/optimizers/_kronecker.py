@@ -28,12 +28,18 @@ from gradtx.transforms._composite import scale_by_adam
 from gradtx.transforms._decay import add_decayed_weights
 from gradtx.transforms._eigenbasis import kronecker_eigenbasis
 from gradtx.transforms._momentum import ema
+from gradtx.transforms._psgd import (
+    psgd_update_probability,
+    scale_by_psgd_kron,
+    soft_trust_region,
+)
 from gradtx.transforms._scaling import scale_by_learning_rate
 from gradtx.transforms._shampoo import scale_by_shampoo
 from gradtx.wrappers._change_basis import change_basis
 from gradtx.wrappers._graft import graft as graft_transform
 
 GRAFTS = ("adam", "adagrad", "rmsprop", "sgd", None)
+PSGD_UPDATE_PROBABILITY = psgd_update_probability()  # psgd_jax's default annealing
 
 
 def graft_magnitude(kind: str, b2: Any, eps: Any) -> GradientTransformation:
@@ -243,6 +249,79 @@ def soap(
     )
     return chain(
         change_basis(scale_by_adam(b1, b2, eps), basis),
+        add_decayed_weights(weight_decay, mask),
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+@optimizer(
+    static=("max_size_triangular", "precond_init_scale", "key"),
+    example={"learning_rate": 0.001},
+)
+def psgd_kron(
+    learning_rate: Any,
+    b1: Any = 0.9,
+    weight_decay: Any = 0.0,
+    mask: Any = None,
+    preconditioner_update_probability: Any = PSGD_UPDATE_PROBABILITY,
+    max_size_triangular: int = 8192,
+    precond_lr: Any = 0.1,
+    precond_init_scale: float = 1.0,
+    key: Any = 0,
+    trust_region_scale: Any = 1.5,
+) -> GradientTransformation:
+    r"""PSGD-Kron: momentum preconditioned by a Kronecker product fitted on a Lie group.
+
+    $$m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t,\quad h_t = \frac{m_t}{1-\beta_1^t},\quad
+    w_{t+1} = w_t - \eta_t\big(\tau(P_t h_t) + \lambda w_t\big),\quad
+    P_t = \textstyle\bigotimes_i Q_{i,t}^\top Q_{i,t}$$
+
+    where the factors $Q_i$ (triangular; diagonal for axes longer than
+    ``max_size_triangular`` and for 1-D leaves) are fitted to $P\,\mathbb E[h h^\top]\,P = I$
+    on the momentum, with probability $p_t$ per step (:func:`gradtx.scale_by_psgd_kron`), and
+    $\tau$ is psgd_jax's soft trust region (:func:`gradtx.soft_trust_region`). It is
+    ``chain(ema(b1), scale_by_psgd_kron(...), soft_trust_region(trust_region_scale),
+    add_decayed_weights(weight_decay, mask), lr)``. The defaults are psgd_jax's (``kron``):
+    $\beta_1 = 0.9$, $\mu = 0.1$, $p_t$ = 1 for 250 steps then annealed to 0.03
+    (:func:`~gradtx.transforms._psgd.psgd_update_probability`), trust region at 1.5.
+
+    Args:
+      learning_rate: $\eta \ge 0$, a constant or a schedule.
+      b1: $\beta_1 \in [0, 1)$.
+      weight_decay: $\lambda \ge 0$.
+      mask: which leaves to decay.
+      preconditioner_update_probability: $p \in [0, 1]$, a constant or a schedule.
+      max_size_triangular: axes longer than this get diagonal factors.
+      precond_lr: $\mu \ge 0$, the factors' step size.
+      precond_init_scale: the initial scale of $P$ ($> 0$).
+      key: an int seed or a JAX key (noise and coin flips; kept in the state).
+      trust_region_scale: $s > 0$ of the trust region, or ``None`` for none.
+
+    Returns:
+      A :class:`~gradtx.GradientTransformation` with live hyperparameters.
+
+    References:
+      Li, "Preconditioned Stochastic Gradient Descent", IEEE TNNLS 2018, arXiv:1512.04202;
+      Li, "Preconditioner on Matrix Lie Group for SGD", ICLR 2019, arXiv:1809.10232.
+
+    Example:
+      >>> import jax.numpy as jnp, gradtx
+      >>> tx = gradtx.psgd_kron(0.1, precond_lr=0.0, trust_region_scale=None)  # momentum SGD
+      >>> w = jnp.zeros((2, 2))
+      >>> u, _ = tx.update(jnp.ones((2, 2)), tx.init(w), w)
+      >>> [round(float(x), 4) for x in u.ravel()]
+      [-0.1, -0.1, -0.1, -0.1]
+    """
+    return chain(
+        ema(b1),
+        scale_by_psgd_kron(
+            preconditioner_update_probability,
+            max_size_triangular,
+            precond_lr,
+            precond_init_scale,
+            key,
+        ),
+        identity() if trust_region_scale is None else soft_trust_region(trust_region_scale),
         add_decayed_weights(weight_decay, mask),
         scale_by_learning_rate(learning_rate),
     )

@@ -93,6 +93,10 @@ from gradtx.transforms._parameter_free import DoGState as DoGState
 from gradtx.transforms._parameter_free import scale_by_cocob as scale_by_cocob
 from gradtx.transforms._parameter_free import scale_by_dog as scale_by_dog
 from gradtx.transforms._parameter_free import scale_by_dowg as scale_by_dowg
+from gradtx.transforms._psgd import PSGDKronState as PSGDKronState
+from gradtx.transforms._psgd import psgd_update_probability as psgd_update_probability
+from gradtx.transforms._psgd import scale_by_psgd_kron as scale_by_psgd_kron
+from gradtx.transforms._psgd import soft_trust_region as soft_trust_region
 from gradtx.transforms._scaling import ScaleByScheduleState as ScaleByScheduleState
 from gradtx.transforms._scaling import scale as scale
 from gradtx.transforms._scaling import scale_by_learning_rate as scale_by_learning_rate

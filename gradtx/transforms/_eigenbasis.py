@@ -106,9 +106,6 @@ def kronecker_eigenbasis(
             _tree.replace_leaves(params, basis),
         )
 
-    def per_leaf(tree, state_tree):
-        return jax.tree.structure(tree, is_leaf=_tree.is_none).flatten_up_to(state_tree)
-
     def refresh(fn, stats, basis):
         """``fn`` on every (statistic, basis) pair, batched by block size."""
         where = [(j, i) for j, b in enumerate(basis) if b for i, q in enumerate(b) if q is not None]
@@ -122,7 +119,7 @@ def kronecker_eigenbasis(
 
     def update(updates, state):
         leaves, leaf_plans = _tree.leaves_with_none(updates), plans(updates)
-        stats, basis = per_leaf(updates, state.stats), per_leaf(updates, state.basis)
+        stats, basis = kron.per_leaf(updates, state.stats), kron.per_leaf(updates, state.basis)
         t = state.count + 1
         due = (t > 1) & ((t - 1) % precondition_frequency == 0)
         qr = lambda a, q: power_qr_step(a, q)
@@ -148,6 +145,6 @@ def kronecker_eigenbasis(
         return new_state, due | (t == 1)
 
     def factors(state, tree):
-        return per_leaf(tree, state.basis)
+        return kron.per_leaf(tree, state.basis)
 
     return KroneckerBasis(init, update, factors, plans)

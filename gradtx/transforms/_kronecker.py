@@ -213,6 +213,20 @@ def leaf_plans(
     return plans
 
 
+def per_leaf(tree: Any, state_tree: Any) -> list[Any]:
+    """The per-leaf containers of ``state_tree`` (a tree with a container at each leaf of
+    ``tree``), each as a tuple (``None`` stays ``None``).
+
+    A container may come back as another pytree node: Flax NNX stores a tuple inside an
+    optimizer variable as a ``State`` keyed 0, 1, ...; its leaves, in order, are the tuple.
+    """
+    treedef = jax.tree.structure(tree, is_leaf=_tree.is_none)
+    out = []
+    for c in treedef.flatten_up_to(state_tree):
+        out.append(None if c is None else tuple(jax.tree.leaves(c, is_leaf=_tree.is_none)))
+    return out
+
+
 def work_dtype(x: Any) -> Any:
     """The dtype of statistics and roots: at least float32."""
     return jnp.promote_types(x.dtype, jnp.float32)

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 
 from gradtx import _tree, _validate
 from gradtx._base import EmptyState, GradientTransformation, check_state_type
-from gradtx.transforms._kronecker import _LETTERS
+from gradtx.transforms._kronecker import _LETTERS, per_leaf
 
 HIGHEST = jax.lax.Precision.HIGHEST
 
@@ -253,7 +253,7 @@ def scale_by_psgd_kron(
         check_state_type(state, PSGDKronState, "scale_by_psgd_kron")
         leaves = _tree.leaves_with_none(updates)
         treedef = jax.tree.structure(updates, is_leaf=_tree.is_none)
-        qs = treedef.flatten_up_to(state.qs)
+        qs = per_leaf(updates, state.qs)
         key = jax.random.wrap_key_data(state.key)
         key, coin, noise = jax.random.split(key, 3)
         count = _tree.safe_increment(state.count)

@@ -163,8 +163,8 @@ def scale_by_shampoo(
         leaves = _tree.leaves_with_none(updates)
         plans = plans_of(updates)
         treedef = jax.tree.structure(updates, is_leaf=_tree.is_none)
-        stats = treedef.flatten_up_to(state.stats)
-        roots = treedef.flatten_up_to(state.roots)
+        stats = kron.per_leaf(updates, state.stats)
+        roots = kron.per_leaf(updates, state.roots)
         t = state.count + 1
         w_old, w_new = kron.statistic_weights(b2)
         new_stats, blocks = [], []

@@ -107,6 +107,20 @@ and takes the minimum cover. The *state per parameter* column below shows the sa
 """,
     ),
     Family(
+        "kronecker",
+        "Matrix (Kronecker-factored) preconditioners",
+        ("kronecker",),
+        r"""
+Preconditioners that treat a weight matrix as a matrix: a Kronecker product $P_L \otimes P_R$
+of a row and a column factor sees correlations that no per-weight method can. Shampoo takes
+inverse fourth roots of $\sum GG^\top$ and $\sum G^\top G$ and borrows Adam's step size by
+grafting; SOAP runs Adam in the eigenbasis of the same statistics; PSGD-Kron fits triangular
+factors $Q$ with $P = Q^\top Q$ on a Lie group, without eigendecompositions. The math, the
+primitives they are made of, the cost model and measurements are on
+[Matrix preconditioners](../matrix_preconditioners.md).
+""",
+    ),
+    Family(
         "contrib",
         "Structure-aware methods",
         ("contrib",),

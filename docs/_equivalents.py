@@ -61,6 +61,9 @@ EQUIVALENTS: dict[str, tuple[str, str]] = {
     # contrib
     "muon": ("`optax.contrib.muon`", "`Muon`"),
     "sophia": ("`optax.contrib.sophia`", "—"),
+    "shampoo": ("—", "—"),
+    "soap": ("—", "—"),
+    "psgd_kron": ("—", "—"),
     "sam": ("`optax.contrib.sam`", "—"),
     # parameter free
     "schedule_free": ("`optax.contrib.schedule_free`", "—"),

@@ -70,6 +70,11 @@ SETTINGS = {
     "novograd": (1e-3, 1e-3, 1e-3, 1e-3),
     "adafactor": (0.03, 1e-9, 0.01, 0.1),
     "sm3": (0.1, 1e-9, 1.0, 2e-3),
+    # Matrix preconditioners on vectors: their diagonal forms. SOAP (Adam, b2 = 0.95) and
+    # PSGD-Kron (noisy probes, trust region) end in a band around the minimizer.
+    "shampoo": (0.03, 1e-9, 0.03, 1e-9),
+    "soap": (0.03, 1e-3, 0.03, 3e-3, {"weight_decay": 0.0}),
+    "psgd_kron": (0.003, 5e-3, 0.003, 5e-3),
 }
 
 

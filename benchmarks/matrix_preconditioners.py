@@ -100,7 +100,9 @@ def _plot(results, out, cond):
         if best is None:
             continue
         n, lr, c = best
-        ax.semilogy(np.arange(1, len(c) + 1), np.maximum(c, 1e-12), label=f"{name} (lr {lr:g}): {n}")
+        ax.semilogy(
+            np.arange(1, len(c) + 1), np.maximum(c, 1e-12), label=f"{name} (lr {lr:g}): {n}"
+        )
     ax.axhline(1e-4, color="gray", lw=0.8, ls="--")
     ax.set_xlabel("step")
     ax.set_ylabel("f(W) / f(W0)")
@@ -146,16 +148,17 @@ def _mlp_step(tx, batch=2048, seed=0):
     return step, params, tx.init(params)
 
 
-def cost(rounds: int, steps: int) -> dict:
+def cost(rounds: int, steps: int, extra: bool = False) -> dict:
     contenders = {
         "adamw": gradtx.adamw(1e-3),
         "shampoo": gradtx.shampoo(1e-3),
         "soap": gradtx.soap(1e-3),
         "psgd_kron": gradtx.psgd_kron(1e-3),
-        "shampoo-f100": gradtx.shampoo(1e-3, precondition_frequency=100),
-        "shampoo-b128": gradtx.shampoo(1e-3, block_size=128),
-        "soap-b256": gradtx.soap(1e-3, block_size=256),
     }
+    if extra:  # how block_size and precondition_frequency move the cost
+        contenders["shampoo-f100"] = gradtx.shampoo(1e-3, precondition_frequency=100)
+        contenders["shampoo-b128"] = gradtx.shampoo(1e-3, block_size=128)
+        contenders["soap-b256"] = gradtx.soap(1e-3, block_size=256)
     runs = {}
     for name, tx in contenders.items():
         step, p, s = _mlp_step(tx)
@@ -169,14 +172,18 @@ def cost(rounds: int, steps: int) -> dict:
         for name in order:
             step, p, s = runs[name]
             t = time.perf_counter()
-            for _ in range(steps):  # a multiple of 20 and 100: refreshes amortised
+            for _ in range(steps):  # a multiple of the refresh periods: refreshes amortised
                 p, s = step(p, s)
             jax.block_until_ready(p)
             times[name].append((time.perf_counter() - t) / steps)
             runs[name][1:] = [p, s]
-    ratios = {
-        k: float(np.median([t / a for t, a in zip(times[k], times["adamw"])])) for k in times
-    }
+        print(
+            f"round {r}: " + ", ".join(f"{k} {1e3 * v[-1]:.1f} ms" for k, v in times.items()),
+            "load",
+            os.getloadavg(),
+            flush=True,
+        )
+    ratios = {k: float(np.median([t / a for t, a in zip(times[k], times["adamw"])])) for k in times}
     ms = {k: 1e3 * float(np.median(v)) for k, v in times.items()}
     result = {"ms_per_step": ms, "ratio_to_adamw": ratios, "load": os.getloadavg()}
     print(json.dumps(result, indent=1), flush=True)
@@ -189,7 +196,9 @@ def compile_time(repeats: int) -> dict:
 
     shapes = _transformer(False)
     params = jax.tree.map(
-        lambda s: jax.ShapeDtypeStruct(s, jnp.float32), shapes, is_leaf=lambda x: isinstance(x, tuple)
+        lambda s: jax.ShapeDtypeStruct(s, jnp.float32),
+        shapes,
+        is_leaf=lambda x: isinstance(x, tuple),
     )
     contenders = {"adamw": lambda: gradtx.adamw(1e-3), "shampoo": lambda: gradtx.shampoo(1e-3),
                   "soap": lambda: gradtx.soap(1e-3), "psgd_kron": lambda: gradtx.psgd_kron(1e-3)}  # fmt: skip
@@ -245,12 +254,14 @@ def main(argv=None):
     ap.add_argument("--cond", type=float, default=1e3)
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--cost-steps", type=int, default=20)
+    ap.add_argument("--extra", action="store_true", help="cost: block_size/frequency variants")
     ap.add_argument("--out", default="docs/figures/matrix_preconditioners_lsq.png")
     args = ap.parse_args(argv)
     if args.what == "lsq":
         return lsq(args.cond, args.steps, args.out)
     if args.what == "cost":
-        return cost(args.rounds, 100)
+        return cost(args.rounds, args.cost_steps, args.extra)
     if args.what == "compile":
         return compile_time(args.rounds)
     return state_bytes()

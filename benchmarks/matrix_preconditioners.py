@@ -19,6 +19,7 @@ the 196-leaf transformer tree of ``benchmarks/_trees.py``.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import sys
@@ -29,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import gradtx  # noqa: E402
+import gradtx
 
 GRID = [1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0]
 OPTIMIZERS = {
@@ -81,7 +82,7 @@ def lsq(cond: float, steps: int, out: str) -> dict:
         results[name] = best
     table = {k: (None if v is None else {"steps": v[0], "lr": v[1]}) for k, v in results.items()}
     adam = table["adam"]["steps"] if table["adam"] else None
-    for k, v in table.items():
+    for v in table.values():
         if v and adam:
             v["fraction_of_adam"] = round(v["steps"] / adam, 3)
     print(json.dumps(table, indent=1))
@@ -127,7 +128,7 @@ def _mlp_step(tx, batch=2048, seed=0):
             "w": jnp.asarray(rng.standard_normal((m, n)) / np.sqrt(m), jnp.float32),
             "b": jnp.zeros(n, jnp.float32),
         }
-        for i, (m, n) in enumerate(zip(sizes[:-1], sizes[1:]))
+        for i, (m, n) in enumerate(itertools.pairwise(sizes))
     }
     x = jnp.asarray(rng.standard_normal((batch, 784)), jnp.float32)
     y = jnp.asarray(rng.integers(0, 10, batch))
@@ -200,15 +201,19 @@ def compile_time(repeats: int) -> dict:
         shapes,
         is_leaf=lambda x: isinstance(x, tuple),
     )
-    contenders = {"adamw": lambda: gradtx.adamw(1e-3), "shampoo": lambda: gradtx.shampoo(1e-3),
-                  "soap": lambda: gradtx.soap(1e-3), "psgd_kron": lambda: gradtx.psgd_kron(1e-3)}  # fmt: skip
+    contenders = {
+        "adamw": lambda: gradtx.adamw(1e-3),
+        "shampoo": lambda: gradtx.shampoo(1e-3),
+        "soap": lambda: gradtx.soap(1e-3),
+        "psgd_kron": lambda: gradtx.psgd_kron(1e-3),
+    }
     times: dict[str, list[float]] = {k: [] for k in contenders}
     for _ in range(repeats):
         for name, make in contenders.items():
             tx = make()
             state = jax.eval_shape(tx.init, params)
 
-            def step(p, s, g):
+            def step(p, s, g, tx=tx):
                 u, s = tx.update(g, s, p)
                 return gradtx.apply_updates(p, u), s
 

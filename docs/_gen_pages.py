@@ -4,10 +4,18 @@
 the MkDocs build, so they are rebuilt from ``gradtx.OPTIMIZERS`` and the docstrings every
 time and cannot go stale. Every public object is rendered (by mkdocstrings) on exactly one
 page, so each cross-reference has one target.
+
+The family pages come from the registry alone: the optimizers are grouped by
+``OptimizerInfo.family`` (the name of the module that defines them), and each page takes its
+title from the first line of that module's docstring (``gradtx/optimizers/_<family>.py``)
+and its introduction from the paragraphs that follow. A new family module gets its page
+without any change under ``docs/``; :data:`FAMILY_ORDER` only says where it goes.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import inspect
 import re
 import sys
@@ -18,7 +26,6 @@ import gradtx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _families import FAMILIES, SPECIAL_PAGES, Family
 from _gen_registry import (
     API_MODULES,
     STATE_PARAMS_TEXT,
@@ -35,6 +42,7 @@ from _gen_registry import (
     state_floats_per_param,
     trace_chain,
 )
+from _griffe_ext import rewrite_roles
 from _markdown import (
     ALIASES,
     DESCRIPTIONS,
@@ -49,6 +57,38 @@ from _markdown import (
 )
 
 DOCS = Path(__file__).resolve().parent
+
+# The order of the family pages (in the navigation and the optimizer table), from the
+# plainest update to the methods that tune themselves. A family is the name of a module of
+# gradtx/optimizers/; one missing here still gets its page, after these.
+FAMILY_ORDER = (
+    "sgd",
+    "sgd_variants",
+    "adaptive",
+    "adam",
+    "adam_variants",
+    "moment_variants",
+    "sign",
+    "layerwise",
+    "factored",
+    "kronecker",
+    "orthogonal",
+    "hessian_diagonal",
+    "sam",
+    "gain_adaptation",
+    "loss_driven",
+    "parameter_free",
+    "d_adaptation",
+    "mechanic",
+    "schedule_free",
+)
+
+# The pages of a module's API, after the families: families/<slug>.md documents gradtx.<slug>.
+SPECIAL_PAGES = {
+    "second_order": "Second order and full batch",
+    "wrappers": "Wrappers",
+    "schedules": "Schedules",
+}
 
 # Second-order aliases shown with their chains (built with their defaults).
 SECOND_ORDER_ALIASES = ("lbfgs", "nonlinear_cg", "newton", "hessian_free")
@@ -91,22 +131,42 @@ def page_of(ident: str, obj: Any, optimizer_ids: set[int]) -> str:
     return "reference/core.md"
 
 
-def family_for(key: str) -> Family:
-    for family in FAMILIES:
-        if key in family.keys:
-            return family
-    title = key.replace("_", " ").capitalize()
-    return Family(re.sub(r"\W+", "_", key), title, (key,), "")
+@dataclasses.dataclass(frozen=True)
+class Family:
+    """One family page, read from the module that defines the family's optimizers."""
+
+    name: str  # OptimizerInfo.family: the module's name without its underscore
+    title: str  # the first line of the module's docstring
+    intro: str  # the rest of the docstring, Markdown (Sphinx roles made links)
+
+    @property
+    def slug(self) -> str:  # the page: families/<slug>.md
+        return re.sub(r"\W+", "_", self.name)
+
+
+def read_family(name: str) -> Family:
+    """The family ``name``: title and introduction from ``gradtx/optimizers/_<name>.py``.
+
+    A family registered from elsewhere (no such module) gets a title made of its name.
+    """
+    try:
+        module = importlib.import_module(f"gradtx.optimizers._{name}")
+    except ModuleNotFoundError:
+        module = None
+    doc = inspect.getdoc(module) if module is not None else None
+    if not doc:
+        return Family(name, name.replace("_", " ").capitalize(), "")
+    title, _, intro = doc.partition("\n\n")
+    title = " ".join(title.split()).rstrip(".")
+    return Family(name, title, rewrite_roles(intro.strip(), [module.__name__, "gradtx"]))
 
 
 def families_in_use() -> list[Family]:
-    """The known families, then one for each family string no known family claims."""
-    extra: dict[str, Family] = {}
-    for info in gradtx.OPTIMIZERS.values():
-        family = family_for(info.family)
-        if family not in FAMILIES:
-            extra.setdefault(family.slug, family)
-    return [*FAMILIES, *extra.values()]
+    """Every family of ``gradtx.OPTIMIZERS``: those of :data:`FAMILY_ORDER` in that order,
+    then the others in registration order."""
+    names = list(dict.fromkeys(info.family for info in gradtx.OPTIMIZERS.values()))
+    ordered = [n for n in FAMILY_ORDER if n in names] + [n for n in names if n not in FAMILY_ORDER]
+    return [read_family(n) for n in ordered]
 
 
 # ------------------------------------------------------------------------------------------
@@ -124,35 +184,22 @@ def table_row(row: Row) -> str:
     )
 
 
-def family_page(
-    family: Family, rows: list[Row], objs: dict[str, Any] | None = None, elsewhere=()
-) -> str:
-    """``rows``: the family's optimizers; ``elsewhere``: those its modules register under
-    another family (listed here, documented there)."""
+def family_page(family: Family, rows: list[Row], objs: dict[str, Any] | None = None) -> str:
+    """The page of ``family``: its introduction, its optimizers (``rows``) and their rules."""
     objs = objects() if objs is None else objs
-    out = [f"# {family.title}\n", family.intro.strip() + "\n"]
-    if elsewhere:
-        modules = ", ".join(f"`{m}`" for m in family.modules)
-        out.append(
-            f"Optimizers defined in {modules} and registered with another family, whose page "
-            "documents them:\n"
-        )
-        out.append(TABLE_HEAD + "".join(table_row(r) for r in elsewhere))
-    if not rows and not elsewhere:
-        out.append("!!! note\n    No optimizer of this family is registered in this version yet.\n")
-    elif rows:
-        out.append("## Optimizers\n")
-        out.append(
-            "Each optimizer is the chain of primitives shown, built with its example settings. "
-            "*State / param* is the number of floats of optimizer state per parameter (step "
-            f"counts and hyperparameters left out), measured on {STATE_PARAMS_TEXT}. The Optax "
-            "names are in `optax`, the PyTorch names in `torch.optim`.\n"
-        )
-        out.append(TABLE_HEAD + "".join(table_row(r) for r in rows))
-        nodes = [n for r in rows for n in r.chain]
-        out.append(primitives_section(nodes, {r.ident for r in rows}, objs))
-        out.append("## Update rules\n")
-        out += [doc_block(r.ident, objs[r.ident], heading_level=3) for r in rows]
+    out = [f"# {family.title}\n", family.intro + "\n"]
+    out.append("## Optimizers\n")
+    out.append(
+        "Each optimizer is the chain of primitives shown, built with its example settings. "
+        "*State / param* is the number of floats of optimizer state per parameter (step "
+        f"counts and hyperparameters left out), measured on {STATE_PARAMS_TEXT}. The Optax "
+        "names are in `optax`, the PyTorch names in `torch.optim`.\n"
+    )
+    out.append(TABLE_HEAD + "".join(table_row(r) for r in rows))
+    nodes = [n for r in rows for n in r.chain]
+    out.append(primitives_section(nodes, {r.ident for r in rows}, objs))
+    out.append("## Update rules\n")
+    out += [doc_block(r.ident, objs[r.ident], heading_level=3) for r in rows]
     section = DOCS / f"_{family.slug}_section.md"
     if section.exists():  # a hand-written section kept beside the generated page
         out.append(relink(section.read_text(encoding="utf-8"), "../"))
@@ -211,10 +258,10 @@ def optimizer_table_page(rows: list[Row], families: list[Family]) -> str:
         "made it; composite primitives show their own members in parentheses); the state is "
         f"measured with `jax.eval_shape` on {STATE_PARAMS_TEXT}, counting every floating-point "
         "array and leaving out scalars (step counts, hyperparameters); the Optax and PyTorch "
-        "names come from a table kept in `docs/_equivalents.py`.\n",
+        "names are declared with each optimizer (`@optimizer(optax=..., pytorch=...)`).\n",
     ]
     for family in families:
-        fam_rows = [r for r in rows if r.family in family.keys]
+        fam_rows = [r for r in rows if r.family == family.name]
         if fam_rows:
             out.append(f"## [{family.title}](families/{family.slug}.md)\n")
             out.append(TABLE_HEAD + "".join(table_row(r) for r in fam_rows))
@@ -261,9 +308,8 @@ def generate() -> dict[str, str]:
         pages.setdefault(page_of(ident, obj, optimizer_ids), []).append(ident)
     out = {}
     for family in families:
-        own = [r for r in rows if r.family in family.keys]
-        elsewhere = [r for r in rows if r.module in family.modules and r.family not in family.keys]
-        out[f"families/{family.slug}.md"] = family_page(family, own, objs, elsewhere)
+        own = [r for r in rows if r.family == family.name]
+        out[f"families/{family.slug}.md"] = family_page(family, own, objs)
     for slug in SPECIAL_PAGES:
         out[f"families/{slug}.md"] = special_page(slug, pages.get(f"families/{slug}.md", []), objs)
     out["optimizers.md"] = optimizer_table_page(rows, families)

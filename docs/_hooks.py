@@ -18,7 +18,6 @@ for path in (str(ROOT), str(DOCS)):
         sys.path.insert(0, path)
 
 import _gen_pages  # noqa: E402
-from _equivalents import EQUIVALENTS  # noqa: E402
 from mkdocs.structure.files import File  # noqa: E402
 
 import gradtx  # noqa: E402
@@ -26,16 +25,6 @@ import gradtx  # noqa: E402
 FAMILIES_SECTION = "Optimizer families"
 # Pages that may be missing from a checkout: in the nav and linked only when they exist.
 OPTIONAL_PAGES = ("adaptive_without_tuning.md",)
-
-
-def _nav_files(nav: Any) -> list[str]:
-    if isinstance(nav, str):
-        return [nav]
-    if isinstance(nav, dict):
-        return [f for v in nav.values() for f in _nav_files(v)]
-    if isinstance(nav, list):
-        return [f for v in nav for f in _nav_files(v)]
-    return []
 
 
 def _prune(nav: Any, keep: Any) -> Any:
@@ -51,7 +40,17 @@ def _prune(nav: Any, keep: Any) -> Any:
     return nav
 
 
+def family_nav() -> list[dict[str, str]]:
+    """The pages of the "Optimizer families" section, in order: every registered family
+    (``_gen_pages.families_in_use``), then the wrappers, schedules and second-order pages."""
+    nav = [{f.title: f"families/{f.slug}.md"} for f in _gen_pages.families_in_use()]
+    special = _gen_pages.SPECIAL_PAGES.items()
+    return nav + [{title: f"families/{slug}.md"} for slug, title in special]
+
+
 def on_config(config: Any) -> Any:
+    """Fill the "Optimizer families" section of the navigation (empty in ``mkdocs.yml``) and
+    drop the entries of optional pages that do not exist."""
     generated = {f"families/{f.slug}.md" for f in _gen_pages.families_in_use()}
     generated |= {f"families/{s}.md" for s in _gen_pages.SPECIAL_PAGES}
     generated |= {"optimizers.md", "reference/index.md", "reference/core.md"}
@@ -61,22 +60,12 @@ def on_config(config: Any) -> Any:
     def keep(page: str) -> bool:
         return "://" in page or page in generated or (docs_dir / page).exists()
 
-    nav = _prune(config["nav"], keep)
-    listed = set(_nav_files(nav))
-    missing = [p for p in sorted(generated) if p.startswith("families/") and p not in listed]
+    nav = config["nav"]
     for entry in nav:
         if isinstance(entry, dict) and FAMILIES_SECTION in entry:
-            entry[FAMILIES_SECTION] += [{_title(p): p} for p in missing]
-    config["nav"] = nav
+            entry[FAMILIES_SECTION] = family_nav()
+    config["nav"] = _prune(nav, keep)
     return config
-
-
-def _title(page: str) -> str:
-    slug = Path(page).stem
-    for family in _gen_pages.families_in_use():
-        if family.slug == slug:
-            return family.title
-    return slug
 
 
 def on_files(files: Any, config: Any) -> Any:
@@ -90,9 +79,10 @@ def _names_table(column: int) -> str:
         "| gradtx | " + ("Optax" if column == 0 else "PyTorch (`torch.optim`)") + " |",
         "|---|---|",
     ]
-    for name, info in gradtx.OPTIMIZERS.items():
+    for info in gradtx.OPTIMIZERS.values():
         ident = _gen_pages.canonical_ids()[id(info.factory)]
-        lines.append(f"| {_gen_pages.link(ident)} | {EQUIVALENTS.get(name, ('?', '?'))[column]} |")
+        same = (info.optax if column == 0 else info.pytorch) or "?"
+        lines.append(f"| {_gen_pages.link(ident)} | {same} |")
     return "\n".join(lines) + "\n"
 
 

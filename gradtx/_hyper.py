@@ -1,262 +1,317 @@
-"""Live hyperparameters: readable and settable by name, never recompiling.
+"""Hyperparameter declarations: what each argument of a factory accepts, written once.
 
-:func:`inject_hyperparams` turns a factory ``f(**hyperparams) -> GradientTransformation``
-into one whose numeric hyperparameters live in the optimizer *state* as scalar arrays.
-The factory is called again (at trace time only) inside every ``update`` with those
-arrays, so the compiled step takes the hyperparameters as inputs: changing one between
-steps changes an input value, not the program, and nothing is retraced or recompiled.
-Every optimizer alias in gradtx is built this way (see :func:`optimizer`).
+Every argument of a registered optimizer has one :class:`Hyperparameter`: its kind and the
+values it accepts. The kinds are
 
-A hyperparameter given as a *schedule* (a callable of the step) is evaluated at the
-state's step count before each update; its current value is readable like the others,
-but it cannot be set (:func:`set_hyperparams` raises), because the schedule owns it.
+* **live** -- a real number (or a schedule of the step) stored in the optimizer state: read
+  it with :func:`gradtx.get_hyperparams`, change it with :func:`gradtx.set_hyperparams`
+  without recompiling. Live values are floats (the default float dtype, or
+  ``inject_hyperparams(..., hyperparam_dtype=)``); an integer is never live.
+* **static** -- a Python value fixed at construction: a flag, a choice, a count or size, or a
+  number that sets the initial state. It is checked once and never traced.
+* **structural** -- an object that is not a number: a mask, a dtype, a random key, a
+  function, a tree or another transform.
+
+The same declaration is read by the factory's validation (at construction),
+:func:`gradtx.inject_hyperparams`, :func:`gradtx.set_hyperparams` (through the state), the
+registry (:attr:`gradtx.OptimizerInfo.hyperparams`) and the documentation tables, so a
+value is accepted by ``set_hyperparams`` exactly when the constructor accepts it.
+
+Names have one meaning across the library (:data:`STANDARD`): ``learning_rate`` is always
+$\\ge 0$, ``b1`` always in $[0, 1)$. An optimizer declares only its other arguments.
 """
 
 from __future__ import annotations
 
-import functools
+import dataclasses
 import inspect
-from collections.abc import Callable, Iterable
-from typing import Any, NamedTuple
+from collections.abc import Callable
+from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from gradtx import _tree, _validate
-from gradtx._base import GradientTransformation, check_state_type
+from gradtx import _validate
+
+LIVE, STATIC, STRUCTURAL = "live", "static", "structural"
 
 
-class InjectState(NamedTuple):
-    """State of a transform with live hyperparameters.
+@dataclasses.dataclass(frozen=True)
+class Hyperparameter:
+    """The declaration of one argument.
 
     Attributes:
-      count: int32 number of updates applied so far (saturating).
-      hyperparams: current value of every numeric hyperparameter, by name.
-      scheduled: the names of the hyperparameters that follow a schedule (values ``None``;
-        the dict's keys are part of the static tree structure, so they cost no memory).
-      inner_state: the state of the transform built from the hyperparameters.
+      kind: ``"live"``, ``"static"`` or ``"structural"`` (see the module docstring).
+      low, high, low_open, high_open: the interval a number must lie in (``None``: no
+        bound); non-finite numbers are always refused.
+      optional: ``None`` is accepted too (it turns the feature off, so it is never live).
+      check: a validator ``check(name, value)`` for what an interval cannot say (a choice,
+        an integer, a dtype, a key); it raises ``ValueError`` naming the argument.
+      allowed: the accepted values in words, for messages and the documentation.
     """
 
-    count: jax.Array
-    hyperparams: dict[str, jax.Array]
-    scheduled: dict[str, None]
-    inner_state: Any
+    kind: str
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    optional: bool = False
+    check: Callable[[str, Any], None] | None = None
+    allowed: str = ""
 
+    @property
+    def is_interval(self) -> bool:
+        return self.check is None and self.kind != STRUCTURAL
 
-def _is_numeric(value: Any) -> bool:
-    if isinstance(value, bool) or value is None:
-        return False
-    if isinstance(value, (int, float, np.number)):
-        return True
-    if isinstance(value, (jax.Array, np.ndarray)):
-        return np.ndim(value) == 0 and jnp.issubdtype(jnp.result_type(value), jnp.number)
-    return False
+    def describe(self) -> str:
+        """The accepted values in words: ``"[0, 1)"``, ``"True or False"``, ..."""
+        text = self.allowed or (
+            _validate.interval_text(self.low, self.high, self.low_open, self.high_open)
+            if self.is_interval
+            else ""
+        )
+        return f"{text} or None" if self.optional and text else text
 
+    def validate(self, name: str, value: Any) -> None:
+        """Raise ``ValueError`` naming ``name`` unless ``value`` is accepted.
 
-def _takes_functions(sig: inspect.Signature, name: str) -> bool:
-    """A static argument whose default is not a number (e.g. ``None``, a tree or a function,
-    like Muon's ``muon_weight_dimension_numbers``) may be given as a function."""
-    default = sig.parameters[name].default
-    return default is not inspect.Parameter.empty and not _is_numeric(default)
-
-
-def _never_live(name: str) -> bool:
-    """Masks and dtypes are structural arguments, never live hyperparameters."""
-    return name == "mask" or name.endswith(("_mask", "_dtype")) or name.startswith("dtype_")
-
-
-def _float_dtype() -> Any:
-    return jnp.result_type(float)
-
-
-def inject_hyperparams(
-    factory: Callable[..., GradientTransformation],
-    static_args: Iterable[str] = (),
-) -> Callable[..., GradientTransformation]:
-    """Wrap ``factory`` so that its numeric hyperparameters are stored in the state.
-
-    Args:
-      factory: a function returning a :class:`GradientTransformation`; it must accept its
-        numeric hyperparameters as traced scalars (gradtx factories do).
-      static_args: names of arguments that must stay Python values even when numeric
-        (they fix shapes or the state layout, or are used only in ``init``).
-
-    Returns:
-      A factory with the same signature whose transforms have an :class:`InjectState`.
-
-    Example:
-      >>> import jax.numpy as jnp, gradtx
-      >>> tx = gradtx.inject_hyperparams(gradtx.trace)(decay=0.9)
-      >>> state = tx.init(jnp.zeros(3))
-      >>> float(state.hyperparams["decay"])
-      0.8999999761581421
-    """
-    static_args = frozenset(static_args)
-    sig = inspect.signature(factory)
-    unknown = static_args - set(sig.parameters)
-    if unknown:
-        raise ValueError(f"static_args {sorted(unknown)} are not arguments of {factory.__name__}")
-
-    @functools.wraps(factory)
-    def wrapped(*args: Any, **kwargs: Any) -> GradientTransformation:
-        try:
-            bound = sig.bind(*args, **kwargs)
-        except TypeError as err:
-            raise TypeError(f"{factory.__name__}: {err}") from None
-        bound.apply_defaults()
-        static, numeric, schedules = {}, {}, {}
-        for name, value in bound.arguments.items():
-            if name in static_args or _never_live(name):
-                if callable(value) and not _never_live(name) and not _takes_functions(sig, name):
-                    raise ValueError(
-                        f"{factory.__name__}: {name} must be a fixed number (it sets the "
-                        f"initial state), not a schedule; got {value!r}."
-                    )
-                static[name] = value
-            elif _is_numeric(value):
-                numeric[name] = value
-            elif callable(value):
-                schedules[name] = value
-            else:
-                static[name] = value
-        # Validate under the caller's own argument names ("b1", not the primitive's "decay").
-        for name, value in {**numeric, **schedules}.items():
-            _validate.check_hyperparam(name, value)
-        for name, value in static.items():
-            if name.endswith("_dtype"):
-                _validate.check_dtype(name, value)
-        # Build once with concrete values: the factory validates them (schedules at step 0).
-        first = {n: fn(np.int32(0)) for n, fn in schedules.items()}
-        factory(**static, **numeric, **first)
-
-        def current(hyperparams):
-            return factory(**static, **hyperparams)
-
-        def init(params):
-            dtype = _float_dtype()
-            values = {n: jnp.asarray(v, dtype=dtype) for n, v in {**numeric, **first}.items()}
-            values = {n: values[n] for n in bound.arguments if n in values}  # signature order
-            inner = current(values).init(params)
-            return InjectState(_tree.zero_count(), values, dict.fromkeys(schedules), inner)
-
-        expected = sorted({*numeric, *schedules})
-
-        def update(updates, state, params=None, **extra):
-            check_state_type(state, InjectState, factory.__name__)
-            if sorted(state.hyperparams) != expected:
-                raise ValueError(
-                    f"{factory.__name__} expects a state with hyperparameters {expected}, got one "
-                    f"with {sorted(state.hyperparams)}: a state from another optimizer?"
-                )
-            values = dict(state.hyperparams)
-            for name, fn in schedules.items():
-                values[name] = jnp.asarray(fn(state.count), dtype=values[name].dtype)
-            updates, inner = current(values).update(updates, state.inner_state, params, **extra)
-            new_state = InjectState(
-                _tree.safe_increment(state.count), values, state.scheduled, inner
-            )
-            return updates, new_state
-
-        return GradientTransformation(init, update)
-
-    return wrapped
-
-
-# ---------------------------------------------------------------------------------------
-# Reading and writing hyperparameters in a (possibly nested) state.
-
-
-def _find(state: Any, path: str = "") -> list[tuple[str, InjectState]]:
-    found = []
-    if isinstance(state, InjectState):
-        found.append((path, state))
-        found += _find(state.inner_state, f"{path}.inner_state" if path else "inner_state")
-    elif isinstance(state, dict):
-        for k, v in state.items():
-            found += _find(v, f"{path}.{k}" if path else str(k))
-    elif isinstance(state, (tuple, list)):
-        keys = state._fields if hasattr(state, "_fields") else range(len(state))
-        for key, v in zip(keys, state):
-            found += _find(v, f"{path}.{key}" if path else str(key))
-    return found
-
-
-def _index(state: Any) -> dict[str, tuple[str, str]]:
-    """Map each public key to (path of its InjectState, hyperparameter name)."""
-    entries = [(p, n) for p, s in _find(state) for n in s.hyperparams]
-    counts: dict[str, int] = {}
-    for _, n in entries:
-        counts[n] = counts.get(n, 0) + 1
-    return {(n if counts[n] == 1 else f"{p}/{n}"): (p, n) for p, n in entries}
-
-
-def get_hyperparams(state: Any) -> dict[str, jax.Array]:
-    """Return the current value of every live hyperparameter in ``state``, by name.
-
-    Names that occur in several places of a nested state (two optimizers in one
-    partition, say) are qualified by their path: ``"0/learning_rate"``.
-
-    Example:
-      >>> import jax.numpy as jnp, gradtx
-      >>> tx = gradtx.chain(gradtx.clip_by_global_norm(1.0), gradtx.adam(1e-3))
-      >>> hp = gradtx.get_hyperparams(tx.init(jnp.zeros(2)))
-      >>> sorted(hp)
-      ['b1', 'b2', 'eps', 'eps_root', 'learning_rate']
-    """
-    by_path = dict(_find(state))
-    return {key: by_path[p].hyperparams[n] for key, (p, n) in _index(state).items()}
-
-
-def _replace(state: Any, path: list[str], fn: Callable[[InjectState], InjectState]) -> Any:
-    if not path or path == [""]:
-        return fn(state)
-    head, rest = path[0], path[1:]
-    if isinstance(state, InjectState) and head == "inner_state":
-        return state._replace(inner_state=_replace(state.inner_state, rest, fn))
-    if isinstance(state, dict):
-        key = next(k for k in state if str(k) == head)
-        return {**state, key: _replace(state[key], rest, fn)}
-    if hasattr(state, "_fields"):
-        return state._replace(**{head: _replace(getattr(state, head), rest, fn)})
-    items = list(state)
-    items[int(head)] = _replace(items[int(head)], rest, fn)
-    return type(state)(items)
-
-
-def set_hyperparams(state: Any, **values: Any) -> Any:
-    """Return ``state`` with live hyperparameters replaced; the jitted step is not retraced.
-
-    The new value is cast to the stored dtype and shape, so the compiled step sees an
-    input of the same type. Concrete values are validated by name (a negative
-    ``learning_rate`` or a ``b1`` outside [0, 1) raises ``ValueError``).
-
-    Example:
-      >>> import jax.numpy as jnp, gradtx
-      >>> tx = gradtx.sgd(0.1, momentum=0.9)
-      >>> state = gradtx.set_hyperparams(tx.init(jnp.zeros(2)), learning_rate=0.01)
-      >>> float(gradtx.get_hyperparams(state)["learning_rate"])
-      0.009999999776482582
-    """
-    index = _index(state)
-    for key, value in values.items():
-        if key not in index:
+        A schedule (live only) is checked at step 0; tracers are not checked.
+        """
+        if value is None and self.optional:
+            return
+        if self.check is not None:
+            self.check(name, value)
+            return
+        if self.kind == STRUCTURAL:
+            return
+        if self.kind == STATIC and callable(value):
             raise ValueError(
-                f"set_hyperparams: no live hyperparameter named {key!r}; available: {sorted(index)}"
+                f"{name} must be a fixed number in {self.describe()} (it is fixed at "
+                f"construction), not a schedule; got {value!r}."
             )
-        path, name = index[key]
-        holder = dict(_find(state))[path]
-        if name in holder.scheduled:
-            raise ValueError(
-                f"set_hyperparams: {key!r} follows a schedule and is recomputed every step; "
-                "build the optimizer with a constant to set it by hand."
-            )
-        _validate.check_hyperparam(name, value)
-        old = holder.hyperparams[name]
-        new = jnp.asarray(value).astype(old.dtype).reshape(np.shape(old))
+        checker = lambda n, v: _validate.check_range(
+            n, v, self.low, self.high, low_open=self.low_open, high_open=self.high_open
+        )
+        _validate.check_schedule_or_range(name, value, checker)
 
-        def put(s, name=name, new=new):
-            return s._replace(hyperparams={**s.hyperparams, name: new})
 
-        state = _replace(state, path.split(".") if path else [], put)
-    return state
+def live(
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+    optional: bool = False,
+) -> Hyperparameter:
+    """A live real number in the interval (a schedule is accepted too)."""
+    return Hyperparameter(LIVE, low, high, low_open, high_open, optional)
+
+
+def fixed(
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+    optional: bool = False,
+) -> Hyperparameter:
+    """A real number fixed at construction (it sets the initial state or a shape)."""
+    return Hyperparameter(STATIC, low, high, low_open, high_open, optional)
+
+
+def _check_flag(name: str, value: Any) -> None:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}.")
+
+
+def _choice_check(choices: tuple[Any, ...]) -> Callable[[str, Any], None]:
+    return lambda name, value: _validate.check_choice(name, value, choices)
+
+
+def choice(*choices: Any, optional: bool = False) -> Hyperparameter:
+    """One of ``choices`` (strings), fixed at construction."""
+    allowed = " or ".join(repr(c) for c in choices)
+    return Hyperparameter(STATIC, optional=optional, check=_choice_check(choices), allowed=allowed)
+
+
+def _count_check(low: int) -> Callable[[str, Any], None]:
+    return lambda name, value: _validate.check_int(name, value, low)
+
+
+def count(low: int = 0, *, optional: bool = False) -> Hyperparameter:
+    """A Python integer ``>= low`` (a number of steps, a size), fixed at construction."""
+    return Hyperparameter(
+        STATIC, optional=optional, check=_count_check(low), allowed=f"an integer >= {low}"
+    )
+
+
+def function_of_step(low: float | None = None, *, optional: bool = False) -> Hyperparameter:
+    """A function of the step (or a constant) with values ``>= low``, fixed at construction:
+    unlike a schedule of a live hyperparameter, its value is not kept in the state."""
+
+    def check(name: str, value: Any) -> None:
+        _validate.check_schedule_or_range(
+            name, value, lambda n, v: _validate.check_range(n, v, low)
+        )
+
+    text = "a function of the step" + (f" with values >= {low:g}" if low is not None else "")
+    return Hyperparameter(STRUCTURAL, optional=optional, check=check, allowed=text)
+
+
+def structural(
+    check: Callable[[str, Any], None] | None = None, allowed: str = "", optional: bool = False
+) -> Hyperparameter:
+    """An object that is not a number (checked by ``check``, if given)."""
+    return Hyperparameter(STRUCTURAL, optional=optional, check=check, allowed=allowed)
+
+
+def _check_dtype(name: str, value: Any) -> None:
+    _validate.check_dtype(name, value)
+
+
+def _check_key(name: str, value: Any) -> None:
+    _validate.key_data(name, value)
+
+
+def _check_callable(name: str, value: Any) -> None:
+    if not callable(value):
+        raise ValueError(f"{name} must be a function, got {value!r}.")
+
+
+def _check_transform(name: str, value: Any) -> None:
+    if not (callable(getattr(value, "init", None)) and callable(getattr(value, "update", None))):
+        raise ValueError(
+            f"{name} must be a gradient transformation with `init` and `update`, got {value!r}."
+        )
+
+
+def _check_betas(name: str, value: Any) -> None:
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise ValueError(f"{name} must be a pair (beta1, beta2), got {value!r}.")
+    for i, beta in enumerate(value):
+        _validate.check_decay(f"{name}[{i}]", beta)
+
+
+def _check_whole(name: str, value: Any) -> None:
+    v = _validate.concrete_value(value)
+    if isinstance(value, bool) or v is None or not np.isfinite(v) or v < 0 or v != int(v):
+        raise ValueError(f"{name} must be a whole number >= 0, got {value!r}.")
+
+
+def positive_unless(name: str, other: str) -> Callable[[dict[str, Any]], None]:
+    """A joint check: ``values[name] > 0`` when ``values[other]`` is ``None`` (``name`` then
+    stands in for ``other``)."""
+
+    def check(values: dict[str, Any]) -> None:
+        if values.get(other) is None:
+            what = f"{name} (used for {other}, which is None)"
+            _validate.check_range(what, values.get(name), 0.0, None, low_open=True)
+
+    return check
+
+
+def ordered(low_name: str, high_name: str) -> Callable[[dict[str, Any]], None]:
+    """A joint check: ``values[low_name] <= values[high_name]`` (when both are known)."""
+
+    def check(values: dict[str, Any]) -> None:
+        lo = _validate.concrete_value(values.get(low_name))
+        hi = _validate.concrete_value(values.get(high_name))
+        if lo is not None and hi is not None and hi < lo:
+            raise ValueError(f"{high_name} must be >= {low_name}, got {hi!r} < {lo!r}.")
+
+    return check
+
+
+NONNEGATIVE = live(0.0)
+POSITIVE = live(0.0, low_open=True)
+DECAY = live(0.0, 1.0, high_open=True)
+FRACTION = live(0.0, 1.0)
+FINITE = live()
+FLAG = Hyperparameter(STATIC, check=_check_flag, allowed="True or False")
+MASK = structural(allowed="a tree of bools, or a function params -> tree of bools", optional=True)
+DTYPE = structural(_check_dtype, "a floating dtype", optional=True)
+KEY = structural(_check_key, "an int seed or a JAX random key", optional=True)
+FUNCTION = structural(_check_callable, "a function")
+TRANSFORM = structural(_check_transform, "a gradient transformation")
+ANY = structural()
+BETAS = structural(_check_betas, "a pair of numbers in [0, 1)")
+WHOLE = Hyperparameter(STATIC, check=_check_whole, allowed="a whole number >= 0")
+
+# The library-wide names (see STYLE.md): an argument with one of these names means the same
+# thing in every optimizer, so it needs no declaration of its own.
+STANDARD: dict[str, Hyperparameter] = {
+    "learning_rate": NONNEGATIVE,
+    "b1": DECAY,
+    "b2": DECAY,
+    "decay": DECAY,
+    "rho": DECAY,
+    "momentum": live(0.0, 1.0, high_open=True, optional=True),
+    "eps": NONNEGATIVE,
+    "eps_root": NONNEGATIVE,
+    "weight_decay": NONNEGATIVE,
+    "nesterov": FLAG,
+    "mask": MASK,
+    "weight_decay_mask": MASK,
+    "mu_dtype": DTYPE,
+    "nu_dtype": DTYPE,
+    "accumulator_dtype": DTYPE,
+    "state_dtype": DTYPE,
+    "key": KEY,
+}
+
+
+def standard(name: str, default: Any = inspect.Parameter.empty) -> Hyperparameter:
+    """The declaration of an argument that its factory does not declare.
+
+    A library-wide name has its :data:`STANDARD` meaning. Otherwise: masks and dtypes are
+    structural; an integer default marks a count or a size (static); a real default a live
+    number (any finite value); anything else is structural.
+    """
+    if name in STANDARD:
+        return STANDARD[name]
+    if name.endswith("_mask"):
+        return MASK
+    if name.endswith("_dtype") or name.startswith("dtype_"):
+        return DTYPE
+    if isinstance(default, (bool, np.bool_)):
+        return FLAG
+    if isinstance(default, (int, np.integer)):
+        return Hyperparameter(STATIC)
+    if isinstance(default, (float, np.floating)) or default is inspect.Parameter.empty:
+        return FINITE
+    return ANY
+
+
+@jax.tree_util.register_static
+@dataclasses.dataclass(frozen=True)
+class Rules:
+    """The declarations of a factory's live hyperparameters, kept in its state.
+
+    It is a pytree node with no leaves (static data), so it costs nothing in the state and a
+    checkpoint does not store it; :func:`gradtx.set_hyperparams` reads it to validate a new
+    value exactly as the constructor would.
+
+    Attributes:
+      owner: the factory's name, for messages.
+      specs: ``(name, Hyperparameter)`` of every argument that is live in this state.
+      joint: an optional check of several values together, ``joint(values)`` with a dict
+        of the values by name (e.g. ``min_step_size <= max_step_size``); it skips values
+        that are not concrete.
+      fixed: ``(name, value)`` of the static arguments that are plain numbers, strings or
+        ``None``, which a joint check may need (DoWG's ``eps`` must be positive when
+        ``init_estim_sq_dist`` is ``None``).
+    """
+
+    owner: str
+    specs: tuple[tuple[str, Hyperparameter], ...]
+    joint: Callable[[dict[str, Any]], None] | None = None
+    fixed: tuple[tuple[str, Any], ...] = ()
+
+    def __repr__(self) -> str:
+        return f"Rules({self.owner})"
+
+    def validate(self, name: str, value: Any, current: dict[str, Any]) -> None:
+        """Validate ``value`` for ``name`` given the other current values."""
+        dict(self.specs)[name].validate(name, value)
+        if self.joint is not None:
+            self.joint({**dict(self.fixed), **current, name: value})

@@ -187,6 +187,25 @@ def _first_mismatch(prefix: Any, full: Any, what: str) -> str:
     return "the containers have the same keys but different types"
 
 
+def is_placeholder(params: Any) -> bool:
+    """Whether ``params`` is an opaque, leaf-free stand-in for the parameters: Optax's
+    ``tree.map_params`` calls ``init`` with one to find where the state holds copies of them.
+    A wrapper that looks into the parameters (a mask, labels) passes it through instead."""
+    if params is None or isinstance(params, (dict, list, tuple)):
+        return False
+    return not jax.tree.leaves(params) and jax.tree.structure(params).num_nodes == 1
+
+
+def is_function_of_params(mask: Any) -> bool:
+    """Whether a mask (or labels) argument is a function of the parameters rather than a tree.
+
+    A callable pytree whose leaves are data (an Equinox module holding bools) is a tree: only
+    an object whose leaves are all callable (a plain function) is called (Optax issue #913).
+    """
+    leaves = jax.tree.leaves(jax.tree.map(callable, mask))
+    return bool(leaves) and all(leaves)
+
+
 def broadcast_prefix(prefix: Any, full: Any, what: str, who: str) -> list[Any]:
     """One value per leaf of ``full`` from ``prefix``, a tree whose leaves label subtrees.
 
@@ -415,6 +434,34 @@ def accumulator_copy(params: Any, accumulator_dtype: Any, *, zeros: bool = False
         return jnp.asarray(p).astype(dtype)
 
     return jax.tree.map(make, params, is_leaf=is_none)
+
+
+def _buffer(x: Any) -> int | None:
+    """The address of a concrete array's (first) buffer, or None for anything else."""
+    if not isinstance(x, jax.Array) or isinstance(x, jax.core.Tracer):
+        return None
+    try:
+        return x.addressable_data(0).unsafe_buffer_pointer()
+    except Exception:  # a deleted or non-addressable array: nothing to alias
+        return None
+
+
+def distinct_buffers(tree: Any, *others: Any) -> Any:
+    """``tree`` with every array that shares its buffer with an earlier leaf, or with a leaf of
+    ``others`` (the parameters), replaced by a copy: a state that can be donated to a jitted
+    step (``donate_argnums``), which refuses to donate one buffer twice."""
+    seen = {b for t in others for b in map(_buffer, jax.tree.leaves(t)) if b is not None}
+
+    def own(x):
+        b = _buffer(x)
+        if b is None:
+            return x
+        if b in seen:
+            return jnp.array(x, copy=True)
+        seen.add(b)
+        return x
+
+    return jax.tree.map(own, tree)
 
 
 def leaves_with_none(tree: Any) -> list[Any]:

@@ -29,14 +29,14 @@ def concrete_value(value: Any) -> float | None:
         arr = np.asarray(value)
     except Exception:
         return None
-    if arr.shape != () or not np.issubdtype(arr.dtype, np.number):
+    if arr.shape != () or not jnp.issubdtype(arr.dtype, jnp.number):
         return None
     if np.iscomplexobj(arr):
         return None
     return float(arr)
 
 
-def _interval(low, high, low_open, high_open) -> str:
+def interval_text(low, high, low_open, high_open) -> str:
     left = "(" if low_open or low is None else "["
     right = ")" if high_open or high is None else "]"
     lo = "-inf" if low is None else f"{low:g}"
@@ -59,20 +59,20 @@ def check_range(
     """
     if value is None:
         raise ValueError(
-            f"{name} must be a number in {_interval(low, high, low_open, high_open)}, got None."
+            f"{name} must be a number in {interval_text(low, high, low_open, high_open)}, got None."
         )
     if not callable(value) and not isinstance(value, jax.core.Tracer):
         arr = np.asarray(value) if not isinstance(value, (int, float)) else None
         if isinstance(value, bool) or (arr is not None and arr.shape != ()):
             raise ValueError(f"{name} must be a real scalar, got {value!r}.")
-        if arr is not None and not np.issubdtype(arr.dtype, np.number):
+        if arr is not None and not jnp.issubdtype(arr.dtype, jnp.number):
             raise ValueError(f"{name} must be a real scalar, got {value!r}.")
         if arr is not None and np.iscomplexobj(arr):
             raise ValueError(f"{name} must be a real scalar, got complex {value!r}.")
     v = concrete_value(value)
     if v is None:
         return
-    interval = _interval(low, high, low_open, high_open)
+    interval = interval_text(low, high, low_open, high_open)
     bad = not math.isfinite(v)
     if low is not None:
         bad |= v < low or (low_open and v == low)
@@ -104,11 +104,6 @@ def check_decay(name: str, value: Any) -> None:
     check_range(name, value, 0.0, 1.0, high_open=True)
 
 
-def check_probability(name: str, value: Any) -> None:
-    """A probability: `value` in [0, 1]."""
-    check_range(name, value, 0.0, 1.0)
-
-
 def check_finite(name: str, value: Any) -> None:
     """Any finite real number."""
     check_range(name, value)
@@ -137,39 +132,6 @@ def check_choice(name: str, value: Any, choices: tuple) -> None:
     """`value` is one of `choices`."""
     if value not in choices:
         raise ValueError(f"{name} must be one of {choices!r}, got {value!r}.")
-
-
-# The names of hyperparameters are fixed once across the library (see STYLE.md), so the
-# allowed range of a value set by name while training can be looked up here.
-_BY_NAME: dict[str, Callable[[str, Any], None]] = {
-    "learning_rate": check_nonnegative,
-    "momentum": check_decay,
-    "decay": check_decay,
-    "b1": check_decay,
-    "b2": check_decay,
-    "rho": check_decay,
-    "eps": check_nonnegative,
-    "eps_root": check_nonnegative,
-    "weight_decay": check_nonnegative,
-    "max_norm": check_positive,
-    "max_delta": check_nonnegative,
-    # matrix preconditioners (gradtx/optimizers/_kronecker.py)
-    "matrix_eps": check_nonnegative,
-    "shampoo_b2": check_decay,
-    "precond_lr": check_nonnegative,
-    "preconditioner_update_probability": check_probability,
-    "trust_region_scale": check_positive,
-}
-
-
-def checker_for(name: str) -> Callable[[str, Any], None]:
-    """The range check of a hyperparameter by its library-wide name (unknown: finite)."""
-    return _BY_NAME.get(name, check_finite)
-
-
-def check_hyperparam(name: str, value: Any) -> None:
-    """Validate a constant or a schedule (at step 0) by the hyperparameter's name."""
-    check_schedule_or_range(name, value, checker_for(name))
 
 
 def key_data(name: str, key: Any) -> Any:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import uuid
 from typing import Any
 
@@ -55,6 +56,16 @@ def _native(dtype: np.dtype) -> bool:
     ``bfloat16`` and the ``float8_*`` types of ``ml_dtypes`` have kind ``"V"`` (void).
     """
     return dtype.kind in "biufc"
+
+
+# Static pytree nodes hold no data (the declarations of the live hyperparameters in an
+# ``InjectState``); a checkpoint written before they existed is the same state.
+_STATIC_NODE = re.compile(r", CustomNode\(Rules\[Rules\([^()]*\)\], \[\]\)")
+
+
+def _node_types(treedef: str) -> str:
+    """The ``PyTreeDef`` string without its static (data-free) nodes."""
+    return _STATIC_NODE.sub("", treedef)
 
 
 def _flatten(tree: Any) -> tuple[list[tuple[str, Any]], Any]:
@@ -288,7 +299,7 @@ def load(path: str | os.PathLike, like: Any, *, strict: bool = True) -> Any:
         header = _header(data, path)
         records = header["leaves"]
         _check(records, flat, where)
-        if strict and header["treedef"] != str(treedef):
+        if strict and _node_types(header["treedef"]) != _node_types(str(treedef)):
             raise ValueError(
                 f"{where}: the paths, shapes and dtypes match but the node types differ.\n"
                 f"  checkpoint: {header['treedef']}\n  template:   {treedef}\n"

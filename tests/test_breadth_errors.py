@@ -40,7 +40,7 @@ BAD = [
     ("novograd", {"learning_rate": 0.1, "b2": 2.0}, r"b2 must be in \[0, 1\)"),
     ("adafactor", {"clipping_threshold": 0.0}, r"clipping_threshold must be in \(0, inf\)"),
     ("adafactor", {"weight_decay_rate": -0.1}, "weight_decay_rate must be in"),
-    ("adafactor", {"min_dim_size_to_factor": 0}, "min_dim_size_to_factor must be a positive"),
+    ("adafactor", {"min_dim_size_to_factor": 0}, "min_dim_size_to_factor must be"),
     ("adafactor", {"momentum": 1.0}, r"momentum must be in \[0, 1\)"),
     ("sm3", {"learning_rate": 0.1, "momentum": -0.1}, r"momentum must be in \[0, 1\)"),
 ]

@@ -79,8 +79,9 @@ def test_site_builds_strict_and_documents_every_public_name(site):
     """One test, so that the site is built once even when the tests run on several workers."""
     for page in ["index.html", "optimizers/index.html", "reference/index.html"]:
         assert (site / page).exists(), page
-    for family in _gen_pages.FAMILIES:
-        assert (site / "families" / family.slug / "index.html").exists(), family.slug
+    slugs = [f.slug for f in _gen_pages.families_in_use()] + list(_gen_pages.SPECIAL_PAGES)
+    for slug in slugs:
+        assert (site / "families" / slug / "index.html").exists(), slug
 
     ids = anchors(site)
     missing = []
@@ -103,11 +104,10 @@ def test_site_builds_strict_and_documents_every_public_name(site):
 
 
 def test_every_registered_optimizer_has_optax_and_pytorch_names():
-    missing = _gen_registry.missing_equivalents()
+    missing = [n for n, i in gradtx.OPTIMIZERS.items() if i.optax is None or i.pytorch is None]
     assert not missing, (
-        f"Optimizers without Optax/PyTorch equivalents in the docs: {missing}. Add one line per "
-        "optimizer to EQUIVALENTS in docs/_equivalents.py: "
-        '"name": ("`optax.<name>`", "`<torch.optim class>`"), with "—" where there is none.'
+        f"Optimizers without Optax/PyTorch names for the docs: {missing}. Declare them with "
+        '@optimizer(optax="`optax.<name>`", pytorch="`<torch.optim class>`"), "—" for none.'
     )
 
 
@@ -159,19 +159,49 @@ def test_state_sizes_are_measured():
     assert _gen_registry.format_per_param(1 / 512) == "0.001953"
 
 
-def test_new_families_get_a_page_and_empty_families_a_note(monkeypatch):
+def test_every_family_module_gives_its_page_a_title_and_an_introduction():
+    """A family is the module that defines its optimizers; the first line of the module's
+    docstring is the page's title, the paragraphs after it the page's introduction."""
+    families = _gen_pages.families_in_use()
+    assert {f.name for f in families} == {i.family for i in gradtx.OPTIMIZERS.values()}
+    folder = ROOT / "gradtx" / "optimizers"
+    modules = sorted(p.stem[1:] for p in folder.glob("_*.py") if p.name != "__init__.py")
+    assert modules == sorted(f.name for f in families)
+    for family in families:
+        module = importlib.import_module(f"gradtx.optimizers._{family.name}")
+        title = module.__doc__.strip().split("\n")[0]
+        assert family.title == title.rstrip("."), family.name
+        assert len(family.intro) > 100, f"{family.name}: no introduction in its module docstring"
+        assert ":func:" not in family.intro and ":mod:" not in family.intro, family.name
+    adam = _gen_pages.generate()["families/adam.md"]
+    assert adam.startswith("# Adam\n") and "[`gradtx.scale_by_max_rms()`]" in adam
+    # The order of the pages lives in one place, and names no family that does not exist.
+    assert set(_gen_pages.FAMILY_ORDER) <= {f.name for f in families}
+    assert [f.name for f in families][: len(_gen_pages.FAMILY_ORDER)] == list(
+        _gen_pages.FAMILY_ORDER
+    )
+
+
+def test_new_families_get_a_page_in_the_navigation(monkeypatch):
     info = gradtx.OptimizerInfo(
         "brand_new_sgd", gradtx.sgd, "brand_new", (), {"learning_rate": 0.1}
     )
     monkeypatch.setitem(gradtx.OPTIMIZERS, "brand_new_sgd", info)
     pages = _gen_pages.generate()
+    assert pages["families/brand_new.md"].startswith("# Brand new\n")
     assert "brand_new_sgd" in pages["families/brand_new.md"]
     assert "brand_new_sgd" in pages["optimizers.md"]
-    empty = _gen_pages.family_page(_gen_pages.FAMILIES[0], [])
-    assert "No optimizer of this family is registered" in empty
-    config = {"nav": [{"Optimizer families": ["families/sgd.md"]}], "docs_dir": str(DOCS)}
-    nav = _hooks.on_config(config)["nav"]
-    assert {"Brand new": "families/brand_new.md"} in nav[0]["Optimizer families"]
+    config = {"nav": ["index.md", {"Optimizer families": []}], "docs_dir": str(DOCS)}
+    section = _hooks.on_config(config)["nav"][1]["Optimizer families"]
+    pages_in_nav = [next(iter(entry.values())) for entry in section]
+    assert pages_in_nav[0] == "families/sgd.md"
+    assert pages_in_nav[-4:] == [
+        "families/brand_new.md",
+        "families/second_order.md",
+        "families/wrappers.md",
+        "families/schedules.md",
+    ]
+    assert {"Brand new": "families/brand_new.md"} in section
 
 
 def test_sections_included_from_docs_keep_their_links():
@@ -205,3 +235,28 @@ def test_getting_started_runs():
     namespace: dict = {}
     for i, block in enumerate(blocks):
         exec(compile(block, f"getting_started.md, block {i}", "exec"), namespace)
+
+
+def test_the_version_is_written_once_in_pyproject(monkeypatch):
+    """``gradtx.__version__`` comes from the package metadata, which is built from
+    ``pyproject.toml``; a source checkout that is not installed reads ``pyproject.toml``."""
+    import importlib.metadata
+
+    from gradtx import _version
+
+    written = _version.version_from_pyproject(ROOT / "pyproject.toml")
+    assert re.fullmatch(r"\d+\.\d+\.\d+\S*", written), written
+    assert gradtx.__version__ == written, (
+        f"gradtx.__version__ is {gradtx.__version__}, pyproject.toml says {written}: the "
+        "installed metadata is stale, reinstall (python -m pip install -e .)"
+    )
+
+    def not_installed(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", not_installed)
+    assert _version.package_version() == written
+    assert _version.version_from_pyproject(ROOT / "no-such-file.toml") == "0+unknown"
+    changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    assert "## [Unreleased]" in changelog or f"## [{written}]" in changelog
+    assert "Apache License" in (ROOT / "LICENSE").read_text(encoding="utf-8")

@@ -211,7 +211,7 @@ def test_madgrad_matches_optax_in_float32_and_optax_float64_rounds_sqrt_in_float
         assert 1e-12 < error < 1e-6  # Optax's sqrt(k + 1) is a float32
 
 
-def test_adopt_first_update_is_zero_and_its_clipping_threshold_is_live():
+def test_adopt_first_update_is_zero_and_its_clipping_threshold_follows_the_step():
     tx = adopt(0.1, b2=0.5)
     params = jnp.zeros(3)
     state = tx.init(params)
@@ -219,8 +219,7 @@ def test_adopt_first_update_is_zero_and_its_clipping_threshold_is_live():
     assert (np.asarray(u) == 0).all()
     for _ in range(3):
         _, state = tx.update(jnp.array([1.0, -2.0, 3.0]), state, params)
-    hyper = gradtx.get_hyperparams(state)
-    np.testing.assert_allclose(float(hyper["clip_value_fn"]), 3**0.25, rtol=1e-6)
+    assert "clip_value_fn" not in gradtx.get_hyperparams(state)  # a function, not live
     # an outlier is clipped at c_t: 1e6 / sqrt(nu) is cut to 4**0.25, times (1 - b1) and -lr
     u, _ = tx.update(jnp.array([1e6, 0.0, 0.0]), state, params)
     m_prev = np.asarray(state.inner_state[1].ema)[0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import doctest
 import importlib
+from typing import NamedTuple
 
 import chex
 import hypothesis.strategies as st
@@ -14,6 +15,7 @@ import optax
 import pytest
 from hypothesis import given, settings
 
+import gradtx
 from gradtx import schedules
 
 # Steps 0..320 cover every phase of the schedules below (all end by step 300) and the steps
@@ -217,7 +219,8 @@ def _ids(rows):
 
 def test_every_public_schedule_is_tested():
     tested = {gx.__name__ for gx, _ in ALL_SCHEDULES}
-    assert set(schedules.__all__) - {"Schedule"} == tested
+    types = {"Schedule", "StatefulSchedule", "WrappedSchedule", "WrappedScheduleState"}
+    assert set(schedules.__all__) - types == tested
     assert schedules.__all__ == sorted(schedules.__all__)
 
 
@@ -689,3 +692,58 @@ def test_finite_and_monotone(family, data):
         # Monotone up to one rounding of the value (a float32 ulp), never more.
         steps = direction * np.diff(values)
         assert np.all(steps >= -np.spacing(np.abs(values[1:]).astype(values.dtype)))
+
+
+def test_step_arguments_beyond_int32_do_not_overflow_under_jit():
+    """A Python int too large for int32 (decay_steps=10**10) is taken as a float (Optax's
+    value: 975.53 at step 10**9)."""
+    got = jax.jit(schedules.cosine_decay_schedule(1000.0, decay_steps=int(1e10)))(int(1e9))
+    want = optax.cosine_decay_schedule(1000.0, decay_steps=int(1e10))(int(1e9))
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    big = int(1e10)
+    for schedule in (
+        schedules.linear_schedule(1.0, 0.0, big),
+        schedules.exponential_decay(1.0, big, 0.5),
+        schedules.piecewise_constant_schedule(1.0, {big: 0.5}),
+        schedules.join_schedules([schedules.constant_schedule(1.0)] * 2, [big]),
+        schedules.warmup_cosine_decay_schedule(0.0, 1.0, int(1e9), big),
+        schedules.momentum_ramp(0.5, 0.9, transition_steps=big),
+    ):
+        assert np.isfinite(float(jax.jit(schedule)(int(1e9))))
+
+
+class _Total(NamedTuple):
+    total: jax.Array
+
+
+class _SumOfLosses:
+    """A stateful schedule whose value is the sum of the losses seen so far."""
+
+    def init(self):
+        return _Total(jnp.zeros([]))
+
+    def update(self, state, **extra):
+        return _Total(state.total + extra["value"])
+
+    def __call__(self, state, **extra):
+        return state.total
+
+
+def test_stateful_schedules_see_the_extra_arguments():
+    tx = gradtx.inject_hyperparams(gradtx.scale)(step_size=_SumOfLosses())
+    params = jnp.ones(2)
+    state = jax.jit(tx.init)(params)
+    step = jax.jit(tx.update)
+    u, state = step(params, state, params, value=jnp.asarray(0.5))
+    np.testing.assert_allclose(u, 0.0)  # the value at the first step is the initial state's
+    u, state = step(params, state, params, value=jnp.asarray(0.25))
+    np.testing.assert_allclose(u, 0.5)
+    assert float(state.hyperparams_states["step_size"].total) == 0.75
+    with pytest.raises(ValueError, match="follows a schedule"):
+        gradtx.set_hyperparams(state, step_size=1.0)
+    # a schedule of the step as a stateful one: the same values
+    wrapped = schedules.WrappedSchedule(schedules.linear_schedule(1.0, 0.0, 4))
+    s = wrapped.init()
+    for t in range(6):
+        assert float(wrapped(s, value=1.0)) == float(schedules.linear_schedule(1.0, 0.0, 4)(t))
+        s = wrapped.update(s, value=1.0)

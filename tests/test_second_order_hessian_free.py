@@ -154,3 +154,23 @@ def test_hessian_free_errors_are_clear():
         hessian_free(curvature="fisher")
     with pytest.raises(ValueError, match=r"damping_decrease must be in \(0, 1\)"):
         hessian_free(damping_decrease=1.5)
+
+
+def test_levenberg_marquardt_damping_rule():
+    from gradtx.second_order._hessian_free import _levenberg_marquardt
+
+    def rule(rho, accept=True, rejections=0, floor=0.0):
+        lam = _levenberg_marquardt(
+            jnp.asarray(1.0), jnp.asarray(rho), jnp.asarray(accept), jnp.asarray(rejections),
+            jnp.asarray(floor), 1.5, 0.5, jnp.float32,
+        )  # fmt: skip
+        assert lam.dtype == jnp.float32
+        return float(lam)
+
+    with precision("float32"):
+        assert rule(0.5) == 1.0  # a fair model: kept
+        assert rule(0.9) == 0.5  # a good model: decreased
+        assert rule(0.1) == 1.5  # a poor model: increased
+        assert rule(-1.0, accept=False) == 1.5  # the first rejection
+        assert rule(-1.0, accept=False, rejections=2) == 1.5**3  # the third in a row
+        assert rule(0.9, floor=4.0) == 4.0  # after negative curvature: at least the floor

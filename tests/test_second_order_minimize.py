@@ -4,6 +4,7 @@ compiles once, statuses say why it stopped, and bad input raises clear errors.""
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -13,7 +14,18 @@ import pytest
 from conftest import precision
 
 import gradtx
-from gradtx.second_order import Status, lbfgs, minimize, status_message
+from gradtx.second_order import (
+    AcceptedPoint,
+    Report,
+    Status,
+    StepInfo,
+    hessian_free,
+    lbfgs,
+    minimize,
+    newton,
+    report_of,
+    status_message,
+)
 
 TRACES = []
 
@@ -204,3 +216,100 @@ def test_final_state_only_on_request():
     r = minimize(f, jnp.zeros(3), "lbfgs", return_state=True)
     lbfgs_states = [s for s in jax.tree.leaves(r.state, is_leaf=lambda s: hasattr(s, "rho"))]
     assert any(hasattr(s, "rho") for s in lbfgs_states) and bool(r.converged)
+
+
+# The contract between the transforms and the driver: each update's Report, read from the
+# state's `report` or, for a chain, from its members (gradtx/second_order/_records.py).
+
+
+class _TwoTrialState(NamedTuple):
+    point: AcceptedPoint
+    info: StepInfo
+    failed: jax.Array
+
+    @property
+    def report(self) -> Report:
+        return Report(self.info, self.point, self.failed)
+
+
+def _two_trial_search(reporting: bool):
+    """A custom step search: the better of the steps d and d/2 if it decreases f, else 0."""
+
+    def init(params):
+        zero = jnp.zeros([], jnp.int32)
+        point = AcceptedPoint(jnp.zeros([]), jnp.zeros_like(params), jnp.asarray(False))
+        state = _TwoTrialState(point, StepInfo(zero, zero, zero, zero), jnp.asarray(False))
+        return state if reporting else {"hidden": state}  # a dict state does not report
+
+    def update(d, state, params=None, *, value, grad, value_fn, **extra):
+        vg = jax.value_and_grad(value_fn)
+        (f1, g1), (f2, g2) = vg(params + d), vg(params + 0.5 * d)
+        half = f2 < f1
+        f, g, step = jnp.where(half, f2, f1), jnp.where(half, g2, g1), jnp.where(half, 0.5, 1.0)
+        ok = f < value
+        point = AcceptedPoint(jnp.where(ok, f, value), jnp.where(ok, g, grad), jnp.asarray(True))
+        two, zero = jnp.asarray(2, jnp.int32), jnp.zeros([], jnp.int32)
+        new = _TwoTrialState(point, StepInfo(two, two, zero, zero), ~ok)
+        return jnp.where(ok, step, 0.0) * d, new if reporting else {"hidden": new}
+
+    return gradtx.GradientTransformation(init, update)
+
+
+def test_a_custom_transform_reports_through_its_state_or_the_driver_evaluates():
+    with precision("float64"):
+        f = lambda x: 0.5 * jnp.sum(jnp.array([1.0, 4.0]) * x**2)
+        x0 = jnp.array([1.0, -1.0])
+        descend = lambda reporting: gradtx.chain(gradtx.scale(-0.3), _two_trial_search(reporting))
+        told = minimize(f, x0, descend(True), tol=1e-8, tol_kind="absolute")
+        quiet = minimize(f, x0, descend(False), tol=1e-8, tol_kind="absolute")
+        assert bool(told.converged) and bool(quiet.converged)
+        np.testing.assert_array_equal(told.x, quiet.x)  # the same steps, the same values
+        assert int(told.iterations) == int(quiet.iterations) >= 5
+        # Reported: its 2 evaluations per step, and no more. Not reported: the driver's own.
+        assert int(told.num_fun_evals) == 1 + 2 * int(told.iterations)
+        assert int(quiet.num_fun_evals) == 1 + int(quiet.iterations)
+        # An ascent direction: a reported failure stops the loop; without a report, the
+        # driver cannot tell, and it runs to maxiter.
+        ascend = lambda reporting: gradtx.chain(gradtx.scale(0.3), _two_trial_search(reporting))
+        r = minimize(f, x0, ascend(True), tol=1e-8, maxiter=5)
+        assert int(r.status) == Status.LINESEARCH_FAILED and int(r.iterations) == 1
+        r = minimize(f, x0, ascend(False), tol=1e-8, maxiter=5)
+        assert int(r.status) == Status.MAX_ITERATIONS
+
+
+def _one_update(tx, f, x):
+    value, grad = jax.value_and_grad(f)(x)
+    return tx.update(grad, tx.init(x), x, value=value, grad=grad, value_fn=f)
+
+
+def test_report_of_reads_the_state_or_a_chains_members_and_nothing_else():
+    with precision("float64"):
+        f = lambda x: jnp.sum((x - 1.0) ** 4) + x[0] * x[1]
+        x = jnp.array([-1.2, 1.0])
+        _, state = _one_update(newton(), f, x)  # (newton, scale(-1), zoom search)
+        r = report_of(state)
+        assert r.point is state[-1].point and r.failed is not None and not bool(r.failed)
+        assert int(r.info.num_hessian_evals) == 1  # the direction's Hessian, summed in
+        assert int(r.info.num_fun_evals) == int(state[-1].info.num_fun_evals) >= 1
+        nested = report_of(_one_update(gradtx.chain(newton()), f, x)[1])  # a chain in a chain
+        assert jax.tree.structure(nested) == jax.tree.structure(r)
+        for a, b in zip(jax.tree.leaves(nested), jax.tree.leaves(r)):
+            np.testing.assert_array_equal(a, b)
+        # A member after the search changes the step: its point is no longer the new point.
+        after = report_of(_one_update(gradtx.chain(lbfgs(), gradtx.scale(0.5)), f, x)[1])
+        assert after.point is None and int(after.info.num_fun_evals) >= 1
+        _, hf_state = _one_update(hessian_free(), f, x)
+        assert report_of(hf_state).point is hf_state.point
+        # No report: first-order states, a direction's NamedTuple state (not a chain), and
+        # a state inside another transform's state (a named_chain's dict).
+        assert report_of(gradtx.adam(0.1).init(x)) is None
+        assert report_of(gradtx.second_order.scale_by_lbfgs().init(x)) is None
+        assert report_of(_one_update(gradtx.named_chain(("s", lbfgs())), f, x)[1]) is None
+
+
+def test_a_report_that_is_not_a_report_raises():
+    class Odd(NamedTuple):
+        report: tuple
+
+    with pytest.raises(ValueError, match=r"Odd\.report must be a gradtx\.second_order\.Report"):
+        report_of(Odd((1, 2)))

@@ -1,15 +1,22 @@
-"""The Adam family: Adam, AdamW, NAdam, NAdamW, AMSGrad, Adamax, AdamaxW.
+r"""Adam.
 
-Each is ``chain(<first moment>, <preconditioner of the gradient>, [weight decay], lr)``;
-the members are the primitives of :mod:`gradtx.transforms`, and only the preconditioner
-(or the Nesterov flag of the first moment) changes from one method to the next.
+Adam, AdamW, NAdam(W), AMSGrad and Adamax(W): momentum and an RMSprop-like scaling, both
+debiased:
+$u_t = -\eta_t\, \hat m_t / (\sqrt{\hat\nu_t} + \epsilon)$ with
+$m_t = \mathrm{EMA}_{\beta_1}(g)$ and $\nu_t = \mathrm{EMA}_{\beta_2}(g^2)$. Each is
+``chain(<first moment>, <preconditioner of the gradient>, [weight decay], lr)``, and only the
+preconditioner (or the Nesterov flag of the first moment) changes from one method to the
+next: the maximum of the second moments (AMSGrad, :func:`gradtx.scale_by_max_rms`), the
+infinity norm (Adamax, :func:`gradtx.scale_by_infinity_norm`), a look-ahead first moment
+(NAdam). A ``W`` suffix adds decoupled weight decay, :func:`gradtx.add_decayed_weights`,
+after the scaling. The variants with a new preconditioner (AdaBelief, Yogi, RAdam, Adan) are
+the family ``adam_variants``.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from gradtx._base import GradientTransformation, chain
+from gradtx import _hyper as hp
+from gradtx._base import DTypeLike, GradientTransformation, MaskOrFn, ScalarOrSchedule, chain
 from gradtx._registry import optimizer
 from gradtx.transforms._composite import scale_by_adam, scale_by_adamax, scale_by_amsgrad
 from gradtx.transforms._decay import add_decayed_weights
@@ -22,14 +29,18 @@ _ADAM_MATH = r"""
 """
 
 
-@optimizer(static=("nesterov",), example={"learning_rate": 0.01})
+@optimizer(
+    example={"learning_rate": 0.01},
+    optax="`optax.adam`",
+    pytorch="`Adam`",
+)
 def adam(
-    learning_rate: Any,
-    b1: Any = 0.9,
-    b2: Any = 0.999,
-    eps: Any = 1e-8,
-    eps_root: Any = 0.0,
-    mu_dtype: Any = None,
+    learning_rate: ScalarOrSchedule,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-8,
+    eps_root: ScalarOrSchedule = 0.0,
+    mu_dtype: DTypeLike | None = None,
     *,
     nesterov: bool = False,
 ) -> GradientTransformation:
@@ -68,16 +79,20 @@ def adam(
     )
 
 
-@optimizer(static=("nesterov",), example={"learning_rate": 0.01})
+@optimizer(
+    example={"learning_rate": 0.01},
+    optax="`optax.adamw`",
+    pytorch="`AdamW`",
+)
 def adamw(
-    learning_rate: Any,
-    b1: Any = 0.9,
-    b2: Any = 0.999,
-    eps: Any = 1e-8,
-    eps_root: Any = 0.0,
-    mu_dtype: Any = None,
-    weight_decay: Any = 1e-4,
-    mask: Any = None,
+    learning_rate: ScalarOrSchedule,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-8,
+    eps_root: ScalarOrSchedule = 0.0,
+    mu_dtype: DTypeLike | None = None,
+    weight_decay: ScalarOrSchedule = 1e-4,
+    mask: MaskOrFn = None,
     *,
     nesterov: bool = False,
 ) -> GradientTransformation:
@@ -117,14 +132,18 @@ def adamw(
     )
 
 
-@optimizer(example={"learning_rate": 0.01})
+@optimizer(
+    example={"learning_rate": 0.01},
+    optax="`optax.nadam`",
+    pytorch="`NAdam` (differs: momentum decay)",
+)
 def nadam(
-    learning_rate: Any,
-    b1: Any = 0.9,
-    b2: Any = 0.999,
-    eps: Any = 1e-8,
-    eps_root: Any = 0.0,
-    mu_dtype: Any = None,
+    learning_rate: ScalarOrSchedule,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-8,
+    eps_root: ScalarOrSchedule = 0.0,
+    mu_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""NAdam: Adam with a Nesterov look-ahead first moment.
 
@@ -152,16 +171,20 @@ def nadam(
     return adam.__wrapped__(learning_rate, b1, b2, eps, eps_root, mu_dtype, nesterov=True)
 
 
-@optimizer(example={"learning_rate": 0.01})
+@optimizer(
+    example={"learning_rate": 0.01},
+    optax="`optax.nadamw`",
+    pytorch="`NAdam`, `decoupled_weight_decay=True`",
+)
 def nadamw(
-    learning_rate: Any,
-    b1: Any = 0.9,
-    b2: Any = 0.999,
-    eps: Any = 1e-8,
-    eps_root: Any = 0.0,
-    mu_dtype: Any = None,
-    weight_decay: Any = 1e-4,
-    mask: Any = None,
+    learning_rate: ScalarOrSchedule,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-8,
+    eps_root: ScalarOrSchedule = 0.0,
+    mu_dtype: DTypeLike | None = None,
+    weight_decay: ScalarOrSchedule = 1e-4,
+    mask: MaskOrFn = None,
 ) -> GradientTransformation:
     r"""NAdamW: NAdam with decoupled weight decay (:func:`adamw` with ``nesterov=True``).
 
@@ -191,16 +214,18 @@ def nadamw(
 
 
 @optimizer(
-    static=("bias_correction_mu", "bias_correction_nu"),
+    hyperparams={"bias_correction_mu": hp.FLAG, "bias_correction_nu": hp.FLAG},
     example={"learning_rate": 0.01},
+    optax="`optax.amsgrad`",
+    pytorch="`Adam`, `amsgrad=True`",
 )
 def amsgrad(
-    learning_rate: Any,
-    b1: Any = 0.9,
-    b2: Any = 0.999,
-    eps: Any = 1e-8,
-    eps_root: Any = 0.0,
-    mu_dtype: Any = None,
+    learning_rate: ScalarOrSchedule,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-8,
+    eps_root: ScalarOrSchedule = 0.0,
+    mu_dtype: DTypeLike | None = None,
     bias_correction_mu: bool = True,
     bias_correction_nu: bool = True,
 ) -> GradientTransformation:
@@ -234,9 +259,16 @@ def amsgrad(
     )
 
 
-@optimizer(example={"learning_rate": 0.01})
+@optimizer(
+    example={"learning_rate": 0.01},
+    optax="`optax.adamax`",
+    pytorch="`Adamax`",
+)
 def adamax(
-    learning_rate: Any, b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8
+    learning_rate: ScalarOrSchedule,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-8,
 ) -> GradientTransformation:
     r"""Adamax: Adam with the infinity norm in place of the second moment.
 
@@ -266,14 +298,18 @@ def adamax(
     return chain(scale_by_adamax(b1, b2, eps), scale_by_learning_rate(learning_rate))
 
 
-@optimizer(example={"learning_rate": 0.01})
+@optimizer(
+    example={"learning_rate": 0.01},
+    optax="`optax.adamaxw`",
+    pytorch="—",
+)
 def adamaxw(
-    learning_rate: Any,
-    b1: Any = 0.9,
-    b2: Any = 0.999,
-    eps: Any = 1e-8,
-    weight_decay: Any = 1e-4,
-    mask: Any = None,
+    learning_rate: ScalarOrSchedule,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-8,
+    weight_decay: ScalarOrSchedule = 1e-4,
+    mask: MaskOrFn = None,
 ) -> GradientTransformation:
     r"""AdamaxW: Adamax with decoupled weight decay.
 

@@ -1,15 +1,21 @@
-"""Adam variants: AdaBelief, Yogi, RAdam, Adan and Optimistic Adam.
+"""Adam variants.
 
-Each is ``chain(ema(b1), <preconditioner>, [weight decay], lr)`` like the Adam family of
-:mod:`gradtx.optimizers._adam`; only the preconditioner is new (see
-:mod:`gradtx.transforms._second_moments` and :mod:`gradtx.transforms._difference`).
+AdaBelief, Yogi, RAdam, Adan and Optimistic Adam each keep Adam's debiased first moment,
+:func:`gradtx.ema`, and change what divides it: the variance of the gradient around its mean
+(AdaBelief, :func:`gradtx.scale_by_belief_rms`), a second moment that moves by an additive,
+sign-controlled step (Yogi, :func:`gradtx.scale_by_additive_rms`), Adam's second moment used
+only once its variance is tractable and rectified (RAdam,
+:func:`gradtx.scale_by_rectified_rms`), or moments of the differences of consecutive
+gradients (Adan, :func:`gradtx.scale_by_difference_moments`). Optimistic Adam extrapolates
+Adam's direction with the previous one (:func:`gradtx.scale_by_optimistic_gradient`). The
+names and arguments are Optax's (``scale_by_belief``, ``scale_by_yogi``, ``scale_by_radam``,
+``scale_by_adan``).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from gradtx._base import GradientTransformation, chain
+from gradtx import _hyper as hp
+from gradtx._base import DTypeLike, GradientTransformation, MaskOrFn, ScalarOrSchedule, chain
 from gradtx._registry import optimizer
 from gradtx.transforms._adam_variants import (
     scale_by_adan,
@@ -23,13 +29,17 @@ from gradtx.transforms._difference import scale_by_optimistic_gradient
 from gradtx.transforms._scaling import scale, scale_by_learning_rate
 
 
-@optimizer(static=("nesterov",), example={"learning_rate": 0.01})
+@optimizer(
+    example={"learning_rate": 0.01},
+    optax="`optax.adabelief`",
+    pytorch="—",
+)
 def adabelief(
-    learning_rate: Any,
-    b1: Any = 0.9,
-    b2: Any = 0.999,
-    eps: Any = 1e-16,
-    eps_root: Any = 1e-16,
+    learning_rate: ScalarOrSchedule,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-16,
+    eps_root: ScalarOrSchedule = 1e-16,
     *,
     nesterov: bool = False,
 ) -> GradientTransformation:
@@ -50,7 +60,7 @@ def adabelief(
       eps: $\epsilon \ge 0$, outside the root.
       eps_root: $\epsilon_\text{root} \ge 0$, added to $s_t$.
       nesterov: kept for Optax's signature; ``True`` raises ``ValueError`` (see
-        :func:`~gradtx.transforms._adam_variants.scale_by_belief`).
+        :func:`gradtx.scale_by_belief`).
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with live hyperparameters.
@@ -73,9 +83,16 @@ def adabelief(
     )
 
 
-@optimizer(example={"learning_rate": 0.01})
+@optimizer(
+    example={"learning_rate": 0.01},
+    optax="`optax.yogi`",
+    pytorch="—",
+)
 def yogi(
-    learning_rate: Any, b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-3
+    learning_rate: ScalarOrSchedule,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-3,
 ) -> GradientTransformation:
     r"""Yogi: Adam with an additive, sign-controlled second moment.
 
@@ -112,14 +129,19 @@ def yogi(
     return chain(scale_by_yogi(b1, b2, eps), scale_by_learning_rate(learning_rate))
 
 
-@optimizer(static=("nesterov",), example={"learning_rate": 0.03})
+@optimizer(
+    hyperparams={"threshold": hp.FINITE},
+    example={"learning_rate": 0.03},
+    optax="`optax.radam`",
+    pytorch="`RAdam`",
+)
 def radam(
-    learning_rate: Any,
-    b1: Any = 0.9,
-    b2: Any = 0.999,
-    eps: Any = 1e-8,
-    eps_root: Any = 0.0,
-    threshold: Any = 5.0,
+    learning_rate: ScalarOrSchedule,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-8,
+    eps_root: ScalarOrSchedule = 0.0,
+    threshold: ScalarOrSchedule = 5.0,
     *,
     nesterov: bool = False,
 ) -> GradientTransformation:
@@ -132,7 +154,7 @@ def radam(
 
     with $\hat m_t$, $\hat\nu_t$ Adam's moments, $\rho_\infty = 2/(1-\beta_2) - 1$, $\tau$ =
     ``threshold`` and $r_t$ the rectification term of
-    :func:`~gradtx.transforms._second_moments.rectification`. It is ``chain(ema(b1),
+    :func:`gradtx.scale_by_rectified_rms`. It is ``chain(ema(b1),
     scale_by_rectified_rms(b2, source="gradient"), lr)``. $\rho_t$ is computed without
     the cancellation of the direct formula: in float32, over the first 200 steps, Optax's
     $r_t$ is off by up to 4e-3, gradtx's by 1.2e-7.
@@ -166,16 +188,21 @@ def radam(
     )
 
 
-@optimizer(example={"learning_rate": 0.01})
+@optimizer(
+    hyperparams={"b3": hp.DECAY},
+    example={"learning_rate": 0.01},
+    optax="`optax.adan`",
+    pytorch="—",
+)
 def adan(
-    learning_rate: Any,
-    b1: Any = 0.98,
-    b2: Any = 0.92,
-    b3: Any = 0.99,
-    eps: Any = 1e-8,
-    eps_root: Any = 1e-8,
-    weight_decay: Any = 0.0,
-    mask: Any = None,
+    learning_rate: ScalarOrSchedule,
+    b1: ScalarOrSchedule = 0.98,
+    b2: ScalarOrSchedule = 0.92,
+    b3: ScalarOrSchedule = 0.99,
+    eps: ScalarOrSchedule = 1e-8,
+    eps_root: ScalarOrSchedule = 1e-8,
+    weight_decay: ScalarOrSchedule = 0.0,
+    mask: MaskOrFn = None,
 ) -> GradientTransformation:
     r"""Adan: adaptive Nesterov momentum from averaged gradient differences.
 
@@ -227,15 +254,20 @@ def adan(
     )
 
 
-@optimizer(static=("nesterov",), example={"learning_rate": 0.01})
+@optimizer(
+    hyperparams={"optimism": hp.live(optional=True)},
+    example={"learning_rate": 0.01},
+    optax="`optax.optimistic_adam`",
+    pytorch="—",
+)
 def optimistic_adam(
-    learning_rate: Any,
-    optimism: Any = None,
-    b1: Any = 0.9,
-    b2: Any = 0.999,
-    eps: Any = 1e-8,
-    eps_root: Any = 0.0,
-    mu_dtype: Any = None,
+    learning_rate: ScalarOrSchedule,
+    optimism: ScalarOrSchedule | None = None,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-8,
+    eps_root: ScalarOrSchedule = 0.0,
+    mu_dtype: DTypeLike | None = None,
     *,
     nesterov: bool = True,
 ) -> GradientTransformation:

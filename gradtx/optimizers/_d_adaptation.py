@@ -1,28 +1,42 @@
-"""D-adaptation: Adam whose step size is an estimate of the distance to the solution.
+"""D-Adaptation and Prodigy.
 
-Prodigy and D-Adaptation Adam estimate $D$, the distance from the start to the solution,
-and scale Adam's step by it; their ``learning_rate`` multiplies the estimated step.
+Prodigy and D-Adaptation Adam estimate $D$, the distance from the starting point to the
+solution, from the gradients seen so far, and scale Adam's step by it
+(:func:`gradtx.scale_by_prodigy`, :func:`gradtx.scale_by_dadapt_adam`); their
+``learning_rate`` multiplies the estimated step (1 is the method as published).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from gradtx._base import GradientTransformation, chain
+from gradtx import _hyper as hp
+from gradtx._base import GradientTransformation, ScalarOrSchedule, chain
 from gradtx._registry import optimizer
 from gradtx.transforms._d_adaptation import scale_by_dadapt_adam, scale_by_prodigy
 from gradtx.transforms._scaling import scale
 
 
-@optimizer(example={"learning_rate": 1.0, "estim_lr0": 1e-3})
+@optimizer(
+    hyperparams={
+        "betas": hp.BETAS,
+        "beta3": hp.live(0.0, 1.0, high_open=True, optional=True),
+        "estim_lr0": hp.POSITIVE,
+        "estim_lr_coef": hp.POSITIVE,
+        "safeguard_warmup": hp.FLAG,
+    },
+    example={"learning_rate": 1.0, "estim_lr0": 1e-3},
+    optax="`optax.contrib.prodigy`",
+    pytorch="—",
+)
 def prodigy(
-    learning_rate: Any = 1.0,
+    learning_rate: ScalarOrSchedule = 1.0,
     betas: tuple[Any, Any] = (0.9, 0.999),
-    beta3: Any = None,
-    eps: Any = 1e-8,
-    estim_lr0: Any = 1e-6,
-    estim_lr_coef: Any = 1.0,
-    weight_decay: Any = 0.0,
+    beta3: ScalarOrSchedule | None = None,
+    eps: ScalarOrSchedule = 1e-8,
+    estim_lr0: ScalarOrSchedule = 1e-6,
+    estim_lr_coef: ScalarOrSchedule = 1.0,
+    weight_decay: ScalarOrSchedule = 0.0,
     safeguard_warmup: bool = False,
 ) -> GradientTransformation:
     r"""Prodigy: Adam whose step $d_t$ estimates the distance to the solution, fast.
@@ -34,7 +48,7 @@ def prodigy(
     with $m_t$, $v_t$ the EMAs of $d_t g_t$, $d_t^2 g_t^2$, $s_t$ the $\beta_3$-EMA of
     $\frac{d_t}{d_0}\gamma_t g_t$ and $\gamma_t = \eta_t d_t\sqrt{1-\beta_2^t}/(1-\beta_1^t)$:
     ``chain(scale_by_prodigy(...), scale(-1))``, see
-    :func:`~gradtx.transforms._parameter_free.scale_by_prodigy` (and for the NaN Optax gives).
+    :func:`gradtx.scale_by_prodigy` (and for the NaN Optax gives).
 
     Args:
       learning_rate: $\eta_t \ge 0$, the multiplier of the estimated step, or a schedule.
@@ -63,13 +77,18 @@ def prodigy(
     return chain(scale_by_prodigy(learning_rate, betas, beta3, *args), scale(-1.0))
 
 
-@optimizer(example={"learning_rate": 1.0})
+@optimizer(
+    hyperparams={"betas": hp.BETAS, "estim_lr0": hp.POSITIVE},
+    example={"learning_rate": 1.0},
+    optax="`optax.contrib.dadapt_adamw`",
+    pytorch="—",
+)
 def dadapt_adamw(
-    learning_rate: Any = 1.0,
+    learning_rate: ScalarOrSchedule = 1.0,
     betas: tuple[Any, Any] = (0.9, 0.999),
-    eps: Any = 1e-8,
-    estim_lr0: Any = 1e-6,
-    weight_decay: Any = 0.0,
+    eps: ScalarOrSchedule = 1e-8,
+    estim_lr0: ScalarOrSchedule = 1e-6,
+    weight_decay: ScalarOrSchedule = 0.0,
 ) -> GradientTransformation:
     r"""D-Adapted AdamW: Adam whose step $d_t$ is a lower bound on the distance to the solution.
 
@@ -81,7 +100,7 @@ def dadapt_adamw(
     with $m_t$, $v_t$ the EMAs of $\gamma_t g_t$, $g_t^2$, $s_t$ the $\sqrt{\beta_2}$-EMA of
     $\gamma_t g_t$, $\gamma_t = \eta_t d_t \sqrt{1-\beta_2^t}/(1-\beta_1^t)$: ``chain(
     scale_by_dadapt_adam(...), scale(-1))``, see
-    :func:`~gradtx.transforms._parameter_free.scale_by_dadapt_adam`.
+    :func:`gradtx.scale_by_dadapt_adam`.
 
     Args:
       learning_rate: $\eta_t \ge 0$, the multiplier of the estimated step, or a schedule.

@@ -1,18 +1,20 @@
-"""Memory-efficient adaptive methods: Adafactor and SM3.
+r"""Factored second moments.
 
-Both keep statistics of rows and columns instead of one per entry (see
-:mod:`gradtx.transforms._factored`); the rest of each chain is the library's usual members.
+Adaptive methods whose second-moment statistics take less memory than the parameters:
+Adafactor keeps a row and a column average of $g^2$ for each matrix and rebuilds the rest as
+their outer product (:func:`gradtx.scale_by_factored_rms`), so an $n \times m$ matrix costs
+$n + m$ numbers instead of $nm$; SM3 keeps one accumulator per row and per column (per slice
+of each axis) and takes the minimum cover (:func:`gradtx.scale_by_cover_rss`). The rest of
+each chain is the library's usual members; the *state / param* column shows the saving.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import jax
 import jax.numpy as jnp
 
-from gradtx import _validate
-from gradtx._base import GradientTransformation, chain
+from gradtx import _hyper as hp
+from gradtx._base import DTypeLike, GradientTransformation, MaskOrFn, ScalarOrSchedule, chain
 from gradtx._registry import optimizer
 from gradtx.transforms._decay import add_decayed_weights
 from gradtx.transforms._factored import (
@@ -33,22 +35,33 @@ def relative_step_size(count: jax.Array) -> jax.Array:
 
 
 @optimizer(
-    static=("min_dim_size_to_factor", "decay_offset", "dtype_momentum"),
+    hyperparams={
+        "learning_rate": hp.live(0.0, optional=True),
+        "min_dim_size_to_factor": hp.count(1),
+        "decay_rate": hp.NONNEGATIVE,
+        "decay_offset": hp.count(0),
+        "multiply_by_parameter_scale": hp.FLAG,
+        "clipping_threshold": hp.live(0.0, low_open=True, optional=True),
+        "weight_decay_rate": hp.live(0.0, optional=True),
+        "factored": hp.FLAG,
+    },
     example={"learning_rate": 0.01},
+    optax="`optax.adafactor`",
+    pytorch="`Adafactor` (other defaults)",
 )
 def adafactor(
-    learning_rate: Any = None,
+    learning_rate: ScalarOrSchedule | None = None,
     min_dim_size_to_factor: int = 128,
-    decay_rate: Any = 0.8,
+    decay_rate: ScalarOrSchedule = 0.8,
     decay_offset: int = 0,
     multiply_by_parameter_scale: bool = True,
-    clipping_threshold: Any = 1.0,
-    momentum: Any = None,
-    dtype_momentum: Any = _FLOAT32,
-    weight_decay_rate: Any = None,
-    eps: Any = 1e-30,
+    clipping_threshold: ScalarOrSchedule | None = 1.0,
+    momentum: ScalarOrSchedule | None = None,
+    dtype_momentum: DTypeLike | None = _FLOAT32,
+    weight_decay_rate: ScalarOrSchedule | None = None,
+    eps: ScalarOrSchedule = 1e-30,
     factored: bool = True,
-    weight_decay_mask: Any = None,
+    weight_decay_mask: MaskOrFn = None,
 ) -> GradientTransformation:
     r"""Adafactor: factored second moments, update clipping and a step relative to the weights.
 
@@ -58,7 +71,7 @@ def adafactor(
     + \lambda w_t\big)$$
 
     per leaf, where $\hat V_t$ is the factored second moment of
-    :func:`~gradtx.transforms._factored.scale_by_factored_rms` (decay $1 - t^{-c}$),
+    :func:`gradtx.scale_by_factored_rms` (decay $1 - t^{-c}$),
     $d$ = ``clipping_threshold`` (no clipping when ``None``), $\rho_t$ = ``learning_rate``,
     $\epsilon_2 = 10^{-3}$ (the factor is 1 without ``multiply_by_parameter_scale``),
     $\lambda$ = ``weight_decay_rate``; with ``momentum`` $\tilde u_t$ is first averaged
@@ -103,12 +116,6 @@ def adafactor(
       >>> [round(x, 4) for x in tx.update(jnp.array([0.1, 5.0]), tx.init(w), w)[0].tolist()]
       [-0.02, -0.02]
     """
-    if clipping_threshold is not None:
-        _validate.check_positive("clipping_threshold", clipping_threshold)
-    if weight_decay_rate is not None:
-        _validate.check_schedule_or_range(
-            "weight_decay_rate", weight_decay_rate, _validate.check_nonnegative
-        )
     members = [
         scale_by_factored_rms(factored, decay_rate, decay_offset, min_dim_size_to_factor, eps)
     ]
@@ -126,8 +133,14 @@ def adafactor(
     return chain(*members)
 
 
-@optimizer(example={"learning_rate": 0.1})
-def sm3(learning_rate: Any, momentum: Any = 0.9) -> GradientTransformation:
+@optimizer(
+    example={"learning_rate": 0.1},
+    optax="`optax.sm3`",
+    pytorch="—",
+)
+def sm3(
+    learning_rate: ScalarOrSchedule, momentum: ScalarOrSchedule | None = 0.9
+) -> GradientTransformation:
     r"""SM3: AdaGrad with one accumulator per row and column (per slice of each axis).
 
     $$\nu_t(i) = g_t(i)^2 + \min_{r \ni i}\mu_{t-1}(r),\quad

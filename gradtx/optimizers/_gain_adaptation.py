@@ -1,33 +1,44 @@
-"""Per-weight learning-rate adaptation: local gains, delta-bar-delta, vSGD.
+"""Per-weight gains.
 
-Local gains and delta-bar-delta are one primitive, :func:`~gradtx.transforms._gain_adaptation.
-scale_by_local_gains`, with different references and bounds; vSGD is
-:func:`~gradtx.transforms._gain_adaptation.scale_by_vsgd`. Importing this module registers its
-optimizers in ``gradtx.OPTIMIZERS``.
+Learning-rate adaptation per weight from the agreement of successive gradients: local gains
+grow a weight's gain additively while its gradient keeps its sign and shrink it
+multiplicatively when it flips; delta-bar-delta does the same against an average of past
+gradients (both are :func:`gradtx.scale_by_local_gains`, with different references and
+bounds); vSGD sets each weight's rate from estimates of the gradient's mean, variance and
+curvature (:func:`gradtx.scale_by_vsgd`).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import jax.numpy as jnp
 
-from gradtx import _validate
-from gradtx._base import GradientTransformation, chain, identity
+from gradtx import _hyper as hp
+from gradtx._base import GradientTransformation, KeyLike, ScalarOrSchedule, chain, identity
 from gradtx._registry import optimizer
 from gradtx.transforms._gain_adaptation import scale_by_local_gains, scale_by_vsgd
 from gradtx.transforms._momentum import trace
 from gradtx.transforms._scaling import scale_by_learning_rate
 
 
-@optimizer(example={"learning_rate": 0.5})
+@optimizer(
+    hyperparams={
+        "increase": hp.NONNEGATIVE,
+        "decrease": hp.live(0.0, 1.0, low_open=True),
+        "min_gain": hp.NONNEGATIVE,
+        "max_gain": hp.NONNEGATIVE,
+    },
+    joint=hp.ordered("min_gain", "max_gain"),
+    example={"learning_rate": 0.5},
+    optax="—",
+    pytorch="—",
+)
 def local_gains(
-    learning_rate: Any,
-    increase: Any = 0.05,
-    decrease: Any = 0.95,
-    min_gain: Any = 0.1,
-    max_gain: Any = 10.0,
-    momentum: Any = None,
+    learning_rate: ScalarOrSchedule,
+    increase: ScalarOrSchedule = 0.05,
+    decrease: ScalarOrSchedule = 0.95,
+    min_gain: ScalarOrSchedule = 0.1,
+    max_gain: ScalarOrSchedule = 10.0,
+    momentum: ScalarOrSchedule | None = None,
 ) -> GradientTransformation:
     r"""Local gains: SGD whose per-weight gains grow while the gradient keeps its sign.
 
@@ -66,7 +77,7 @@ def local_gains(
 
     Example:
       >>> import jax.numpy as jnp, gradtx
-      >>> tx = gradtx.optimizers._gain_adaptation.local_gains(0.1)
+      >>> tx = gradtx.local_gains(0.1)
       >>> s = tx.init(jnp.zeros(2))
       >>> _, s = tx.update(jnp.array([1.0, 1.0]), s)
       >>> [round(x, 4) for x in tx.update(jnp.array([1.0, -1.0]), s)[0].tolist()]
@@ -79,13 +90,18 @@ def local_gains(
     )
 
 
-@optimizer(example={"learning_rate": 0.1, "kappa": 0.05})
+@optimizer(
+    hyperparams={"kappa": hp.NONNEGATIVE, "phi": hp.DECAY, "theta": hp.DECAY},
+    example={"learning_rate": 0.1, "kappa": 0.05},
+    optax="—",
+    pytorch="—",
+)
 def delta_bar_delta(
-    learning_rate: Any,
-    kappa: Any,
-    phi: Any = 0.1,
-    theta: Any = 0.7,
-    momentum: Any = None,
+    learning_rate: ScalarOrSchedule,
+    kappa: ScalarOrSchedule,
+    phi: ScalarOrSchedule = 0.1,
+    theta: ScalarOrSchedule = 0.7,
+    momentum: ScalarOrSchedule | None = None,
 ) -> GradientTransformation:
     r"""Delta-bar-delta: per-weight rates that grow while the gradient agrees with its average.
 
@@ -124,16 +140,12 @@ def delta_bar_delta(
 
     Example:
       >>> import jax.numpy as jnp, gradtx
-      >>> tx = gradtx.optimizers._gain_adaptation.delta_bar_delta(0.1, kappa=0.01)
+      >>> tx = gradtx.delta_bar_delta(0.1, kappa=0.01)
       >>> s = tx.init(jnp.zeros(1))
       >>> _, s = tx.update(jnp.array([1.0]), s)
       >>> round(float(tx.update(jnp.array([1.0]), s)[0][0]), 4)
       -0.11
     """
-    _validate.check_nonnegative("learning_rate", learning_rate)
-    _validate.check_nonnegative("kappa", kappa)
-    _validate.check_decay("phi", phi)
-    _validate.check_decay("theta", theta)
     eta = jnp.asarray(learning_rate)
     increase = jnp.where(eta > 0, kappa / jnp.where(eta > 0, eta, 1), 0)
     return chain(
@@ -143,17 +155,29 @@ def delta_bar_delta(
     )
 
 
-@optimizer(static=("variant", "curvature", "key"), example={})
+@optimizer(
+    hyperparams={
+        "variant": hp.choice("l", "b", "g"),
+        "curvature": hp.choice("secant", "hutchinson"),
+        "n0": hp.live(1.0),
+        "c": hp.live(1.0),
+        "initial_curvature": hp.POSITIVE,
+        "outlier_threshold": hp.NONNEGATIVE,
+    },
+    example={},
+    optax="—",
+    pytorch="—",
+)
 def vsgd(
-    learning_rate: Any = 1.0,
+    learning_rate: ScalarOrSchedule = 1.0,
     variant: str = "l",
     curvature: str = "secant",
-    n0: Any = 10.0,
-    c: Any = 2.0,
-    eps: Any = 1e-9,
-    initial_curvature: Any = 1.0,
-    outlier_threshold: Any = 2.0,
-    key: int = 0,
+    n0: ScalarOrSchedule = 10.0,
+    c: ScalarOrSchedule = 2.0,
+    eps: ScalarOrSchedule = 1e-9,
+    initial_curvature: ScalarOrSchedule = 1.0,
+    outlier_threshold: ScalarOrSchedule = 2.0,
+    key: KeyLike = 0,
 ) -> GradientTransformation:
     r"""vSGD: SGD whose rates are set from the gradient's signal-to-noise ratio and curvature.
 
@@ -167,7 +191,7 @@ def vsgd(
     rate is the one that minimizes the expected loss after the step on a local quadratic
     model, so it grows while the gradient is consistent and anneals like $1/t$ when it is
     mostly noise. Everything, including the slow start, the outlier test and the
-    curvature $h$, is :func:`~gradtx.transforms._gain_adaptation.scale_by_vsgd`; the chain is
+    curvature $h$, is :func:`gradtx.scale_by_vsgd`; the chain is
     ``chain(scale_by_vsgd(...), lr)``. ``learning_rate`` is a multiplier of $\eta^*$,
     1 in the paper (no tuning); it is there for schedules and warm restarts.
 
@@ -203,7 +227,7 @@ def vsgd(
 
     Example:
       >>> import jax.numpy as jnp, gradtx
-      >>> tx = gradtx.optimizers._gain_adaptation.vsgd()
+      >>> tx = gradtx.vsgd()
       >>> w = jnp.ones(1)
       >>> tx.update(jnp.array([2.0]), tx.init(w), w)[0].tolist()
       [-0.5]

@@ -1,14 +1,16 @@
-"""Diagonal-Hessian preconditioning: Sophia.
+"""Diagonal-Hessian preconditioning (Sophia).
 
-Sophia scales the momentum by a clipped estimate of the diagonal of the Hessian
-(:func:`gradtx.scale_by_sophia`), refreshed every few steps.
+Sophia divides the momentum by an estimate of the diagonal of the Hessian, refreshed every
+few steps from Hessian-vector products of the loss (Hutchinson's estimator,
+:func:`gradtx.scale_by_sophia`), and clips the result per coordinate, so that a flat or
+negatively curved direction gets a bounded step. Its ``update`` needs the loss as
+``value_fn``.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from gradtx._base import GradientTransformation, chain
+from gradtx import _hyper as hp
+from gradtx._base import DTypeLike, GradientTransformation, MaskOrFn, ScalarOrSchedule, chain
 from gradtx._registry import optimizer
 from gradtx.transforms._decay import add_decayed_weights
 from gradtx.transforms._hessian_diagonal import scale_by_sophia
@@ -16,22 +18,31 @@ from gradtx.transforms._scaling import scale_by_learning_rate
 
 
 @optimizer(
-    static=("update_interval", "hessian_diagonal_fn", "verbose", "print_win_rate_every_n_steps"),
+    hyperparams={
+        "gamma": hp.NONNEGATIVE,
+        "clip_threshold": hp.live(0.0, low_open=True, optional=True),
+        "update_interval": hp.count(1),
+        "hessian_diagonal_fn": hp.structural(optional=True),
+        "verbose": hp.FLAG,
+        "print_win_rate_every_n_steps": hp.count(0),
+    },
     example={"learning_rate": 0.01},
     needs_value=True,
+    optax="`optax.contrib.sophia`",
+    pytorch="—",
 )
 def sophia(
-    learning_rate: Any,
-    b1: Any = 0.965,
-    b2: Any = 0.99,
-    eps: Any = 1e-8,
-    weight_decay: Any = 1e-4,
-    weight_decay_mask: Any = None,
-    gamma: Any = 0.01,
-    clip_threshold: Any = 1.0,
+    learning_rate: ScalarOrSchedule,
+    b1: ScalarOrSchedule = 0.965,
+    b2: ScalarOrSchedule = 0.99,
+    eps: ScalarOrSchedule = 1e-8,
+    weight_decay: ScalarOrSchedule = 1e-4,
+    weight_decay_mask: MaskOrFn = None,
+    gamma: ScalarOrSchedule = 0.01,
+    clip_threshold: ScalarOrSchedule | None = 1.0,
     update_interval: int = 10,
-    hessian_diagonal_fn: Any = None,
-    mu_dtype: Any = None,
+    hessian_diagonal_fn: GradientTransformation | None = None,
+    mu_dtype: DTypeLike | None = None,
     verbose: bool = False,
     print_win_rate_every_n_steps: int = 0,
 ) -> GradientTransformation:

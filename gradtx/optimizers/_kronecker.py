@@ -1,9 +1,10 @@
-r"""Matrix (Kronecker-factored) preconditioners: Shampoo, SOAP and PSGD-Kron.
+r"""Matrix (Kronecker-factored) preconditioners.
 
-Each treats a weight matrix $W \in \mathbb{R}^{m\times n}$ as a matrix: its preconditioner is
-a Kronecker product $P = P_L \otimes P_R$ of an $m\times m$ and an $n\times n$ factor, which sees
-correlations between rows and between columns that no diagonal method can. They are chains
-of the primitives of :mod:`gradtx.transforms` and :mod:`gradtx.wrappers`:
+Shampoo, SOAP and PSGD-Kron each treat a weight matrix $W \in \mathbb{R}^{m\times n}$ as
+a matrix: its preconditioner is a Kronecker product $P = P_L \otimes P_R$ of an $m\times m$
+and an $n\times n$ factor, which sees correlations between rows and between columns that no
+diagonal method can. They are chains of the primitives of :mod:`gradtx.transforms` and
+:mod:`gradtx.wrappers`:
 
 * ``shampoo`` = ``chain(graft(scale_by_shampoo(...), <adam|adagrad|rmsprop|sgd>), ema(b1),
   add_decayed_weights, lr)``;
@@ -12,16 +13,24 @@ of the primitives of :mod:`gradtx.transforms` and :mod:`gradtx.wrappers`:
 * ``psgd_kron`` = ``chain(ema(b1), scale_by_psgd_kron(...), add_decayed_weights, lr)``.
 
 Large matrices are cut into blocks, axes longer than ``max_precond_dim`` are left out and
-1-D leaves are handled diagonally (see :func:`~gradtx.transforms._kronecker.plan_leaf`);
-``docs/matrix_preconditioners.md`` has the cost model and measurements.
+1-D leaves are handled diagonally (see :func:`~gradtx.transforms._kronecker.plan_leaf`).
+The math, the primitives, the cost model and measurements are on
+[Matrix preconditioners](../matrix_preconditioners.md).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
+from gradtx import _hyper as hp
 from gradtx import _validate
-from gradtx._base import GradientTransformation, chain, identity
+from gradtx._base import (
+    GradientTransformation,
+    KeyLike,
+    MaskOrFn,
+    Scalar,
+    ScalarOrSchedule,
+    chain,
+    identity,
+)
 from gradtx._registry import optimizer
 from gradtx.transforms._adaptive import scale_by_rms, scale_by_rss
 from gradtx.transforms._composite import scale_by_adam
@@ -42,7 +51,9 @@ GRAFTS = ("adam", "adagrad", "rmsprop", "sgd", None)
 PSGD_UPDATE_PROBABILITY = psgd_update_probability()  # psgd_jax's default annealing
 
 
-def graft_magnitude(kind: str, b2: Any, eps: Any) -> GradientTransformation:
+def graft_magnitude(
+    kind: str | None, b2: ScalarOrSchedule, eps: ScalarOrSchedule
+) -> GradientTransformation:
     r"""The diagonal transform whose per-block norm a Shampoo step takes.
 
     ``"adam"``: $g / (\sqrt{\hat\nu} + \epsilon)$ (bias-corrected RMS, no momentum);
@@ -59,24 +70,27 @@ def graft_magnitude(kind: str, b2: Any, eps: Any) -> GradientTransformation:
 
 
 @optimizer(
-    static=(
-        "block_size",
-        "max_precond_dim",
-        "precondition_frequency",
-        "start_preconditioning_step",
-        "inverse_root",
-        "graft",
-    ),
+    hyperparams={
+        "matrix_eps": hp.NONNEGATIVE,
+        "block_size": hp.count(1, optional=True),
+        "max_precond_dim": hp.count(1),
+        "precondition_frequency": hp.count(1),
+        "start_preconditioning_step": hp.count(1),
+        "inverse_root": hp.choice("eigh", "newton"),
+        "graft": hp.choice(*GRAFTS[:-1], optional=True),
+    },
     example={"learning_rate": 0.003},
+    optax="—",
+    pytorch="—",
 )
 def shampoo(
-    learning_rate: Any,
-    b1: Any = 0.9,
-    b2: Any = 0.999,
-    eps: Any = 1e-8,
-    matrix_eps: Any = 1e-6,
-    weight_decay: Any = 0.0,
-    mask: Any = None,
+    learning_rate: ScalarOrSchedule,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-8,
+    matrix_eps: ScalarOrSchedule = 1e-6,
+    weight_decay: ScalarOrSchedule = 0.0,
+    mask: MaskOrFn = None,
     *,
     block_size: int | None = 256,
     max_precond_dim: int = 1024,
@@ -172,17 +186,24 @@ def shampoo(
 
 
 @optimizer(
-    static=("precondition_frequency", "max_precond_dim", "block_size"),
+    hyperparams={
+        "shampoo_b2": hp.live(0.0, 1.0, high_open=True, optional=True),
+        "precondition_frequency": hp.count(1),
+        "max_precond_dim": hp.count(1),
+        "block_size": hp.count(1, optional=True),
+    },
     example={"learning_rate": 0.003},
+    optax="—",
+    pytorch="—",
 )
 def soap(
-    learning_rate: Any,
-    b1: Any = 0.95,
-    b2: Any = 0.95,
-    eps: Any = 1e-8,
-    weight_decay: Any = 0.01,
-    mask: Any = None,
-    shampoo_b2: Any = None,
+    learning_rate: ScalarOrSchedule,
+    b1: ScalarOrSchedule = 0.95,
+    b2: ScalarOrSchedule = 0.95,
+    eps: ScalarOrSchedule = 1e-8,
+    weight_decay: ScalarOrSchedule = 0.01,
+    mask: MaskOrFn = None,
+    shampoo_b2: ScalarOrSchedule | None = None,
     *,
     precondition_frequency: int = 10,
     max_precond_dim: int = 10000,
@@ -255,20 +276,28 @@ def soap(
 
 
 @optimizer(
-    static=("max_size_triangular", "precond_init_scale", "key"),
+    hyperparams={
+        "preconditioner_update_probability": hp.FRACTION,
+        "max_size_triangular": hp.count(1),
+        "precond_lr": hp.NONNEGATIVE,
+        "precond_init_scale": hp.fixed(0.0, low_open=True),
+        "trust_region_scale": hp.live(0.0, low_open=True, optional=True),
+    },
     example={"learning_rate": 0.001},
+    optax="—",
+    pytorch="—",
 )
 def psgd_kron(
-    learning_rate: Any,
-    b1: Any = 0.9,
-    weight_decay: Any = 0.0,
-    mask: Any = None,
-    preconditioner_update_probability: Any = PSGD_UPDATE_PROBABILITY,
+    learning_rate: ScalarOrSchedule,
+    b1: ScalarOrSchedule = 0.9,
+    weight_decay: ScalarOrSchedule = 0.0,
+    mask: MaskOrFn = None,
+    preconditioner_update_probability: ScalarOrSchedule = PSGD_UPDATE_PROBABILITY,
     max_size_triangular: int = 8192,
-    precond_lr: Any = 0.1,
-    precond_init_scale: float = 1.0,
-    key: Any = 0,
-    trust_region_scale: Any = 1.5,
+    precond_lr: ScalarOrSchedule = 0.1,
+    precond_init_scale: Scalar = 1.0,
+    key: KeyLike = 0,
+    trust_region_scale: ScalarOrSchedule | None = 1.5,
 ) -> GradientTransformation:
     r"""PSGD-Kron: momentum preconditioned by a Kronecker product fitted on a Lie group.
 

@@ -1,21 +1,19 @@
-"""Loss-driven learning-rate control and gradient-free baselines:
-bold driver, random search, SPSA.
+"""Loss-driven control and gradient-free baselines.
 
-Each reads the loss through ``update``'s ``value`` / ``value_fn`` keywords (registered with
-``needs_value=True``). Reduce-on-plateau is a transform to chain after any optimizer
-(:func:`gradtx.transforms._loss_driven.reduce_on_plateau`), not an alias.
-
-Importing this module registers its optimizers in ``gradtx.OPTIMIZERS``.
+Methods that watch the loss itself, which they read through ``update``'s ``value`` and
+``value_fn`` keywords: the bold driver grows the learning rate after a step that lowered the
+loss and shrinks it (and undoes the step) after one that raised it. Random search and SPSA
+use loss values only, no gradient: baselines that show what the gradient buys.
+Reduce-on-plateau, which lowers the learning rate when the loss stops improving, is a
+transform to chain after any optimizer (:func:`gradtx.reduce_on_plateau`), not an alias.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import jax.numpy as jnp
 
-from gradtx import _validate
-from gradtx._base import GradientTransformation, chain
+from gradtx import _hyper as hp
+from gradtx._base import GradientTransformation, KeyLike, ScalarOrSchedule, chain
 from gradtx._registry import optimizer
 from gradtx.transforms._loss_driven import (
     random_search_step,
@@ -25,13 +23,23 @@ from gradtx.transforms._loss_driven import (
 from gradtx.transforms._scaling import scale_by_learning_rate
 
 
-@optimizer(example={"learning_rate": 0.3, "tolerance": 1.0}, needs_value=True)
+@optimizer(
+    hyperparams={
+        "increase": hp.live(1.0),
+        "decrease": hp.live(0.0, 1.0, low_open=True),
+        "tolerance": hp.NONNEGATIVE,
+    },
+    example={"learning_rate": 0.3, "tolerance": 1.0},
+    needs_value=True,
+    optax="—",
+    pytorch="—",
+)
 def bold_driver(
-    learning_rate: Any,
-    increase: Any = 1.05,
-    decrease: Any = 0.5,
-    tolerance: Any = 0.0,
-    momentum: Any = 0.0,
+    learning_rate: ScalarOrSchedule,
+    increase: ScalarOrSchedule = 1.05,
+    decrease: ScalarOrSchedule = 0.5,
+    tolerance: ScalarOrSchedule = 0.0,
+    momentum: ScalarOrSchedule | None = 0.0,
 ) -> GradientTransformation:
     r"""Bold driver: descent whose rate grows while the loss falls and halves when it rises.
 
@@ -84,9 +92,21 @@ def bold_driver(
     )
 
 
-@optimizer(static=("key",), example={"learning_rate": 0.03}, needs_value=True)
+@optimizer(
+    hyperparams={
+        "increase": hp.live(1.0),
+        "target_rate": hp.live(0.0, 1.0, low_open=True, high_open=True),
+    },
+    example={"learning_rate": 0.03},
+    needs_value=True,
+    optax="—",
+    pytorch="—",
+)
 def random_search(
-    learning_rate: Any, increase: Any = 1.4, target_rate: Any = 0.2, key: Any = None
+    learning_rate: ScalarOrSchedule,
+    increase: ScalarOrSchedule = 1.4,
+    target_rate: ScalarOrSchedule = 0.2,
+    key: KeyLike = None,
 ) -> GradientTransformation:
     r"""Local random search: keep a Gaussian perturbation of the weights if the loss falls.
 
@@ -100,7 +120,7 @@ def random_search(
     $f(w_t)$ its ``value``. One loss evaluation per step and no gradient (the gradient
     passed in is ignored): a baseline that shows what gradients buy. On a quadratic in
     $n$ dimensions it needs $O(n)$ evaluations to do what one gradient step does. It is
-    :func:`~gradtx.transforms._loss_driven.random_search_step`. Optax has no counterpart.
+    :func:`gradtx.random_search_step`. Optax has no counterpart.
 
     Args:
       learning_rate: $\eta \ge 0$, the initial standard deviation of the steps; a constant
@@ -132,14 +152,25 @@ def random_search(
     return random_search_step(learning_rate, increase, target_rate, key)
 
 
-@optimizer(static=("key",), example={"learning_rate": 0.3}, needs_value=True)
+@optimizer(
+    hyperparams={
+        "perturbation": hp.POSITIVE,
+        "stability": hp.NONNEGATIVE,
+        "alpha": hp.NONNEGATIVE,
+        "gamma": hp.NONNEGATIVE,
+    },
+    example={"learning_rate": 0.3},
+    needs_value=True,
+    optax="—",
+    pytorch="—",
+)
 def spsa(
-    learning_rate: Any,
-    perturbation: Any = 0.01,
-    stability: Any = 0.0,
-    alpha: Any = 0.602,
-    gamma: Any = 0.101,
-    key: Any = None,
+    learning_rate: ScalarOrSchedule,
+    perturbation: ScalarOrSchedule = 0.01,
+    stability: ScalarOrSchedule = 0.0,
+    alpha: ScalarOrSchedule = 0.602,
+    gamma: ScalarOrSchedule = 0.101,
+    key: KeyLike = None,
 ) -> GradientTransformation:
     r"""SPSA: descent along Spall's two-evaluation estimate of the gradient.
 
@@ -185,8 +216,6 @@ def spsa(
       >>> bool(f(w) < 1e-4)
       True
     """
-    _validate.check_nonnegative("stability", stability)
-    _validate.check_nonnegative("alpha", alpha)
 
     def gain(count):
         return learning_rate / (jnp.asarray(count) + 1 + stability) ** alpha

@@ -1,10 +1,14 @@
-"""Mechanic, the learning-rate tuner: :func:`gradtx.scale_by_mechanic` as an optimizer."""
+"""Mechanic: a learned scale for any optimizer.
+
+Mechanic multiplies a base optimizer's updates by a scale that it learns online by coin
+betting (:func:`gradtx.scale_by_mechanic`), so the base optimizer runs with its learning
+rate at 1 (or a schedule that peaks at 1) and Mechanic finds the size of the steps.
+"""
 
 from __future__ import annotations
 
-from typing import Any
-
-from gradtx._base import GradientTransformation
+from gradtx import _hyper as hp
+from gradtx._base import GradientTransformation, ScalarOrSchedule
 from gradtx._registry import optimizer
 from gradtx.optimizers._adam import adam
 from gradtx.wrappers._mechanic import scale_by_mechanic
@@ -12,12 +16,17 @@ from gradtx.wrappers._mechanic import scale_by_mechanic
 _MECHANIC_EXAMPLE = {"base_optimizer": adam(1.0), "s_init": 1e-3}  # 1e-6 steps vanish in bf16
 
 
-@optimizer(static=("num_betas",), example=_MECHANIC_EXAMPLE)
+@optimizer(
+    hyperparams={"base_optimizer": hp.TRANSFORM, "s_init": hp.POSITIVE, "num_betas": hp.count(1)},
+    example=_MECHANIC_EXAMPLE,
+    optax="`optax.contrib.mechanize`",
+    pytorch="—",
+)
 def mechanize(
-    base_optimizer: Any,
-    weight_decay: Any = 1e-2,
-    eps: Any = 1e-8,
-    s_init: Any = 1e-6,
+    base_optimizer: GradientTransformation,
+    weight_decay: ScalarOrSchedule = 1e-2,
+    eps: ScalarOrSchedule = 1e-8,
+    s_init: ScalarOrSchedule = 1e-6,
     num_betas: int = 6,
 ) -> GradientTransformation:
     r"""Mechanic: learn the scale of a base optimizer's updates by coin betting.
@@ -27,7 +36,7 @@ def mechanize(
 
     where $s^{(\beta)}$ bets on $h_t = \langle g_t, \sum_k u^\text{base}_k\rangle$ (with a
     decay $\lambda$), $\beta = 1 - 10^{-k}$, $k = 1..n$: it is
-    :func:`~gradtx.transforms._online_learning.scale_by_mechanic`, which gives the full rule.
+    :func:`gradtx.scale_by_mechanic`, which gives the full rule.
 
     Args:
       base_optimizer: the optimizer to tune (fixed at construction), with its learning rate

@@ -1,15 +1,29 @@
-"""Adam-family and averaging methods from optax.contrib and torch.optim: ADOPT, AdEMAMix,
-MADGRAD, ASGD, lazy (sparse) Adam; short chains of :mod:`gradtx.transforms._moment_variants`
-and the library's moments. Importing this module registers them in ``gradtx.OPTIMIZERS``."""
+"""Moment variants.
+
+Methods that change the moments themselves rather than the preconditioner: ADOPT normalizes
+the gradient by the *previous* second moment before the momentum
+(:func:`gradtx.scale_by_lagged_rms`); AdEMAMix adds a slow EMA of the gradient to the fast
+one (:func:`gradtx.add_slow_ema`), and its simplified form uses one long, unnormalized
+momentum plus the current gradient; MADGRAD is momentumized dual averaging with a cube-root
+denominator (:func:`gradtx.scale_by_dual_averaging`); lazy Adam (PyTorch's ``SparseAdam``)
+moves, and updates the moments of, only the rows that received a gradient
+(:func:`gradtx.lazy_rows`).
+"""
 
 from __future__ import annotations
 
-from typing import Any
-
 import jax.numpy as jnp
 
-from gradtx import _tree, _validate
-from gradtx._base import GradientTransformation, chain
+from gradtx import _hyper as hp
+from gradtx import _tree
+from gradtx._base import (
+    DTypeLike,
+    GradientTransformation,
+    MaskOrFn,
+    ScalarOrSchedule,
+    Schedule,
+    chain,
+)
 from gradtx._registry import optimizer
 from gradtx.transforms._adaptive import scale_by_rms
 from gradtx.transforms._decay import add_decayed_weights
@@ -26,17 +40,22 @@ from gradtx.transforms._scaling import scale, scale_by_learning_rate, scale_by_s
 from gradtx.transforms._sign import interpolated_ema
 
 
-@optimizer(static=("nesterov", "use_clipping"), example={"learning_rate": 0.03})
+@optimizer(
+    hyperparams={"use_clipping": hp.FLAG, "clip_value_fn": hp.function_of_step(0.0, optional=True)},
+    example={"learning_rate": 0.03},
+    optax="`optax.contrib.adopt`",
+    pytorch="—",
+)
 def adopt(
-    learning_rate: Any,
-    b1: Any = 0.9,
-    b2: Any = 0.9999,
-    eps: Any = 1e-6,
-    mu_dtype: Any = None,
+    learning_rate: ScalarOrSchedule,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.9999,
+    eps: ScalarOrSchedule = 1e-6,
+    mu_dtype: DTypeLike | None = None,
     *,
     nesterov: bool = False,
     use_clipping: bool = True,
-    clip_value_fn: Any = quarter_power,
+    clip_value_fn: Schedule | float | None = quarter_power,
 ) -> GradientTransformation:
     r"""ADOPT: momentum of gradients normalized by the *previous* second moment.
 
@@ -86,18 +105,23 @@ def adopt(
     )
 
 
-@optimizer(example={"learning_rate": 0.01})
+@optimizer(
+    hyperparams={"b3": hp.DECAY, "alpha": hp.FINITE},
+    example={"learning_rate": 0.01},
+    optax="`optax.contrib.ademamix`",
+    pytorch="—",
+)
 def ademamix(
-    learning_rate: Any,
-    b1: Any = 0.9,
-    b2: Any = 0.999,
-    b3: Any = 0.9999,
-    alpha: Any = 5.0,
-    eps: Any = 1e-8,
-    eps_root: Any = 0.0,
-    mu_dtype: Any = None,
-    weight_decay: Any = 0.0,
-    mask: Any = None,
+    learning_rate: ScalarOrSchedule,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    b3: ScalarOrSchedule = 0.9999,
+    alpha: ScalarOrSchedule = 5.0,
+    eps: ScalarOrSchedule = 1e-8,
+    eps_root: ScalarOrSchedule = 0.0,
+    mu_dtype: DTypeLike | None = None,
+    weight_decay: ScalarOrSchedule = 0.0,
+    mask: MaskOrFn = None,
 ) -> GradientTransformation:
     r"""AdEMAMix: AdamW whose momentum mixes a fast and a slow EMA of the gradient.
 
@@ -140,7 +164,6 @@ def ademamix(
       >>> [round(x, 4) for x in tx.update(jnp.array([3.0]), tx.init(p), p)[0].tolist()]
       [-0.2]
     """
-    _validate.check_decay("b3", b3)  # a schedule arrives here as its current value
     return chain(
         ema(b1, debias=True, accumulator_dtype=mu_dtype),
         add_slow_ema(b3, alpha, mu_dtype, source="gradient"),
@@ -152,16 +175,21 @@ def ademamix(
     )
 
 
-@optimizer(example={"learning_rate": 0.003})
+@optimizer(
+    hyperparams={"alpha": hp.FINITE},
+    example={"learning_rate": 0.003},
+    optax="`optax.contrib.simplified_ademamix`",
+    pytorch="—",
+)
 def simplified_ademamix(
-    learning_rate: Any,
-    b1: Any = 0.99,
-    b2: Any = 0.95,
-    alpha: Any = 0.0,
-    eps: Any = 1e-8,
-    eps_root: Any = 0.0,
-    weight_decay: Any = 0.0,
-    mask: Any = None,
+    learning_rate: ScalarOrSchedule,
+    b1: ScalarOrSchedule = 0.99,
+    b2: ScalarOrSchedule = 0.95,
+    alpha: ScalarOrSchedule = 0.0,
+    eps: ScalarOrSchedule = 1e-8,
+    eps_root: ScalarOrSchedule = 0.0,
+    weight_decay: ScalarOrSchedule = 0.0,
+    mask: MaskOrFn = None,
 ) -> GradientTransformation:
     r"""Simplified AdEMAMix: one long, unnormalized momentum plus the current gradient.
 
@@ -212,9 +240,16 @@ def simplified_ademamix(
     )
 
 
-@optimizer(example={"learning_rate": 0.01})
+@optimizer(
+    example={"learning_rate": 0.01},
+    optax="`optax.contrib.madgrad`",
+    pytorch="—",
+)
 def madgrad(
-    learning_rate: Any, momentum: Any = 0.9, weight_decay: Any = 0.0, eps: Any = 1e-6
+    learning_rate: ScalarOrSchedule,
+    momentum: ScalarOrSchedule | None = 0.9,
+    weight_decay: ScalarOrSchedule = 0.0,
+    eps: ScalarOrSchedule = 1e-6,
 ) -> GradientTransformation:
     r"""MADGRAD: momentumized dual averaging with a cube-root adaptive denominator.
 
@@ -263,9 +298,21 @@ def madgrad(
     )
 
 
-@optimizer(static=("row_axis",), example={"learning_rate": 0.01})
+@optimizer(
+    hyperparams={
+        "row_axis": hp.structural(optional=True, allowed="an axis (int), a tuple of axes, or None")
+    },
+    example={"learning_rate": 0.01},
+    optax="—",
+    pytorch="`SparseAdam`",
+)
 def lazy_adam(
-    learning_rate: Any, b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8, *, row_axis: Any = 0
+    learning_rate: ScalarOrSchedule,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-8,
+    *,
+    row_axis: int | tuple[int, ...] | None = 0,
 ) -> GradientTransformation:
     r"""Lazy Adam (PyTorch's ``SparseAdam``): only rows with a gradient move, and their moments.
 
@@ -291,7 +338,7 @@ def lazy_adam(
       eps: $\epsilon \ge 0$, added to $\sqrt{\nu_t}$.
       row_axis: the axis that indexes rows (default 0), ``None`` (the whole leaf is one
         row), or a tree of them (a prefix of the params); see
-        :func:`~gradtx.transforms._moment_variants.lazy_rows`.
+        :func:`gradtx.lazy_rows`.
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with live hyperparameters.

@@ -1,18 +1,28 @@
-"""Orthogonalized updates: Muon.
+r"""Orthogonalized updates (Muon).
 
-Muon orthogonalizes the momentum of each weight matrix by Newton–Schulz iterations
-(:func:`gradtx.scale_by_muon`) and hands the other leaves to AdamW.
+Muon orthogonalizes the momentum of each weight matrix with a few Newton–Schulz iterations
+(:func:`gradtx.scale_by_muon`): a matrix update $G = U S V^\top$ becomes approximately
+$U V^\top$, the steepest-descent direction under the spectral norm. The leaves that are not
+matrices (biases, scales, or any leaf its dimension numbers leave out) are trained by AdamW.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
 import numpy as np
 
-from gradtx import _validate
-from gradtx._base import GradientTransformation, chain
+from gradtx import _hyper as hp
+from gradtx._base import (
+    DTypeLike,
+    GradientTransformation,
+    MaskOrFn,
+    Params,
+    ScalarOrSchedule,
+    chain,
+)
 from gradtx._registry import optimizer
 from gradtx.optimizers._adam import adamw
 from gradtx.transforms._decay import add_decayed_weights
@@ -43,36 +53,44 @@ def _muon_labels(spec: Any) -> Any:
 
 
 @optimizer(
-    static=(
-        "ns_coeffs",
-        "ns_steps",
-        "nesterov",
-        "adaptive",
-        "preconditioning",
-        "muon_weight_dimension_numbers",
-    ),
+    hyperparams={
+        "ns_coeffs": hp.structural(allowed="a triple, an (n, 3) table or a preset name"),
+        "ns_steps": hp.count(1),
+        "beta": hp.DECAY,
+        "adaptive": hp.FLAG,
+        "preconditioning": hp.choice("frobenius", "spectral", "aol", "schatten"),
+        "adam_b1": hp.DECAY,
+        "adam_b2": hp.DECAY,
+        "adam_eps_root": hp.NONNEGATIVE,
+        "adam_weight_decay": hp.NONNEGATIVE,
+        "adam_learning_rate": hp.live(0.0, optional=True),
+        "muon_weight_dimension_numbers": hp.structural(optional=True),
+        "consistent_rms": hp.live(0.0, optional=True),
+    },
     example={"learning_rate": 0.02},
+    optax="`optax.contrib.muon`",
+    pytorch="`Muon`",
 )
 def muon(
-    learning_rate: Any,
-    ns_coeffs: Any = NS_COEFFS["standard"],
+    learning_rate: ScalarOrSchedule,
+    ns_coeffs: str | Sequence[float] | Sequence[Sequence[float]] = NS_COEFFS["standard"],
     ns_steps: int = 5,
-    beta: Any = 0.95,
-    eps: Any = 1e-8,
-    weight_decay: Any = 0.0,
-    weight_decay_mask: Any = None,
-    mu_dtype: Any = None,
+    beta: ScalarOrSchedule = 0.95,
+    eps: ScalarOrSchedule = 1e-8,
+    weight_decay: ScalarOrSchedule = 0.0,
+    weight_decay_mask: MaskOrFn = None,
+    mu_dtype: DTypeLike | None = None,
     *,
     nesterov: bool = True,
     adaptive: bool = False,
     preconditioning: str = "frobenius",
-    adam_b1: Any = 0.9,
-    adam_b2: Any = 0.999,
-    adam_eps_root: Any = 0.0,
-    adam_weight_decay: Any = 0.0,
-    adam_learning_rate: Any = None,
-    muon_weight_dimension_numbers: Any = None,
-    consistent_rms: Any = None,
+    adam_b1: ScalarOrSchedule = 0.9,
+    adam_b2: ScalarOrSchedule = 0.999,
+    adam_eps_root: ScalarOrSchedule = 0.0,
+    adam_weight_decay: ScalarOrSchedule = 0.0,
+    adam_learning_rate: ScalarOrSchedule | None = None,
+    muon_weight_dimension_numbers: Params | Callable[[Params], Params] | None = None,
+    consistent_rms: ScalarOrSchedule | None = None,
 ) -> GradientTransformation:
     r"""Muon: momentum orthogonalized by Newton–Schulz for matrices, AdamW for the rest.
 
@@ -80,7 +98,7 @@ def muon(
     s = \sqrt{\max(1, m/n)}\ \text{ or }\ \rho\sqrt{\max(n, m)}$$
 
     for each matrix ($n$ = fan-in, $m$ = fan-out), with $\hat m_t$ the debiased (Nesterov)
-    momentum of :func:`~gradtx.transforms._orthogonal.scale_by_muon` and $\operatorname{NS}$
+    momentum of :func:`gradtx.scale_by_muon` and $\operatorname{NS}$
     the Newton–Schulz orthogonalization. It is ``partition({"muon": chain(scale_by_muon,
     scale_by_shape, add_decayed_weights(weight_decay, weight_decay_mask), lr), "adam":
     adamw(adam_learning_rate, adam_b1, adam_b2, eps, adam_eps_root, weight_decay=
@@ -110,7 +128,7 @@ def muon(
       adam_weight_decay: Adam's decoupled decay $\ge 0$.
       adam_learning_rate: Adam's rate $\ge 0$; ``None`` for ``learning_rate``.
       muon_weight_dimension_numbers: ``None`` (2-D leaves are matrices), or a tree (prefix)
-        of :class:`~gradtx.transforms._orthogonal.MuonDimensionNumbers` and ``None``, or a
+        of :class:`gradtx.MuonDimensionNumbers` and ``None``, or a
         function of the params returning one.
       consistent_rms: $\rho \ge 0$ for the shape scaling $\rho\sqrt{\max(n, m)}$, or
         ``None`` for $\sqrt{\max(1, m/n)}$.
@@ -136,19 +154,8 @@ def muon(
       >>> [round(x, 3) for x in u["b"].tolist()]           # a vector: NAdam's first step
       [-0.147, 0.147]
     """
-    _validate.check_decay("beta", beta)
-    _validate.check_decay("adam_b1", adam_b1)
-    _validate.check_decay("adam_b2", adam_b2)
-    _validate.check_nonnegative("adam_eps_root", adam_eps_root)
-    _validate.check_schedule_or_range(
-        "adam_weight_decay", adam_weight_decay, _validate.check_nonnegative
-    )
     if adam_learning_rate is None:
         adam_learning_rate = learning_rate
-    else:
-        _validate.check_schedule_or_range(
-            "adam_learning_rate", adam_learning_rate, _validate.check_nonnegative
-        )
     spec = muon_weight_dimension_numbers
     matrices = chain(
         scale_by_muon(

@@ -1,28 +1,39 @@
-"""Parameter-free methods: COCOB, DoG and DoWG set their own step size.
+"""Parameter-free methods.
 
-COCOB bets on each coordinate like a gambler on coins; DoG and DoWG divide the largest
-distance from the initial point by the root of the summed squared gradient norms. Their
-``learning_rate`` multiplies the step they find (1 is the method as published).
+COCOB, DoG and DoWG set their own step size: COCOB bets on each coordinate like a gambler on
+coins (:func:`gradtx.scale_by_cocob`); DoG and DoWG divide the largest distance from the
+initial point by the root of the summed squared gradient norms (:func:`gradtx.scale_by_dog`,
+:func:`gradtx.scale_by_dowg`). Their ``learning_rate`` multiplies the step they find (1 is
+the method as published).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from gradtx._base import GradientTransformation, chain
+from gradtx import _hyper as hp
+from gradtx._base import GradientTransformation, MaskOrFn, ScalarOrSchedule, chain
 from gradtx._registry import optimizer
 from gradtx.transforms._decay import add_decayed_weights
 from gradtx.transforms._parameter_free import scale_by_cocob, scale_by_dog, scale_by_dowg
 from gradtx.transforms._scaling import scale_by_learning_rate
 
 
-@optimizer(static=("eps",), example={"learning_rate": 1.0})
+@optimizer(
+    hyperparams={
+        "alpha": hp.POSITIVE,
+        "eps": hp.fixed(0.0, low_open=True),
+    },
+    example={"learning_rate": 1.0},
+    optax="`optax.contrib.cocob`",
+    pytorch="—",
+)
 def cocob(
-    learning_rate: Any = 1.0,
-    alpha: Any = 100.0,
-    eps: Any = 1e-8,
-    weight_decay: Any = 0.0,
-    mask: Any = None,
+    learning_rate: ScalarOrSchedule = 1.0,
+    alpha: ScalarOrSchedule = 100.0,
+    eps: float = 1e-8,
+    weight_decay: ScalarOrSchedule = 0.0,
+    mask: MaskOrFn = None,
 ) -> GradientTransformation:
     r"""COCOB-Backprop: a coin-betting optimizer without a learning rate.
 
@@ -30,7 +41,7 @@ def cocob(
 
     per coordinate, with $g_k$ the gradient times $\eta_k$ plus $\lambda x_k$, $L_t$ the
     largest $|g_k|$, $G_t = \sum |g_k|$ and $R_t$ the reward (see
-    :func:`~gradtx.transforms._online_learning.scale_by_cocob`). It is
+    :func:`gradtx.scale_by_cocob`). It is
     ``chain(add_decayed_weights(wd, mask), scale_by_learning_rate(lr, flip_sign=False),
     scale_by_cocob(alpha, eps))``, as in Optax.
 
@@ -58,13 +69,21 @@ def cocob(
     return chain(add_decayed_weights(weight_decay, mask), lr, scale_by_cocob(alpha, eps))
 
 
-@optimizer(example={"learning_rate": 1.0, "init_step": ("heuristic", 1e-3)})
+@optimizer(
+    hyperparams={
+        "init_step": hp.structural(allowed="a (tag, value) pair"),
+        "weight_decay": hp.live(0.0, optional=True),
+    },
+    example={"learning_rate": 1.0, "init_step": ("heuristic", 1e-3)},
+    optax="`optax.contrib.dog`",
+    pytorch="—",
+)
 def dog(
-    learning_rate: Any = 1.0,
+    learning_rate: ScalarOrSchedule = 1.0,
     init_step: tuple[str, Any] = ("heuristic", 1e-6),
-    eps: Any = 1e-8,
-    weight_decay: Any = None,
-    mask: Any = None,
+    eps: ScalarOrSchedule = 1e-8,
+    weight_decay: ScalarOrSchedule | None = None,
+    mask: MaskOrFn = None,
 ) -> GradientTransformation:
     r"""DoG: SGD whose step is the largest distance travelled over the root of $\sum\|g\|^2$.
 
@@ -73,7 +92,7 @@ def dog(
 
     with $\lambda x$ in $g$ if ``weight_decay`` is set: ``chain([add_decayed_weights(wd,
     mask)], scale_by_dog(init_step, eps), lr)``, see
-    :func:`~gradtx.transforms._parameter_free.scale_by_dog` for ``init_step``.
+    :func:`gradtx.scale_by_dog` for ``init_step``.
 
     Args:
       learning_rate: $\eta_t \ge 0$, a multiplier, or a schedule.
@@ -99,13 +118,23 @@ def dog(
     return chain(*decay, scale_by_dog(init_step, eps), scale_by_learning_rate(learning_rate))
 
 
-@optimizer(static=("init_estim_sq_dist",), example={"learning_rate": 1.0})
+@optimizer(
+    hyperparams={
+        "init_estim_sq_dist": hp.fixed(0.0, low_open=True, optional=True),
+        "eps": hp.NONNEGATIVE,
+        "weight_decay": hp.live(0.0, optional=True),
+    },
+    joint=hp.positive_unless("eps", "init_estim_sq_dist"),
+    example={"learning_rate": 1.0},
+    optax="`optax.contrib.dowg`",
+    pytorch="—",
+)
 def dowg(
-    learning_rate: Any = 1.0,
-    init_estim_sq_dist: Any = None,
-    eps: Any = 1e-4,
-    weight_decay: Any = None,
-    mask: Any = None,
+    learning_rate: ScalarOrSchedule = 1.0,
+    init_estim_sq_dist: float | None = None,
+    eps: ScalarOrSchedule = 1e-4,
+    weight_decay: ScalarOrSchedule | None = None,
+    mask: MaskOrFn = None,
 ) -> GradientTransformation:
     r"""DoWG: DoG with the squared gradient norms weighted by the squared distance.
 
@@ -114,7 +143,7 @@ def dowg(
     {\sqrt{\sum_{k\le t}\bar r_k^2\lVert g_k\rVert^2} + \epsilon}\, g_t$$
 
     It is ``chain([add_decayed_weights(wd, mask)], scale_by_dowg(init_estim_sq_dist, eps),
-    lr)``; see :func:`~gradtx.transforms._parameter_free.scale_by_dowg`.
+    lr)``; see :func:`gradtx.scale_by_dowg`.
 
     Args:
       learning_rate: $\eta_t \ge 0$, a multiplier, or a schedule.

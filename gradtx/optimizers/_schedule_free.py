@@ -1,7 +1,10 @@
-"""Schedule-free SGD and AdamW: no learning-rate decay, an average of the iterates instead.
+"""Schedule-free methods.
 
-Both are :func:`gradtx.schedule_free` around a base optimizer without momentum; evaluate at
-:func:`gradtx.schedule_free_eval_params`.
+Schedule-free SGD and AdamW replace the learning-rate decay by an average of the iterates:
+the gradient is taken at an interpolation between the base optimizer's iterate and the
+average, and the average is the point to evaluate, read with
+:func:`gradtx.schedule_free_eval_params`. Both are the wrapper :func:`gradtx.schedule_free`
+around a base optimizer without momentum.
 """
 
 from __future__ import annotations
@@ -10,9 +13,9 @@ from typing import Any
 
 import jax.numpy as jnp
 
-from gradtx._base import GradientTransformation, chain
+from gradtx import _hyper as hp
+from gradtx._base import DTypeLike, GradientTransformation, ScalarOrSchedule, chain
 from gradtx._registry import optimizer
-from gradtx._validate import check_int
 from gradtx.transforms._adaptive import scale_by_rms
 from gradtx.transforms._decay import add_decayed_weights
 from gradtx.transforms._scaling import scale_by_learning_rate
@@ -21,21 +24,30 @@ from gradtx.wrappers._schedule_free import schedule_free
 
 def _warmed_up(learning_rate: Any, warmup_steps: int | None) -> Any:
     """$\\eta \\min(1, (t+1)/T)$ at step $t = 0, 1, \\dots$ (the authors' linear warm-up)."""
-    check_int("warmup_steps", 0 if warmup_steps is None else warmup_steps, 0)
     if not warmup_steps:
         return learning_rate
     lr = jnp.asarray(learning_rate)
     return lambda count: lr * jnp.minimum(1, (count + 1).astype(lr.dtype) / warmup_steps)
 
 
-@optimizer(static=("warmup_steps",), example={"learning_rate": 0.1})
+@optimizer(
+    hyperparams={
+        "weight_decay": hp.live(0.0, optional=True),
+        "warmup_steps": hp.count(0, optional=True),
+        "b1": hp.live(0.0, 1.0, low_open=True, high_open=True),
+        "weight_lr_power": hp.NONNEGATIVE,
+    },
+    example={"learning_rate": 0.1},
+    optax="`optax.contrib.schedule_free_sgd`",
+    pytorch="—",
+)
 def schedule_free_sgd(
-    learning_rate: Any = 1.0,
+    learning_rate: ScalarOrSchedule = 1.0,
     warmup_steps: int | None = None,
-    b1: Any = 0.9,
-    weight_decay: Any = None,
-    weight_lr_power: Any = 2.0,
-    state_dtype: Any = None,
+    b1: ScalarOrSchedule = 0.9,
+    weight_decay: ScalarOrSchedule | None = None,
+    weight_lr_power: ScalarOrSchedule = 2.0,
+    state_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""Schedule-free SGD: SGD on $z$, evaluated at an interpolation with its average.
 
@@ -50,7 +62,7 @@ def schedule_free_sgd(
     $\eta_t = \eta\min(1, (t+1)/T)$, $T$ = ``warmup_steps``. It is ``schedule_free(chain(
     [add_decayed_weights(wd)], scale_by_learning_rate(lr)), lr, b1, weight_lr_power)``.
     **Difference from Optax:** the authors' warm-up (Optax 0.2.8's first step is zero; see
-    :func:`~gradtx.transforms._online_learning.schedule_free`).
+    :func:`gradtx.schedule_free`).
 
     Args:
       learning_rate: $\eta \ge 0$, a constant or a schedule.
@@ -79,16 +91,25 @@ def schedule_free_sgd(
     return schedule_free(base, lr, b1, weight_lr_power, state_dtype)
 
 
-@optimizer(static=("warmup_steps",), example={"learning_rate": 0.05})
+@optimizer(
+    hyperparams={
+        "warmup_steps": hp.count(0, optional=True),
+        "b1": hp.live(0.0, 1.0, low_open=True, high_open=True),
+        "weight_lr_power": hp.NONNEGATIVE,
+    },
+    example={"learning_rate": 0.05},
+    optax="`optax.contrib.schedule_free_adamw`",
+    pytorch="—",
+)
 def schedule_free_adamw(
-    learning_rate: Any = 0.0025,
+    learning_rate: ScalarOrSchedule = 0.0025,
     warmup_steps: int | None = None,
-    b1: Any = 0.9,
-    b2: Any = 0.999,
-    eps: Any = 1e-8,
-    weight_decay: Any = 0.0,
-    weight_lr_power: Any = 2.0,
-    state_dtype: Any = None,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-8,
+    weight_decay: ScalarOrSchedule = 0.0,
+    weight_lr_power: ScalarOrSchedule = 2.0,
+    state_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""Schedule-free AdamW: momentum-free AdamW on $z$, evaluated at an interpolation.
 

@@ -1,18 +1,19 @@
-"""SGD variants: gradient noise, Polyak's step size, optimistic gradient descent.
+"""Variants of gradient descent.
 
-Each is gradient descent with one more primitive in front of (or behind) the learning
-rate: ``add_noise``, ``scale_by_polyak`` or ``scale_by_optimistic_gradient``.
+Gradient descent with one more primitive in front of or behind the learning rate: annealed
+Gaussian noise (:func:`gradtx.add_noise`, ``noisy_sgd``), Polyak's step size computed from
+the loss value (:func:`gradtx.scale_by_polyak`, ``polyak_sgd``), an extrapolation with the
+previous gradient (:func:`gradtx.scale_by_optimistic_gradient`,
+``optimistic_gradient_descent``), or a decaying rate and a running average of the iterates
+(:func:`gradtx.polyak_average`, ``asgd``, PyTorch's ``ASGD``).
 """
 
 from __future__ import annotations
 
-import math
-from typing import Any
-
 import jax.numpy as jnp
 
-from gradtx import _validate
-from gradtx._base import GradientTransformation, chain
+from gradtx import _hyper as hp
+from gradtx._base import GradientTransformation, KeyLike, ScalarOrSchedule, chain
 from gradtx._registry import optimizer
 from gradtx.transforms._decay import add_decayed_weights
 from gradtx.transforms._difference import scale_by_optimistic_gradient
@@ -22,14 +23,19 @@ from gradtx.transforms._stepsize import scale_by_polyak
 from gradtx.wrappers._averaging import polyak_average
 
 
-@optimizer(static=("key", "seed"), example={"learning_rate": 0.5})
+@optimizer(
+    hyperparams={"eta": hp.NONNEGATIVE, "gamma": hp.NONNEGATIVE, "seed": hp.KEY},
+    example={"learning_rate": 0.5},
+    optax="`optax.noisy_sgd`",
+    pytorch="—",
+)
 def noisy_sgd(
-    learning_rate: Any,
-    eta: Any = 0.01,
-    gamma: Any = 0.55,
-    key: Any = None,
+    learning_rate: ScalarOrSchedule,
+    eta: ScalarOrSchedule = 0.01,
+    gamma: ScalarOrSchedule = 0.55,
+    key: KeyLike = None,
     *,
-    seed: Any = None,
+    seed: KeyLike = None,
 ) -> GradientTransformation:
     r"""SGD with annealed Gaussian gradient noise.
 
@@ -64,12 +70,23 @@ def noisy_sgd(
     return chain(add_noise(eta, gamma, key, seed=seed), scale_by_learning_rate(learning_rate))
 
 
-@optimizer(example={"max_learning_rate": 1.0}, needs_value=True)
+@optimizer(
+    hyperparams={
+        "max_learning_rate": hp.NONNEGATIVE,
+        "scaling": hp.NONNEGATIVE,
+        "f_min": hp.FINITE,
+        "variant": hp.choice("sps", "sps+"),
+    },
+    example={"max_learning_rate": 1.0},
+    needs_value=True,
+    optax="`optax.polyak_sgd`",
+    pytorch="—",
+)
 def polyak_sgd(
-    max_learning_rate: Any = 1.0,
-    scaling: Any = 1.0,
-    f_min: Any = 0.0,
-    eps: Any = 0.0,
+    max_learning_rate: ScalarOrSchedule = 1.0,
+    scaling: ScalarOrSchedule = 1.0,
+    f_min: ScalarOrSchedule = 0.0,
+    eps: ScalarOrSchedule = 0.0,
     variant: str = "sps",
 ) -> GradientTransformation:
     r"""SGD with Polyak's step size: the step that would reach $f^\star$ on a linear model.
@@ -120,9 +137,14 @@ def polyak_sgd(
     )
 
 
-@optimizer(example={"learning_rate": 0.1})
+@optimizer(
+    hyperparams={"alpha": hp.FINITE, "beta": hp.FINITE},
+    example={"learning_rate": 0.1},
+    optax="`optax.optimistic_gradient_descent`",
+    pytorch="—",
+)
 def optimistic_gradient_descent(
-    learning_rate: Any, alpha: Any = 1.0, beta: Any = 1.0
+    learning_rate: ScalarOrSchedule, alpha: ScalarOrSchedule = 1.0, beta: ScalarOrSchedule = 1.0
 ) -> GradientTransformation:
     r"""Optimistic gradient descent: step along the gradient extrapolated one step ahead.
 
@@ -160,20 +182,18 @@ def optimistic_gradient_descent(
     return chain(scale_by_optimistic_gradient(alpha, beta), scale_by_learning_rate(learning_rate))
 
 
-def _check_t0(t0: Any) -> int:
-    value = _validate.concrete_value(t0)  # ASGD's t0: a whole number >= 0
-    if value is None or not math.isfinite(value) or value < 0 or value != int(value):
-        raise ValueError(f"t0 must be a whole number >= 0, got {t0!r}.")
-    return int(value)
-
-
-@optimizer(static=("t0",), example={"learning_rate": 0.1})
+@optimizer(
+    hyperparams={"lambd": hp.NONNEGATIVE, "alpha": hp.NONNEGATIVE, "t0": hp.WHOLE},
+    example={"learning_rate": 0.1},
+    optax="—",
+    pytorch="`ASGD`",
+)
 def asgd(
-    learning_rate: Any = 0.01,
-    lambd: Any = 1e-4,
-    alpha: Any = 0.75,
-    t0: Any = 1e6,
-    weight_decay: Any = 0.0,
+    learning_rate: ScalarOrSchedule = 0.01,
+    lambd: ScalarOrSchedule = 1e-4,
+    alpha: ScalarOrSchedule = 0.75,
+    t0: float = 1e6,
+    weight_decay: ScalarOrSchedule = 0.0,
 ) -> GradientTransformation:
     r"""Averaged SGD (PyTorch's ``ASGD``): decaying-rate SGD and a running average of iterates.
 
@@ -223,9 +243,7 @@ def asgd(
       >>> p.tolist(), averaged_params(s).tolist()   # the mean of w_2 and w_3
       ([3.0], [2.5])
     """
-    start_step = min(_check_t0(t0) + 1, int(jnp.iinfo(jnp.int32).max))
-    _validate.check_nonnegative("lambd", lambd)
-    _validate.check_nonnegative("alpha", alpha)
+    start_step = min(int(t0) + 1, int(jnp.iinfo(jnp.int32).max))
 
     def eta(count):
         t = jnp.asarray(count).astype(jnp.result_type(learning_rate, lambd, alpha, float))

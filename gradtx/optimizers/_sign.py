@@ -1,17 +1,17 @@
-"""Sign methods: signSGD, Signum and Lion.
+r"""Sign-based methods.
 
-Each steps by the *sign* of a direction, so every coordinate moves by exactly the learning
-rate: ``chain(<direction>, scale_by_sign(), lr)``. They differ only in the direction:
-the gradient (signSGD), its EMA (Signum), or Lion's interpolation of the gradient and its
-previous EMA.
+Steps of a fixed size per weight in the direction of the sign of a (smoothed) gradient:
+$u_t = -\eta_t \operatorname{sign}(\cdot)$, ``chain(<direction>, scale_by_sign(), lr)``.
+They differ only in the direction: the gradient (``sign_sgd``), its EMA (``signum``), or
+Lion's interpolation between the gradient and its previous EMA
+(:func:`gradtx.scale_by_lion`). Every weight moves by exactly $\eta_t$, so these methods
+want smaller learning rates than Adam.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from gradtx import _validate
-from gradtx._base import GradientTransformation, chain
+from gradtx import _hyper as hp
+from gradtx._base import DTypeLike, GradientTransformation, MaskOrFn, ScalarOrSchedule, chain
 from gradtx._registry import optimizer
 from gradtx.transforms._decay import add_decayed_weights
 from gradtx.transforms._momentum import ema
@@ -19,8 +19,12 @@ from gradtx.transforms._scaling import scale_by_learning_rate, scale_by_sign
 from gradtx.transforms._sign import scale_by_lion
 
 
-@optimizer(example={"learning_rate": 0.003})
-def sign_sgd(learning_rate: Any) -> GradientTransformation:
+@optimizer(
+    example={"learning_rate": 0.003},
+    optax="`optax.sign_sgd`",
+    pytorch="—",
+)
+def sign_sgd(learning_rate: ScalarOrSchedule) -> GradientTransformation:
     r"""signSGD: step by the sign of the gradient.
 
     $$w_{t+1} = w_t - \eta_t \operatorname{sign}(g_t)$$
@@ -50,9 +54,16 @@ def sign_sgd(learning_rate: Any) -> GradientTransformation:
     return chain(scale_by_sign(), scale_by_learning_rate(learning_rate))
 
 
-@optimizer(example={"learning_rate": 0.003})
+@optimizer(
+    hyperparams={"beta": hp.DECAY},
+    example={"learning_rate": 0.003},
+    optax="`optax.signum`",
+    pytorch="—",
+)
 def signum(
-    learning_rate: Any, beta: Any = 0.9, accumulator_dtype: Any = None
+    learning_rate: ScalarOrSchedule,
+    beta: ScalarOrSchedule = 0.9,
+    accumulator_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""Signum: step by the sign of an exponential moving average of the gradient.
 
@@ -83,7 +94,6 @@ def signum(
       >>> [round(x, 6) for x in tx.update(jnp.array([-0.5]), s)[0].tolist()]   # m = 0.04
       [-0.1]
     """
-    _validate.check_decay("beta", beta)
     return chain(
         ema(beta, debias=False, accumulator_dtype=accumulator_dtype),
         scale_by_sign(),
@@ -91,14 +101,18 @@ def signum(
     )
 
 
-@optimizer(example={"learning_rate": 0.003})
+@optimizer(
+    example={"learning_rate": 0.003},
+    optax="`optax.lion`",
+    pytorch="—",
+)
 def lion(
-    learning_rate: Any,
-    b1: Any = 0.9,
-    b2: Any = 0.99,
-    mu_dtype: Any = None,
-    weight_decay: Any = 1e-3,
-    mask: Any = None,
+    learning_rate: ScalarOrSchedule,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.99,
+    mu_dtype: DTypeLike | None = None,
+    weight_decay: ScalarOrSchedule = 1e-3,
+    mask: MaskOrFn = None,
 ) -> GradientTransformation:
     r"""Lion: the sign of an interpolated momentum, with decoupled weight decay.
 

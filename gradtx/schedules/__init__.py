@@ -21,23 +21,8 @@ from ._cosine import sgdr_schedule as sgdr_schedule
 from ._cosine import warmup_constant_schedule as warmup_constant_schedule
 from ._cosine import warmup_cosine_decay_schedule as warmup_cosine_decay_schedule
 from ._cosine import warmup_exponential_decay_schedule as warmup_exponential_decay_schedule
+from ._stateful import StatefulSchedule as StatefulSchedule
+from ._stateful import WrappedSchedule as WrappedSchedule
+from ._stateful import WrappedScheduleState as WrappedScheduleState
 
-__all__ = [
-    "Schedule",
-    "constant_schedule",
-    "cosine_decay_schedule",
-    "cosine_onecycle_schedule",
-    "exponential_decay",
-    "inverse_time_decay",
-    "join_schedules",
-    "linear_onecycle_schedule",
-    "linear_schedule",
-    "momentum_ramp",
-    "piecewise_constant_schedule",
-    "piecewise_interpolate_schedule",
-    "polynomial_schedule",
-    "sgdr_schedule",
-    "warmup_constant_schedule",
-    "warmup_cosine_decay_schedule",
-    "warmup_exponential_decay_schedule",
-]
+__all__ = sorted(name for name in dir() if not name.startswith("_"))

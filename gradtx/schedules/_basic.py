@@ -10,15 +10,16 @@ Arguments are checked when the schedule is built; step arguments (`transition_st
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeAlias
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from .._base import Schedule
 from .._validate import check_choice, check_nonnegative, check_positive, check_range
 
-Schedule: TypeAlias = Callable[[jax.typing.ArrayLike], jax.Array]
 """A callable `schedule(count) -> value` from an int32 step count to a scalar array."""
 
 
@@ -32,6 +33,15 @@ def _float_count(count: jax.typing.ArrayLike) -> jax.Array:
     if jnp.issubdtype(count.dtype, jnp.floating):
         return count
     return count * 1.0
+
+
+def _steps(value: Any) -> Any:
+    """A step argument (a concrete number, checked by the caller) that JAX can take: an int
+    beyond int32 (``decay_steps=10**10``) would overflow where a jitted schedule meets it, so
+    it becomes a float; smaller ints stay exact."""
+    if isinstance(value, (int, np.integer)) and not -(2**31) <= value < 2**31:
+        return float(value)
+    return value
 
 
 def _broadcast(value: Any, count: jax.typing.ArrayLike) -> jax.Array:
@@ -103,6 +113,7 @@ def polynomial_schedule(
     check_nonnegative("power", power)
     check_nonnegative("transition_steps", transition_steps)
     check_nonnegative("transition_begin", transition_begin)
+    transition_steps, transition_begin = _steps(transition_steps), _steps(transition_begin)
     if transition_steps == 0:
         return constant_schedule(init_value)
 
@@ -192,6 +203,7 @@ def exponential_decay(
     check_nonnegative("transition_steps", transition_steps)
     check_positive("decay_rate", decay_rate)
     check_nonnegative("transition_begin", transition_begin)
+    transition_steps, transition_begin = _steps(transition_steps), _steps(transition_begin)
     if end_value is not None:
         check_range("end_value", end_value)
     if transition_steps == 0:
@@ -251,6 +263,7 @@ def inverse_time_decay(
     check_nonnegative("decay_rate", decay_rate)
     check_positive("transition_steps", transition_steps)
     check_nonnegative("transition_begin", transition_begin)
+    transition_steps, transition_begin = _steps(transition_steps), _steps(transition_begin)
 
     def schedule(count):
         elapsed = jnp.maximum(_float_count(count) - transition_begin, 0)
@@ -277,7 +290,7 @@ def _sorted_boundaries(
         check_nonnegative(f"boundaries_and_scales step {boundary!r}", boundary)
         check_nonnegative(f"boundaries_and_scales[{boundary!r}] (a scale)", scale)
     boundaries, scales = zip(*sorted(boundaries_and_scales.items()), strict=True)
-    return boundaries, scales
+    return tuple(_steps(b) for b in boundaries), scales
 
 
 def piecewise_constant_schedule(

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import jax.numpy as jnp
 
 from .._validate import check_choice, check_decay, check_nonnegative
-from ._basic import Schedule, _float_count
+from ._basic import Schedule, _float_count, _steps
 
 
 def join_schedules(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Schedule:
@@ -52,6 +52,7 @@ def join_schedules(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> 
         check_nonnegative(f"boundaries[{i}]", boundary)
     if any(later < earlier for earlier, later in itertools.pairwise(boundaries)):
         raise ValueError(f"boundaries must be sorted in non-decreasing order, got {boundaries!r}.")
+    boundaries = tuple(_steps(b) for b in boundaries)
 
     def joined(count):
         count = jnp.asarray(count)
@@ -125,6 +126,7 @@ def momentum_ramp(
     check_decay("end_value", end_value)
     check_nonnegative("transition_steps", transition_steps)
     check_nonnegative("transition_begin", transition_begin)
+    transition_steps, transition_begin = _steps(transition_steps), _steps(transition_begin)
 
     def schedule(count):
         elapsed = _float_count(count) - transition_begin

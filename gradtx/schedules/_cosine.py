@@ -13,6 +13,7 @@ from ._basic import (
     Schedule,
     _float_count,
     _interpolated,
+    _steps,
     constant_schedule,
     exponential_decay,
     linear_schedule,
@@ -57,6 +58,7 @@ def cosine_decay_schedule(
     check_positive("decay_steps", decay_steps)
     check_range("alpha", alpha)
     check_nonnegative("exponent", exponent)
+    decay_steps = _steps(decay_steps)
 
     def schedule(count):
         t = jnp.minimum(_float_count(count), decay_steps)

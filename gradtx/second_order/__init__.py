@@ -6,7 +6,8 @@ search directions (:func:`scale_by_lbfgs`, :func:`scale_by_nonlinear_cg`,
 :func:`newton`), Hessian-free optimization (:func:`hessian_free`, with matrix-free
 :func:`hessian_vector_product` and :func:`gauss_newton_vector_product`), and the
 :func:`minimize` driver, which runs any of them (or any gradtx/Optax transform) to a
-gradient tolerance in one jitted loop.
+gradient tolerance in one jitted loop. Transforms tell a driver what each update evaluated
+through a :class:`Report` in their state, read by :func:`report_of`.
 """
 
 from gradtx.second_order._cg import ScaleByNonlinearCgState as ScaleByNonlinearCgState
@@ -40,7 +41,9 @@ from gradtx.second_order._newton import damped_newton_solve as damped_newton_sol
 from gradtx.second_order._newton import newton as newton
 from gradtx.second_order._newton import scale_by_newton as scale_by_newton
 from gradtx.second_order._records import AcceptedPoint as AcceptedPoint
+from gradtx.second_order._records import Report as Report
 from gradtx.second_order._records import StepInfo as StepInfo
+from gradtx.second_order._records import report_of as report_of
 from gradtx.second_order._zoom import scale_by_zoom_linesearch as scale_by_zoom_linesearch
 
 __all__ = [
@@ -50,6 +53,7 @@ __all__ = [
     "HessianFreeState",
     "LineSearchState",
     "MinimizeResult",
+    "Report",
     "ScaleByLbfgsState",
     "ScaleByNewtonState",
     "ScaleByNonlinearCgState",
@@ -65,6 +69,7 @@ __all__ = [
     "minimize",
     "newton",
     "nonlinear_cg",
+    "report_of",
     "scale_by_backtracking_linesearch",
     "scale_by_lbfgs",
     "scale_by_newton",

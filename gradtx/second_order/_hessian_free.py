@@ -1,4 +1,9 @@
-r"""Hessian-free (truncated Newton) optimization with Levenberg–Marquardt damping."""
+r"""Hessian-free (truncated Newton) optimization with Levenberg–Marquardt damping.
+
+One update is three steps, each a function here: :func:`_propose` (truncated CG on the
+damped quadratic model), :func:`_acceptance_test` ($f$ at the proposed point, the reduction
+ratio, take the step or not) and :func:`_levenberg_marquardt` (the next damping).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ import jax.numpy as jnp
 from gradtx import _tree, _validate
 from gradtx._base import GradientTransformation, apply_updates, check_state_type
 from gradtx.second_order import _records
-from gradtx.second_order._curvature import conjugate_gradient, curvature_operator
+from gradtx.second_order._curvature import CgResult, conjugate_gradient, curvature_operator
 
 
 class HessianFreeState(NamedTuple):
@@ -26,6 +31,9 @@ class HessianFreeState(NamedTuple):
       cg_steps: int32 CG steps of the last solve.
       point: value and gradient at ``params + updates`` (reused by the next step).
       info: evaluations made by the last update.
+      report: (a property, not a field) ``info`` and ``point`` as the
+        :class:`~gradtx.second_order.Report` a driver reads; a rejected step is not a
+        failure (the damping rises and the next update tries again).
     """
 
     count: jax.Array
@@ -37,6 +45,120 @@ class HessianFreeState(NamedTuple):
     cg_steps: jax.Array
     point: _records.AcceptedPoint
     info: _records.StepInfo
+
+    @property
+    def report(self) -> _records.Report:
+        """The last update's evaluations and the point it moved to (or stayed at)."""
+        return _records.Report(self.info, self.point, jnp.asarray(False))
+
+
+class _Proposal(NamedTuple):
+    p: Any  # the step is -p
+    model: jax.Array  # q(-p), the model's change (negative when it predicts a decrease)
+    lam_floor: jax.Array  # the least next damping (0 unless CG met negative curvature)
+    cg: CgResult
+
+
+def _propose(g, matvec, lam, warm, diag, exponent, max_cg, cg_rtol, progress_tol, dtype):
+    r"""Minimize the damped quadratic model by truncated CG: $p \approx (B + \lambda I)^{-1} g$.
+
+    $$p = \text{CG}\big(B + \lambda I,\ g;\ x_0 = \text{warm},\ M = (d + \lambda)^\xi,\
+    \|r\| \le \eta \|g\|\big),\qquad \eta = \min(\tfrac12, \sqrt{\|g\|}) \text{ if
+    cg\_rtol is None},\qquad q(-p) = -g^\top p + \tfrac12 p^\top B p,$$
+
+    with $B p = g - r - \lambda p$ from the CG residual $r$, so $q$ costs no product. When CG
+    meets a direction of curvature $c = d^\top(B + \lambda I)d/d^\top d \le 0$, $B$ has an
+    eigenvalue $\le c - \lambda < 0$, so the next damping must exceed $\lambda - c$: it is
+    at least $2(\lambda - c)$ (``lam_floor``); if CG made no progress at all,
+    $p = g / \text{lam\_floor}$ and $p^\top B p$ comes from that Rayleigh quotient.
+
+    Args:
+      g: the gradient (a tree).
+      matvec: $v \mapsto B v$.
+      lam: $\lambda$.
+      warm: the warm start $x_0$ (a tree like ``g``).
+      diag: the preconditioner's $d$ (a tree), or ``None`` for none.
+      exponent: $\xi$.
+      max_cg, cg_rtol, progress_tol: see :func:`hessian_free`.
+      dtype: the dtype of the scalars.
+
+    Returns:
+      A ``_Proposal``: ``p``, ``model`` $= q(-p)$, ``lam_floor`` and the :class:`CgResult`.
+    """
+    precond = None
+    if diag is not None:
+        precond = _tree.map_trainable(lambda d: (d + lam.astype(d.dtype)) ** exponent, diag)
+    gnorm = _tree.norm(g).astype(dtype)
+    rtol = jnp.minimum(0.5, jnp.sqrt(gnorm)) if cg_rtol is None else cg_rtol
+    damped = lambda v: _tree.add_scaled(matvec(v), lam, v)
+    cg = conjugate_gradient(damped, g, warm, precond, max_cg, rtol, progress_tol)
+    indefinite = cg.curvature <= 0
+    lam_floor = jnp.where(indefinite, 2 * (lam - cg.curvature), 0)
+    empty = indefinite & (_tree.norm(cg.x) == 0)
+    p = _tree.where(empty, _tree.scale(1 / lam_floor, g), cg.x)
+    pbp = jnp.where(
+        empty,
+        (cg.curvature - lam) * _tree.vdot(p, p),
+        _tree.vdot(p, _tree.sub(g, cg.residual)) - lam * _tree.vdot(p, p),
+    )
+    model = (-_tree.vdot(g, p) + 0.5 * pbp).astype(dtype)
+    return _Proposal(p, model, lam_floor, cg)
+
+
+def _acceptance_test(value_fn, params, p, f0, model, dtype):
+    r"""Evaluate $f$ at $x - p$; the reduction ratio $\rho$ and whether to take the step.
+
+    $$\rho = \frac{f(x - p) - f(x)}{q(-p)} \ \ (-1 \text{ if } q(-p) \ge 0 \text{ or } f,
+    \nabla f \text{ are not finite there}),\qquad \text{accept} \iff f(x - p) < f(x)$$
+
+    Args:
+      value_fn: $f$.
+      params: $x$.
+      p: the proposed $p$ (the step is $-p$).
+      f0: $f(x)$.
+      model: $q(-p)$.
+      dtype: the dtype of the scalars.
+
+    Returns:
+      ``(accept, rho, f1, g1)`` with $f_1, g_1 = f(x - p), \nabla f(x - p)$.
+    """
+    f1, g1 = jax.value_and_grad(value_fn)(apply_updates(params, _tree.scale(-1, p)))
+    f1 = jnp.asarray(f1).astype(dtype)
+    finite = jnp.isfinite(f1) & _tree.all_finite(g1)
+    rho = jnp.where(finite & (model < 0), (f1 - f0) / jnp.where(model < 0, model, -1), -1)
+    accept = finite & (f1 < f0)
+    return accept, rho, f1, g1
+
+
+def _levenberg_marquardt(lam, rho, accept, rejections, lam_floor, increase, decrease, dtype):
+    r"""The next damping by Martens' Levenberg–Marquardt rule.
+
+    $$\lambda_{k+1} = \max\Big(\begin{cases} \lambda_k\,\gamma_\uparrow^{\max(1, s)} &
+    \rho < \tfrac14\\ \lambda_k\,\gamma_\downarrow & \rho > \tfrac34\\ \lambda_k &
+    \text{else}\end{cases},\ \text{lam\_floor},\ \text{tiny}\Big),\qquad
+    s = \begin{cases} 0 & \text{accepted}\\ \min(\text{rejections}, 30) + 1 & \text{else}
+    \end{cases}$$
+
+    so consecutive rejections raise $\lambda$ geometrically faster.
+
+    Args:
+      lam: $\lambda_k$.
+      rho: the reduction ratio.
+      accept: whether the step was taken.
+      rejections: consecutive rejections before this update.
+      lam_floor: the least $\lambda_{k+1}$ (after negative curvature).
+      increase, decrease: $\gamma_\uparrow > 1$, $\gamma_\downarrow \in (0, 1)$.
+      dtype: the dtype of $\lambda$.
+
+    Returns:
+      $\lambda_{k+1}$.
+    """
+    streak = jnp.where(accept, 0, jnp.minimum(rejections, 30) + 1)
+    boost = jnp.asarray(increase, dtype) ** jnp.maximum(streak, 1)
+    lam_new = jnp.where(rho < 0.25, lam * boost, lam)
+    lam_new = jnp.where(rho > 0.75, lam * decrease, lam_new)
+    lam_new = jnp.maximum(jnp.maximum(lam_new, lam_floor), jnp.finfo(dtype).tiny)
+    return lam_new.astype(dtype)
 
 
 def hessian_free(
@@ -70,8 +192,9 @@ def hessian_free(
 
     The transform outputs the final step (not a direction) and evaluates
     $f$ and $\nabla f$ at $x_k - p_k$ itself (one evaluation per step), storing them in
-    ``state.point`` for the next step. Use it as the *last* member of a chain, without a
-    line search.
+    ``state.point`` for the next step (``state.report`` is what a driver reads). Use it as
+    the *last* member of a chain, without a line search: a member after it changes the
+    step, and a driver then no longer reuses the point.
 
     **Extra arguments of** ``update`` (the Gauss–Newton API works for any pytree model,
     Flax included): ``value`` ($f(x_k)$, optional), and either ``value_fn`` (``params ->
@@ -153,43 +276,17 @@ def hessian_free(
         if f0 is None:
             f0, evals = value_fn(params), 1
         f0 = jnp.asarray(f0).astype(dtype)
+        warm = _tree.scale(warm_start, state.solution)
         diag = extra.get("preconditioner_diag")
-        precond = None
-        if diag is not None:
-            precond = _tree.map_trainable(
-                lambda d: (d + lam.astype(d.dtype)) ** preconditioner_exponent, diag
-            )
-        gnorm = _tree.norm(g).astype(dtype)
-        rtol = jnp.minimum(0.5, jnp.sqrt(gnorm)) if cg_rtol is None else cg_rtol
-        damped = lambda v: _tree.add_scaled(matvec(v), lam, v)
-        x0 = _tree.scale(warm_start, state.solution)
-        cg = conjugate_gradient(damped, g, x0, precond, max_cg, rtol, cg_progress_tol)
-        # Non-positive curvature: B has an eigenvalue <= rayleigh - lam < 0, so the next
-        # damping must exceed lam - rayleigh; with no CG progress, step along g / lam_next.
-        indefinite = cg.curvature <= 0
-        lam_floor = jnp.where(indefinite, 2 * (lam - cg.curvature), 0)
-        empty = indefinite & (_tree.norm(cg.x) == 0)
-        p = _tree.where(empty, _tree.scale(1 / lam_floor, g), cg.x)
-        # q(-p) = -g.p + p.B.p / 2, with B p = g - r - lam p from the CG residual (or, for
-        # the fallback p ~ g, from the Rayleigh quotient of g).
-        pbp = jnp.where(
-            empty,
-            (cg.curvature - lam) * _tree.vdot(p, p),
-            _tree.vdot(p, _tree.sub(g, cg.residual)) - lam * _tree.vdot(p, p),
-        )
-        model = (-_tree.vdot(g, p) + 0.5 * pbp).astype(dtype)
-        f1, g1 = jax.value_and_grad(value_fn)(apply_updates(params, _tree.scale(-1, p)))
-        f1 = jnp.asarray(f1).astype(dtype)
-        finite = jnp.isfinite(f1) & _tree.all_finite(g1)
-        rho = jnp.where(finite & (model < 0), (f1 - f0) / jnp.where(model < 0, model, -1), -1)
-        accept = finite & (f1 < f0)
-        # A rejected step raises lam by increase^(1 + earlier consecutive rejections).
-        streak = jnp.where(accept, 0, jnp.minimum(state.rejections, 30) + 1)
-        boost = jnp.asarray(damping_increase, dtype) ** jnp.maximum(streak, 1)
-        lam_new = jnp.where(rho < 0.25, lam * boost, lam)
-        lam_new = jnp.where(rho > 0.75, lam * damping_decrease, lam_new)
-        lam_new = jnp.maximum(jnp.maximum(lam_new, lam_floor), jnp.finfo(dtype).tiny)
-        lam_new = lam_new.astype(dtype)
+        p, model, lam_floor, cg = _propose(
+            g, matvec, lam, warm, diag, preconditioner_exponent, max_cg, cg_rtol,
+            cg_progress_tol, dtype,
+        )  # fmt: skip
+        accept, rho, f1, g1 = _acceptance_test(value_fn, params, p, f0, model, dtype)
+        lam_new = _levenberg_marquardt(
+            lam, rho, accept, state.rejections, lam_floor, damping_increase, damping_decrease,
+            dtype,
+        )  # fmt: skip
         step = _tree.where(accept, _tree.scale(-1, p), _tree.map_trainable(jnp.zeros_like, p))
         point = _records.AcceptedPoint(
             jnp.where(accept, f1, f0), _tree.where(accept, g1, g), jnp.asarray(True)

@@ -1,17 +1,21 @@
 r"""Line searches: their common state and conventions, and backtracking Armijo.
 
-A line search is the *last* member of a chain. Its input ``updates`` is a search direction
-$d$ (already a descent direction, e.g. $-H g$); it returns the step $\alpha d$, with $\alpha$
-found by evaluating $\varphi(\alpha) = f(x + \alpha d)$ through the extra argument
-``value_fn``. Both searches follow Optax's extra-argument convention::
+A line search is an ordinary chain member, usually the last one. Its input ``updates`` is a
+search direction $d$ (already a descent direction, e.g. $-H g$); it returns the step
+$\alpha d$, with $\alpha$ found by evaluating $\varphi(\alpha) = f(x + \alpha d)$ through
+the extra argument ``value_fn``. Both searches follow Optax's extra-argument convention::
 
     updates, state = tx.update(d, state, params, value=f(x), grad=grad_f(x), value_fn=f)
 
 and store the value and gradient at the accepted point $x + \alpha d$ in the state
-(``state.point``). A driver that applies exactly the returned updates reads them back with
-:func:`value_and_grad_from_state` instead of evaluating $f$ again; :func:`gradtx.second_order
-.minimize` does so. Each search runs in one :func:`jax.lax.while_loop`, so it jits. The zoom
-(strong-Wolfe) search is in ``_zoom.py``.
+(``state.point``), with the evaluations made (``state.info``) and the outcome
+(``state.failed``); ``state.report`` gives the three as the
+:class:`~gradtx.second_order.Report` a driver reads (see ``_records.py``). A driver that
+applies exactly the returned updates reads the point back with
+:func:`value_and_grad_from_state` instead of evaluating $f$ again;
+:func:`gradtx.second_order.minimize` does so. Each search runs in one
+:func:`jax.lax.while_loop`, so it jits. The zoom
+(strong-Wolfe) search is :func:`scale_by_zoom_linesearch`.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import jax.numpy as jnp
 from gradtx import _tree, _validate
 from gradtx._base import GradientTransformation, apply_updates, check_state_type
 from gradtx.second_order import _records
-from gradtx.second_order._records import AcceptedPoint, StepInfo
+from gradtx.second_order._records import AcceptedPoint, Report, StepInfo
 
 
 class LineSearchState(NamedTuple):
@@ -38,6 +42,8 @@ class LineSearchState(NamedTuple):
       point: value and gradient at the accepted point $x_k + \alpha d_k$.
       failed: whether the last search found no acceptable step.
       info: evaluations made by the last search.
+      report: (a property, not a field) ``info``, ``point`` and ``failed`` as the
+        :class:`~gradtx.second_order.Report` a driver reads.
     """
 
     count: jax.Array
@@ -47,6 +53,11 @@ class LineSearchState(NamedTuple):
     point: AcceptedPoint
     failed: jax.Array
     info: StepInfo
+
+    @property
+    def report(self) -> Report:
+        """The last search's evaluations, accepted point and outcome."""
+        return Report(self.info, self.point, self.failed)
 
 
 def init_search_state(params: Any) -> LineSearchState:
@@ -198,12 +209,13 @@ def value_and_grad_from_state(value_fn: Any) -> Any:
     $$\big(f(x_{k+1}), \nabla f(x_{k+1})\big) = \texttt{state.point}
     \quad\text{if valid, else computed}$$
 
-    The returned function ``fn(params, *, state)`` looks for the last stored point in
-    ``state`` (a line search, or :func:`hessian_free`'s acceptance test) and returns it when
-    valid; otherwise (the first step, or a transform that stores none) it calls
-    ``jax.value_and_grad(value_fn)(params)``. The stored point is only correct if
-    ``params`` are exactly ``apply_updates(previous_params, updates)`` for the updates the
-    transform returned.
+    The returned function ``fn(params, *, state)`` reads the point of the state's
+    :class:`~gradtx.second_order.Report` (:func:`~gradtx.second_order.report_of`: the
+    state's own, or a chain's last member's: a line search, or :func:`hessian_free`'s
+    acceptance test) and returns it when valid; otherwise (the first step, or a transform
+    that reports none) it calls ``jax.value_and_grad(value_fn)(params)``. The stored point
+    is only correct if ``params`` are exactly ``apply_updates(previous_params, updates)``
+    for the updates the transform returned.
 
     Args:
       value_fn: the objective $f$, a callable of the parameters.
@@ -232,10 +244,10 @@ def value_and_grad_from_state(value_fn: Any) -> Any:
     vg = jax.value_and_grad(value_fn)
 
     def fn(params, *, state):
-        points = _records.find(state, AcceptedPoint)
-        if not points:
+        report = _records.report_of(state)
+        point = None if report is None else report.point
+        if point is None:
             return vg(params)
-        point = points[-1]
 
         def compute(x):
             value, grad = vg(x)

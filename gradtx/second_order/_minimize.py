@@ -13,12 +13,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradtx import _tree, _validate
-from gradtx._base import apply_updates, chain
+from gradtx._base import GradientTransformation, apply_updates, chain
 from gradtx.second_order import _records
 from gradtx.second_order._cg import nonlinear_cg
 from gradtx.second_order._hessian_free import hessian_free
 from gradtx.second_order._lbfgs import lbfgs
-from gradtx.second_order._linesearch import LineSearchState
 from gradtx.second_order._newton import newton
 from gradtx.second_order._zoom import resolve_linesearch
 from gradtx.transforms._scaling import scale
@@ -246,24 +245,22 @@ def _solve(static: _Static, x0: Any, tol: jax.Array, maxiter: jax.Array) -> Mini
             c.grad, c.state, c.x, value=c.value, grad=c.grad, value_fn=fun, **extra
         )
         x = apply_updates(c.x, updates)
-        counts = c.counts
-        for info in _records.find(state, _records.StepInfo):
-            counts = counts + jnp.stack(info).astype(jnp.int32)
-        points = _records.find(state, _records.AcceptedPoint)
-        if points:  # reuse what the line search evaluated at x (valid after any update)
-            point = points[-1]
+        report = _records.report_of(state)  # the contract: see _records.py
+        counts, point = c.counts, None
+        if report is not None:
+            counts, point = counts + jnp.stack(report.info).astype(jnp.int32), report.point
+        if point is not None:  # reuse what the line search evaluated at x (valid after any update)
             value, grad, fresh = point.value.astype(c.value.dtype), point.grad, jnp.asarray(0)
         else:
             (value, grad), fresh = vg(x), jnp.asarray(1)
         counts = counts + jnp.stack([fresh, fresh, 0, 0]).astype(jnp.int32)
-        searches = _records.find(state, LineSearchState)
-        failed = jnp.any(jnp.stack([s.failed for s in searches])) if searches else False
+        failed = False if report is None else report.failed
         decreased = value < c.value
         gn = _tree.norm(grad, ord).astype(c.value.dtype)
         finite = jnp.isfinite(value) & _tree.all_finite(grad) & _tree.all_finite(x)
         record = value < c.best
         stall = jnp.where(record, 0, c.stall + 1).astype(jnp.int32)
-        if not points:  # fixed steps need not decrease f: no stall rule
+        if point is None:  # fixed steps need not decrease f: no stall rule
             stall = jnp.zeros_like(stall)
         it = c.iterations + 1
         status = status_of(finite, gn, failed & ~decreased, stall, it)
@@ -315,13 +312,13 @@ _solve_jit = jax.jit(_solve, static_argnums=0)
 def minimize(
     fun: Callable[[Any], jax.Array],
     x0: Any,
-    method: Any = "lbfgs",
+    method: str | GradientTransformation = "lbfgs",
     *,
     tol: float = 1e-5,
     tol_kind: str = "relative",
-    norm: Any = math.inf,
+    norm: float | str = math.inf,
     maxiter: int = 1000,
-    linesearch: Any = None,
+    linesearch: GradientTransformation | str | None = None,
     extra_args: Mapping[str, Callable] | None = None,
     return_state: bool = False,
 ) -> MinimizeResult:
@@ -333,27 +330,28 @@ def minimize(
 
     with $\varepsilon$ = ``tol`` and the norm ``norm`` (1, 2 or $\infty$). Each update is
     called with the extra arguments ``value``, ``grad`` and ``value_fn=fun`` (plus
-    ``extra_args``). When the transform stores the value and gradient at the point it moved
-    to (a line search, or Hessian-free's acceptance test), the loop reuses them instead of
-    evaluating $f$ again; otherwise it evaluates ``jax.value_and_grad(fun)`` once per step.
+    ``extra_args``). After each update the loop reads the state's report
+    (:func:`~gradtx.second_order.report_of`): it counts the reported evaluations and reuses
+    the reported $f$, $\nabla f$ at the new point. Without a report (Optax, first-order, a
+    state inside a wrapper's) it evaluates ``jax.value_and_grad(fun)`` there itself.
 
     ``method`` is ``"gd"`` (steepest descent, zoom line search), ``"lbfgs"``
     (:func:`lbfgs`), ``"cg"`` (:func:`nonlinear_cg`, PR+), ``"newton"`` (:func:`newton`),
     ``"hessian_free"`` (:func:`hessian_free`), or any gradtx/Optax transform, run with fixed
-    steps (``linesearch=None``) or followed by ``linesearch`` (``"zoom"``,
-    ``"backtracking"`` or a transform). A repeated call with the same ``fun`` and method
-    object (or method string) and the same tree structure reuses the compiled loop;
-    ``tol`` and ``maxiter`` are inputs, not constants.
+    steps (``linesearch=None``) or followed by ``linesearch`` (``"zoom"``, ``"backtracking"``
+    or a transform). A repeated call with the same ``fun`` and method object (or method string)
+    and the same tree structure reuses the compiled loop (``tol`` and ``maxiter`` are inputs).
 
     Errors are raised eagerly for: an unknown method, a negative or non-finite ``tol``, a
     bad ``tol_kind``/``norm``/``maxiter``, non-float or non-finite ``x0`` leaves, and an
     objective that does not return a real scalar (checked with :func:`jax.eval_shape`,
     without evaluating it). A non-finite $f(x_0)$ or $\nabla f(x_0)$ is reported by
-    ``status == Status.NONFINITE`` with ``iterations == 0``. The loop also stops when a line
-    search fails to decrease $f$ (``LINESEARCH_FAILED``) or, for a method that accepts only
-    decreasing steps (a line search, Hessian-free), $f$ has not reached a new lowest value in
-    20 iterations (``STALLED``): in low precision a tolerance below round-off ends there,
-    within ``maxiter``. A transform with fixed steps runs until the tolerance or ``maxiter``.
+    ``status == Status.NONFINITE`` with ``iterations == 0``. The loop also stops when the
+    report says a line search failed and $f$ did not decrease (``LINESEARCH_FAILED``) or,
+    for a method that reports its point (a line search, Hessian-free: they accept only
+    decreasing steps), $f$ has not reached a new lowest value in 20 iterations
+    (``STALLED``): in low precision a tolerance below round-off ends there, within
+    ``maxiter``. Other transforms run until the tolerance or ``maxiter``.
 
     Args:
       fun: $f$, a function of one pytree returning a real scalar.

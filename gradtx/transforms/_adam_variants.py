@@ -2,16 +2,14 @@
 
 They keep Optax's names and arguments (``scale_by_belief``, ``scale_by_yogi``,
 ``scale_by_radam``, ``scale_by_adan``), but each is :func:`gradtx.ema` followed by one
-preconditioner of :mod:`gradtx.transforms._second_moments` or
-:mod:`gradtx.transforms._difference`: the first moment and its bias correction are those of
-Adam, written once.
+preconditioner (:func:`gradtx.scale_by_belief_rms`, :func:`gradtx.scale_by_additive_rms`,
+:func:`gradtx.scale_by_rectified_rms`, :func:`gradtx.scale_by_difference_moments`): the
+first moment and its bias correction are those of Adam, written once.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from gradtx._base import GradientTransformation, chain
+from gradtx._base import GradientTransformation, Scalar, chain
 from gradtx.transforms._difference import scale_by_difference_moments
 from gradtx.transforms._momentum import bias_correction, ema
 from gradtx.transforms._second_moments import (
@@ -22,10 +20,10 @@ from gradtx.transforms._second_moments import (
 
 
 def scale_by_belief(
-    b1: Any = 0.9,
-    b2: Any = 0.999,
-    eps: Any = 1e-16,
-    eps_root: Any = 1e-16,
+    b1: Scalar = 0.9,
+    b2: Scalar = 0.999,
+    eps: Scalar = 1e-16,
+    eps_root: Scalar = 1e-16,
     *,
     nesterov: bool = False,
 ) -> GradientTransformation:
@@ -36,7 +34,7 @@ def scale_by_belief(
     \texttt{), bias\_correction(}\beta_1\texttt{))}$$
 
     with $m_t$ the EMA of the gradient and $s_t$ the EMA of $|g_t - m_t|^2$ (see
-    :func:`~gradtx.transforms._second_moments.scale_by_belief_rms`). The belief moment needs
+    :func:`gradtx.scale_by_belief_rms`). The belief moment needs
     the raw average $m_t$, so the first moment's bias correction comes after the division
     (the two commute).
 
@@ -76,11 +74,11 @@ def scale_by_belief(
 
 
 def scale_by_yogi(
-    b1: Any = 0.9,
-    b2: Any = 0.999,
-    eps: Any = 1e-3,
-    eps_root: Any = 0.0,
-    initial_accumulator_value: Any = 1e-6,
+    b1: Scalar = 0.9,
+    b2: Scalar = 0.999,
+    eps: Scalar = 1e-3,
+    eps_root: Scalar = 0.0,
+    initial_accumulator_value: Scalar = 1e-6,
 ) -> GradientTransformation:
     r"""Yogi's direction: the debiased average over the root of the additive second moment.
 
@@ -118,11 +116,11 @@ def scale_by_yogi(
 
 
 def scale_by_radam(
-    b1: Any = 0.9,
-    b2: Any = 0.999,
-    eps: Any = 1e-8,
-    eps_root: Any = 0.0,
-    threshold: Any = 5.0,
+    b1: Scalar = 0.9,
+    b2: Scalar = 0.999,
+    eps: Scalar = 1e-8,
+    eps_root: Scalar = 0.0,
+    threshold: Scalar = 5.0,
     *,
     nesterov: bool = False,
 ) -> GradientTransformation:
@@ -161,11 +159,11 @@ def scale_by_radam(
 
 
 def scale_by_adan(
-    b1: Any = 0.98,
-    b2: Any = 0.92,
-    b3: Any = 0.99,
-    eps: Any = 1e-8,
-    eps_root: Any = 0.0,
+    b1: Scalar = 0.98,
+    b2: Scalar = 0.92,
+    b3: Scalar = 0.99,
+    eps: Scalar = 1e-8,
+    eps_root: Scalar = 0.0,
 ) -> GradientTransformation:
     r"""Adan's direction: the debiased average plus the averaged gradient difference, normalized.
 
@@ -174,7 +172,7 @@ def scale_by_adan(
     = \texttt{chain(ema(}\beta_1\texttt{), scale\_by\_difference\_moments(}\beta_2,
     \beta_3\texttt{))}$$
 
-    See :func:`~gradtx.transforms._difference.scale_by_difference_moments` for $v$, $n$ and
+    See :func:`gradtx.scale_by_difference_moments` for $v$, $n$ and
     the coefficient $\beta_2$ of the difference (Optax 0.2.8 uses $1-\beta_2$).
 
     Args:

@@ -6,8 +6,8 @@ from typing import Any, NamedTuple
 
 import jax
 
-from gradtx import _tree, _validate
-from gradtx._base import GradientTransformation, check_state_type
+from gradtx import _extra, _tree, _validate
+from gradtx._base import GradientTransformation, MaskOrFn, ScalarOrSchedule, check_state_type
 from gradtx.transforms._scaling import value_at
 
 
@@ -17,13 +17,13 @@ class AddDecayedWeightsState(NamedTuple):
     count: jax.Array
 
 
-def mask_leaves(mask: Any, params: Any, who: str) -> list[bool]:
+def mask_leaves(mask: MaskOrFn, params: Any, who: str) -> list[bool]:
     """Resolve a mask to one bool per leaf of ``params``.
 
     The mask is a tree of bools with the structure of ``params`` or of a prefix of it
     (``{"encoder": True, "decoder": False}``), or a function of the params returning one.
     """
-    tree = mask(params) if callable(mask) else mask
+    tree = mask(params) if _tree.is_function_of_params(mask) else mask
     leaves = _tree.broadcast_prefix(tree, params, "mask", who)
     for leaf in leaves:
         if not isinstance(leaf, bool) and leaf is not None:
@@ -31,7 +31,9 @@ def mask_leaves(mask: Any, params: Any, who: str) -> list[bool]:
     return [bool(leaf) for leaf in leaves]
 
 
-def add_decayed_weights(weight_decay: Any = 0.0, mask: Any = None) -> GradientTransformation:
+def add_decayed_weights(
+    weight_decay: ScalarOrSchedule = 0.0, mask: MaskOrFn = None
+) -> GradientTransformation:
     r"""Add $\lambda w$ to the updates (decoupled weight decay when placed after a preconditioner).
 
     $$u \leftarrow u + \lambda\, w,\qquad \lambda = \text{weight\_decay}$$
@@ -68,10 +70,10 @@ def add_decayed_weights(weight_decay: Any = 0.0, mask: Any = None) -> GradientTr
     def update(updates, state, params=None, **extra):
         del extra
         check_state_type(state, AddDecayedWeightsState, "add_decayed_weights")
-        if params is None:
-            raise ValueError(
-                "add_decayed_weights needs `params`: call update(updates, state, params)."
-            )
+        _extra.require_params(params, "add_decayed_weights")
+        new_state = AddDecayedWeightsState(_tree.safe_increment(state.count))
+        if updates is None:  # no updates at all (as Optax): nothing to add the decay to
+            return None, new_state
         scalars = _tree.Scalars(wd=value_at(weight_decay, state.count))
 
         def step(u, p):
@@ -82,6 +84,6 @@ def add_decayed_weights(weight_decay: Any = 0.0, mask: Any = None) -> GradientTr
         else:
             keep = mask_leaves(mask, params, "add_decayed_weights")
             updates = _tree.leafwise(step, updates, params, names=("updates", "params"), mask=keep)
-        return updates, AddDecayedWeightsState(_tree.safe_increment(state.count))
+        return updates, new_state
 
     return GradientTransformation(init, update)

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 import jax
 
 from gradtx import _tree, _validate
+from gradtx._base import ScalarOrSchedule
 from gradtx.transforms import _kronecker as kron
 from gradtx.transforms._matrix_roots import eigenbasis, power_qr_step
 from gradtx.transforms._shampoo import check_kronecker_args
@@ -43,7 +44,7 @@ class KroneckerBasis(NamedTuple):
 
 
 def kronecker_eigenbasis(
-    b2: Any = 0.95,
+    b2: ScalarOrSchedule = 0.95,
     precondition_frequency: int = 10,
     max_precond_dim: int = 10000,
     block_size: int | None = None,

@@ -27,6 +27,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from gradtx._base import Scalar
+
 HIGHEST = jax.lax.Precision.HIGHEST
 METHODS = ("eigh", "newton")
 
@@ -100,7 +102,7 @@ def max_eigenvalue(
 
 
 def inverse_root_eigh(
-    a: jax.Array, p: int, ridge_epsilon: Any = 1e-6, lam_max: jax.Array | None = None
+    a: jax.Array, p: int, ridge_epsilon: Scalar = 1e-6, lam_max: jax.Array | None = None
 ) -> jax.Array:
     r"""$(A + \epsilon\lambda_\max I)^{-1/p}$ by an eigendecomposition $A = V \Lambda V^\top$.
 
@@ -142,7 +144,7 @@ def _eigh_root(a, p, ridge_epsilon, lam_max=None):
 def inverse_root_newton(
     a: jax.Array,
     p: int,
-    ridge_epsilon: Any = 1e-6,
+    ridge_epsilon: Scalar = 1e-6,
     iterations: int = 100,
     tolerance: float = 1e-6,
     lam_max: jax.Array | None = None,

@@ -16,7 +16,14 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _tree, _validate
-from gradtx._base import EmptyState, GradientTransformation, check_state_type
+from gradtx._base import (
+    EmptyState,
+    GradientTransformation,
+    KeyLike,
+    Scalar,
+    ScalarOrSchedule,
+    check_state_type,
+)
 from gradtx.transforms._kronecker import _LETTERS, per_leaf
 
 HIGHEST = jax.lax.Precision.HIGHEST
@@ -42,7 +49,7 @@ def psgd_update_probability(
     return schedule
 
 
-def soft_trust_region(scale: Any = 1.5) -> GradientTransformation:
+def soft_trust_region(scale: ScalarOrSchedule = 1.5) -> GradientTransformation:
     r"""Squash each entry smoothly to about $[-s, s]$ (psgd_jax's trust region).
 
     $$u \leftarrow s\,\Big(0.1\,\operatorname{sign}(x)\log(1 + |x|) + 0.9 \tanh x\Big),
@@ -180,11 +187,11 @@ def precondition(qs: list, g: jax.Array) -> jax.Array:
 
 
 def scale_by_psgd_kron(
-    preconditioner_update_probability: Any = 1.0,
+    preconditioner_update_probability: ScalarOrSchedule = 1.0,
     max_size_triangular: int = 8192,
-    precond_lr: Any = 0.1,
-    precond_init_scale: float = 1.0,
-    key: Any = 0,
+    precond_lr: ScalarOrSchedule = 0.1,
+    precond_init_scale: Scalar = 1.0,
+    key: KeyLike = 0,
 ) -> GradientTransformation:
     r"""Precondition by $P = Q^\top Q$, a Kronecker product of factors fitted on a Lie group.
 
@@ -223,7 +230,7 @@ def scale_by_psgd_kron(
     _validate.check_schedule_or_range(
         "preconditioner_update_probability",
         preconditioner_update_probability,
-        _validate.check_probability,
+        lambda n, v: _validate.check_range(n, v, 0.0, 1.0),
     )
     _validate.check_int("max_size_triangular", max_size_triangular, 1)
     _validate.check_nonnegative("precond_lr", precond_lr)

@@ -8,15 +8,22 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _tree, _validate
-from gradtx._base import EmptyState, GradientTransformation, check_state_type
+from gradtx._base import (
+    EmptyState,
+    GradientTransformation,
+    Scalar,
+    ScalarOrSchedule,
+    Schedule,
+    check_state_type,
+)
 
 
-def value_at(value: Any, count: jax.Array) -> Any:
+def value_at(value: ScalarOrSchedule, count: jax.Array) -> Any:
     """A hyperparameter's value at step ``count``: a schedule is called, a constant returned."""
     return value(count) if callable(value) else value
 
 
-def scale(step_size: Any) -> GradientTransformation:
+def scale(step_size: Scalar) -> GradientTransformation:
     r"""Multiply every update by a fixed scalar.
 
     $$u \leftarrow \alpha\, u, \qquad \alpha = \text{step\_size}$$
@@ -48,7 +55,7 @@ class ScaleByScheduleState(NamedTuple):
     count: jax.Array
 
 
-def scale_by_schedule(step_size_fn: Any) -> GradientTransformation:
+def scale_by_schedule(step_size_fn: Schedule) -> GradientTransformation:
     r"""Multiply every update by a schedule of the step.
 
     $$u_t \leftarrow \alpha(t)\, u_t, \qquad t = 0, 1, 2, \dots$$
@@ -87,7 +94,9 @@ def _scaled(value: Any, sign: float, who: str) -> GradientTransformation:
     return GradientTransformation(init, update)
 
 
-def scale_by_learning_rate(learning_rate: Any, *, flip_sign: bool = True) -> GradientTransformation:
+def scale_by_learning_rate(
+    learning_rate: ScalarOrSchedule, *, flip_sign: bool = True
+) -> GradientTransformation:
     r"""Multiply by the negative learning rate (a constant or a schedule).
 
     $$u_t \leftarrow -\eta_t\, u_t$$
@@ -114,10 +123,21 @@ def scale_by_learning_rate(learning_rate: Any, *, flip_sign: bool = True) -> Gra
     return _scaled(learning_rate, sign=-1.0 if flip_sign else 1.0, who="scale_by_learning_rate")
 
 
-def scale_by_sign() -> GradientTransformation:
-    r"""Replace each update by its sign (signSGD).
+def scale_by_sign(
+    mode: str = "hard", smooth_beta: ScalarOrSchedule = 1.0
+) -> GradientTransformation:
+    r"""Replace each update by its sign (signSGD), or by a smooth version of it.
 
-    $$u \leftarrow \operatorname{sign}(u)$$
+    $$u \leftarrow \begin{cases} \operatorname{sign}(u) & \text{mode "hard"} \\
+    \tanh(\beta u) & \text{mode "smooth"} \\
+    \operatorname{clip}(u, -1, 1) & \text{mode "refined"} \end{cases}$$
+
+    with $\beta$ = ``smooth_beta``; "refined" keeps $|u| < 1$ as it is and saturates the rest
+    to its sign (Optax's ``scale_by_lion(mode=)``).
+
+    Args:
+      mode: ``"hard"``, ``"smooth"`` or ``"refined"``.
+      smooth_beta: $\beta > 0$ of the smooth mode, a constant or a schedule.
 
     Returns:
       A stateless :class:`~gradtx.GradientTransformation`.
@@ -131,10 +151,19 @@ def scale_by_sign() -> GradientTransformation:
       >>> tx = gradtx.scale_by_sign()
       >>> tx.update(jnp.array([-3.0, 0.0, 2.0]), tx.init(None))[0].tolist()
       [-1.0, 0.0, 1.0]
+      >>> gradtx.scale_by_sign("refined").update(jnp.array([-3.0, 0.5]), None)[0].tolist()
+      [-1.0, 0.5]
     """
+    _validate.check_choice("mode", mode, ("hard", "smooth", "refined"))
+    _validate.check_schedule_or_range("smooth_beta", smooth_beta, _validate.check_positive)
 
     def update(updates, state, params=None, **extra):
         del params, extra
-        return _tree.leafwise(jnp.sign, updates), state
+        if mode == "hard":
+            return _tree.leafwise(jnp.sign, updates), state
+        if mode == "refined":
+            return _tree.leafwise(lambda u: jnp.clip(u, -1, 1), updates), state
+        s = _tree.Scalars(beta=smooth_beta)
+        return _tree.leafwise(lambda u: jnp.tanh(s(u).beta * u), updates), state
 
     return GradientTransformation(lambda params: EmptyState(), update)

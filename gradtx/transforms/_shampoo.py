@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _tree, _validate
-from gradtx._base import GradientTransformation, check_state_type
+from gradtx._base import GradientTransformation, ScalarOrSchedule, check_state_type
 from gradtx.transforms import _kronecker as kron
 from gradtx.transforms._matrix_roots import METHODS, refresh_roots
 
@@ -52,8 +52,8 @@ def diagonal_root(s: jax.Array, eps: Any) -> jax.Array:
 
 
 def scale_by_shampoo(
-    b2: Any = 1.0,
-    matrix_eps: Any = 1e-6,
+    b2: ScalarOrSchedule = 1.0,
+    matrix_eps: ScalarOrSchedule = 1e-6,
     block_size: int | None = None,
     max_precond_dim: int = 1024,
     precondition_frequency: int = 1,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from gradtx import _tree, _validate
-from gradtx._base import GradientTransformation, chain, check_state_type
+from gradtx._base import DTypeLike, GradientTransformation, Scalar, chain, check_state_type
 from gradtx.transforms._scaling import scale_by_sign
 
 
@@ -21,7 +21,7 @@ class InterpolatedEmaState(NamedTuple):
 
 
 def interpolated_ema(
-    b1: Any = 0.9, b2: Any = 0.99, accumulator_dtype: Any = None
+    b1: Scalar = 0.9, b2: Scalar = 0.99, accumulator_dtype: DTypeLike | None = None
 ) -> GradientTransformation:
     r"""Output a mix of the update and the *previous* average; average with another decay.
 
@@ -78,7 +78,14 @@ def interpolated_ema(
     return GradientTransformation(init, update)
 
 
-def scale_by_lion(b1: Any = 0.9, b2: Any = 0.99, mu_dtype: Any = None) -> GradientTransformation:
+def scale_by_lion(
+    b1: Scalar = 0.9,
+    b2: Scalar = 0.99,
+    mu_dtype: DTypeLike | None = None,
+    *,
+    mode: str = "hard",
+    smooth_beta: Scalar = 1.0,
+) -> GradientTransformation:
     r"""Lion's direction: the sign of an interpolation of the gradient and its average.
 
     $$u_t = \operatorname{sign}\big(\beta_1 m_{t-1} + (1-\beta_1) g_t\big),\qquad
@@ -89,6 +96,9 @@ def scale_by_lion(b1: Any = 0.9, b2: Any = 0.99, mu_dtype: Any = None) -> Gradie
       b1: $\beta_1 \in [0, 1)$, the interpolation weight of the step.
       b2: $\beta_2 \in [0, 1)$, the decay of the average $m$.
       mu_dtype: dtype of $m$.
+      mode: ``"hard"`` (the sign), ``"smooth"`` ($\tanh(\beta x)$) or ``"refined"``
+        ($x$ clipped to $[-1, 1]$), as in Optax; see :func:`gradtx.scale_by_sign`.
+      smooth_beta: $\beta > 0$ of the smooth mode.
 
     Returns:
       A chain of :func:`interpolated_ema` and :func:`gradtx.scale_by_sign`.
@@ -104,4 +114,4 @@ def scale_by_lion(b1: Any = 0.9, b2: Any = 0.99, mu_dtype: Any = None) -> Gradie
       >>> tx.update(jnp.array([0.3, -2.0, 0.0]), tx.init(jnp.zeros(3)))[0].tolist()
       [1.0, -1.0, 0.0]
     """
-    return chain(interpolated_ema(b1, b2, mu_dtype), scale_by_sign())
+    return chain(interpolated_ema(b1, b2, mu_dtype), scale_by_sign(mode, smooth_beta))

@@ -30,6 +30,7 @@ import jax.numpy as jnp
 from gradtx import _tree, _validate
 from gradtx._base import GradientTransformation, as_transform, check_state_type
 from gradtx.transforms import _kronecker as kron
+from gradtx.transforms._eigenbasis import KroneckerBasis
 
 RULES = ("linear", "squared", "keep")
 DEFAULT_RULES = {
@@ -89,7 +90,9 @@ def _reexpress(inner: Any, updates: Any, rs: list[Any], plans: list[Any], rules:
     return jax.tree_util.tree_map_with_path(one, inner)
 
 
-def change_basis(inner: Any, basis: Any, *, rules: dict | None = None) -> GradientTransformation:
+def change_basis(
+    inner: GradientTransformation, basis: KroneckerBasis, *, rules: dict[str, str] | None = None
+) -> GradientTransformation:
     r"""Run ``inner`` on the input rotated into ``basis``; rotate its output back.
 
     $$\tilde G_t = Q_{t,0}^\top G_t Q_{t,1},\qquad (\tilde U_t, s_t) =

@@ -32,8 +32,8 @@ def _block_norms(xb: jax.Array) -> jax.Array:
 
 
 def graft(
-    direction: Any,
-    magnitude: Any,
+    direction: GradientTransformation,
+    magnitude: GradientTransformation,
     *,
     block_size: int | None = None,
     max_precond_dim: int = 1024,

@@ -20,7 +20,13 @@ import jax
 import numpy as np
 
 from gradtx import _tree
-from gradtx._base import GradientTransformation, as_transform, check_state_type, set_to_zero
+from gradtx._base import (
+    GradientTransformation,
+    MaskOrFn,
+    as_transform,
+    check_state_type,
+    set_to_zero,
+)
 
 
 class MaskedNode(NamedTuple):
@@ -61,7 +67,7 @@ def _as_flag(value: Any, who: str) -> bool:
 
 def _flags(mask: Any, tree: Any, who: str) -> list[bool]:
     """One bool per leaf of ``tree`` (``None`` leaves count) from a mask or a mask function."""
-    resolved = mask(tree) if callable(mask) else mask
+    resolved = mask(tree) if _tree.is_function_of_params(mask) else mask
     values = _tree.broadcast_prefix(resolved, tree, "mask", who)
     leaves = _tree.leaves_with_none(tree)
     return [x is not None and _as_flag(v, who) for x, v in zip(leaves, values)]
@@ -120,7 +126,7 @@ def _masked_update(
 
 
 def masked(
-    inner: Any, mask: Any, *, mask_compatible_extra_args: bool = False
+    inner: GradientTransformation, mask: MaskOrFn, *, mask_compatible_extra_args: bool = False
 ) -> GradientTransformation:
     r"""Apply ``inner`` to the leaves selected by ``mask``; pass the others through unchanged.
 
@@ -151,10 +157,12 @@ def masked(
       ([0.5, 0.5], [0.0])
     """
     inner = as_transform(inner, "masked inner")
-    if not callable(mask):
+    if not _tree.is_function_of_params(mask):
         jax.tree.map(lambda v: v is None or _as_flag(v, "masked"), mask, is_leaf=_tree.is_none)
 
     def init(params):
+        if _tree.is_placeholder(params):  # optax.tree.map_params: no leaves to mask
+            return MaskedState(inner.init(params))
         return MaskedState(inner.init(_select(params, _flags(mask, params, "masked"))))
 
     def update(updates, state, params=None, **extra):
@@ -175,7 +183,7 @@ def masked(
     return GradientTransformation(init, update)
 
 
-def freeze(mask: Any) -> GradientTransformation:
+def freeze(mask: MaskOrFn) -> GradientTransformation:
     r"""Zero the updates of the leaves selected by ``mask`` (freeze them); keep the others.
 
     $$u_\ell \leftarrow \begin{cases} 0 & m_\ell \\ u_\ell & \text{otherwise}\end{cases}$$
@@ -204,7 +212,7 @@ def freeze(mask: Any) -> GradientTransformation:
 
 def _labels(param_labels: Any, tree: Any, transforms: Mapping, who: str) -> list[Any]:
     """One label per leaf of ``tree`` (``None`` for ``None`` leaves), each a transform key."""
-    resolved = param_labels(tree) if callable(param_labels) else param_labels
+    resolved = param_labels(tree) if _tree.is_function_of_params(param_labels) else param_labels
     labels = _tree.broadcast_prefix(resolved, tree, "param_labels", who)
     paths, _ = jax.tree_util.tree_flatten_with_path(tree, is_leaf=_tree.is_none)
     out = []
@@ -269,6 +277,8 @@ def partition(
     keys = tuple(members)  # a jitted state may come back with its dict keys sorted
 
     def init(params):
+        if _tree.is_placeholder(params):  # optax.tree.map_params: no leaves to label
+            return PartitionState({k: inner.init(params) for k, inner in members.items()})
         labels = _labels(param_labels, params, members, "partition")
         states = {
             k: inner.init(_select(params, [label == k for label in labels]))

@@ -195,3 +195,69 @@ class SoapRef:
         if self.mat:
             u = self._rot(u, back=True)
         return -self.lr * (u + self.wd * w)
+
+
+# ------------------------------------------------------------------------------------------
+# The test registry's form, ``reference(**kwargs) -> (init(param), step(g, ref, param))``, one
+# leaf at a time (see tests/registry.py); rows for shampoo, soap and psgd_kron can use these.
+
+
+def _at_rate(learning_rate):
+    """A reference's step with the rate (a constant or a schedule of the step count)."""
+
+    def step(g, ref, p):
+        ref.lr = learning_rate(ref.t) if callable(learning_rate) else learning_rate
+        return ref.step(g, p)
+
+    return step
+
+
+def shampoo_reference(
+    learning_rate, b1=0.9, b2=0.999, eps=1e-8, matrix_eps=1e-6, weight_decay=0.0, mask=None,
+    block_size=256, max_precond_dim=1024, precondition_frequency=20,
+    start_preconditioning_step=10, inverse_root="eigh", graft="adam",
+):  # fmt: skip
+    """``gradtx.shampoo`` with Adam grafting (the default), leaf by leaf."""
+    assert graft == "adam" and mask is None
+    args = (learning_rate, b1, b2, eps, matrix_eps, weight_decay, block_size)
+    sched = (precondition_frequency, start_preconditioning_step)
+    init = lambda p: ShampooAliasRef(np.shape(p), *args, *sched)
+    return init, _at_rate(learning_rate)
+
+
+def soap_reference(
+    learning_rate, b1=0.95, b2=0.95, eps=1e-8, weight_decay=0.01, mask=None, shampoo_b2=None,
+    precondition_frequency=10, max_precond_dim=10000, block_size=None,
+):  # fmt: skip
+    """``gradtx.soap`` without blocking, leaf by leaf."""
+    assert mask is None and shampoo_b2 in (None, b2) and block_size is None
+    args = (learning_rate, b1, b2, eps, weight_decay, precondition_frequency)
+    init = lambda p: SoapRef(np.shape(p), *args, max_dim=max_precond_dim)
+    return init, _at_rate(learning_rate)
+
+
+def psgd_kron_reference(
+    learning_rate, b1=0.9, weight_decay=0.0, mask=None, preconditioner_update_probability=None,
+    max_size_triangular=8192, precond_lr=0.1, precond_init_scale=1.0, key=0,
+    trust_region_scale=1.5,
+):  # fmt: skip
+    """``gradtx.psgd_kron`` with the preconditioner never refitted (probability 0, or
+    ``precond_lr`` 0): debiased momentum, $P = s^2 I$, the soft trust region and decoupled
+    decay. The fitting itself is checked with the same noise in
+    ``tests/test_kronecker_integration.py::test_psgd_kron_matches_reference``."""
+    assert mask is None and (preconditioner_update_probability == 0 or precond_lr == 0)
+
+    def init(p):
+        return {"m": np.zeros(np.shape(p)), "t": 0}
+
+    def step(g, s, p):
+        lr = learning_rate(s["t"]) if callable(learning_rate) else learning_rate
+        s["t"] += 1
+        s["m"] = b1 * s["m"] + (1 - b1) * g
+        u = precond_init_scale**2 * s["m"] / (1 - b1 ** s["t"])
+        if trust_region_scale is not None:
+            x = u / trust_region_scale
+            u = trust_region_scale * (0.1 * np.sign(x) * np.log1p(np.abs(x)) + 0.9 * np.tanh(x))
+        return -lr * (u + weight_decay * p)
+
+    return init, step

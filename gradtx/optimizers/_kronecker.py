@@ -277,7 +277,7 @@ def soap(
 
 @optimizer(
     hyperparams={
-        "preconditioner_update_probability": hp.FRACTION,
+        "preconditioner_update_probability": hp.live(0.0, 1.0, optional=True),
         "max_size_triangular": hp.count(1),
         "precond_lr": hp.NONNEGATIVE,
         "precond_init_scale": hp.fixed(0.0, low_open=True),
@@ -292,7 +292,7 @@ def psgd_kron(
     b1: ScalarOrSchedule = 0.9,
     weight_decay: ScalarOrSchedule = 0.0,
     mask: MaskOrFn = None,
-    preconditioner_update_probability: ScalarOrSchedule = PSGD_UPDATE_PROBABILITY,
+    preconditioner_update_probability: ScalarOrSchedule | None = None,
     max_size_triangular: int = 8192,
     precond_lr: ScalarOrSchedule = 0.1,
     precond_init_scale: Scalar = 1.0,
@@ -319,7 +319,8 @@ def psgd_kron(
       b1: $\beta_1 \in [0, 1)$.
       weight_decay: $\lambda \ge 0$.
       mask: which leaves to decay.
-      preconditioner_update_probability: $p \in [0, 1]$, a constant or a schedule.
+      preconditioner_update_probability: $p \in [0, 1]$, a constant or a schedule (live);
+        ``None``: psgd_jax's annealing, evaluated on the preconditioner's own step count.
       max_size_triangular: axes longer than this get diagonal factors.
       precond_lr: $\mu \ge 0$, the factors' step size.
       precond_init_scale: the initial scale of $P$ ($> 0$).
@@ -344,7 +345,9 @@ def psgd_kron(
     return chain(
         ema(b1),
         scale_by_psgd_kron(
-            preconditioner_update_probability,
+            PSGD_UPDATE_PROBABILITY
+            if preconditioner_update_probability is None
+            else preconditioner_update_probability,
             max_size_triangular,
             precond_lr,
             precond_init_scale,

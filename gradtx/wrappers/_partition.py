@@ -1,4 +1,4 @@
-"""Per-layer treatment: masks, partitions by label, labels from paths, frozen parameters.
+"""Per-layer treatment: masks, partitions by label, labels from paths.
 
 A *mask* is a tree of Python bools with the structure of the parameters (or of a prefix of
 it: ``{"encoder": True, "decoder": False}`` covers every leaf below each key), or a function
@@ -20,7 +20,7 @@ import jax
 import numpy as np
 
 from gradtx import _tree
-from gradtx._base import GradientTransformation, as_transform, check_state_type, set_to_zero
+from gradtx._base import GradientTransformation, as_transform, check_state_type
 
 
 class MaskedNode(NamedTuple):
@@ -177,38 +177,9 @@ def masked(
     return GradientTransformation(init, update)
 
 
-def freeze(mask: Any) -> GradientTransformation:
-    r"""Zero the updates of the leaves selected by ``mask`` (freeze them); keep the others.
-
-    $$u_\ell \leftarrow \begin{cases} 0 & m_\ell \\ u_\ell & \text{otherwise}\end{cases}$$
-
-    It is ``masked(set_to_zero(), mask)``. To also save the optimizer state of the frozen
-    leaves, put the optimizer under ``masked(opt, not-mask)`` or use :func:`partition`.
-
-    Args:
-      mask: ``True`` for the leaves to freeze: a bool (all or nothing), a tree of bools with
-        the structure of the params or a prefix of it, or a function of the params.
-
-    Returns:
-      A :class:`~gradtx.GradientTransformation` with a :class:`MaskedState`.
-
-    Example:
-      >>> import jax.numpy as jnp
-      >>> from gradtx.wrappers import freeze
-      >>> tx = freeze({"embed": True, "head": False})
-      >>> g = {"embed": jnp.ones(2), "head": jnp.ones(2)}
-      >>> u, _ = tx.update(g, tx.init(g))
-      >>> u["embed"].tolist(), u["head"].tolist()
-      ([0.0, 0.0], [1.0, 1.0])
-    """
-    return masked(set_to_zero(), mask)
-
-
 def _labels(param_labels: Any, tree: Any, transforms: Mapping, who: str) -> list[Any]:
     """One label per leaf of ``tree`` (``None`` for ``None`` leaves), each a transform key."""
-    resolved = (
-        param_labels(tree) if _tree.is_function_of_params(param_labels) else param_labels
-    )
+    resolved = param_labels(tree) if _tree.is_function_of_params(param_labels) else param_labels
     labels = _tree.broadcast_prefix(resolved, tree, "param_labels", who)
     paths, _ = jax.tree_util.tree_flatten_with_path(tree, is_leaf=_tree.is_none)
     out = []

@@ -43,6 +43,7 @@ EQUIVALENTS: dict[str, tuple[str, str]] = {
     "radam": ("`optax.radam`", "`RAdam`"),
     "adan": ("`optax.adan`", "—"),
     "optimistic_adam": ("`optax.optimistic_adam`", "—"),
+    "optimistic_adam_v2": ("`optax.optimistic_adam_v2`", "—"),
     # moment_variants
     "adopt": ("`optax.contrib.adopt`", "—"),
     "ademamix": ("`optax.contrib.ademamix`", "—"),

@@ -62,6 +62,7 @@ from gradtx.optimizers import nadamw as nadamw
 from gradtx.optimizers import noisy_sgd as noisy_sgd
 from gradtx.optimizers import novograd as novograd
 from gradtx.optimizers import optimistic_adam as optimistic_adam
+from gradtx.optimizers import optimistic_adam_v2 as optimistic_adam_v2
 from gradtx.optimizers import optimistic_gradient_descent as optimistic_gradient_descent
 from gradtx.optimizers import polyak_sgd as polyak_sgd
 from gradtx.optimizers import prodigy as prodigy

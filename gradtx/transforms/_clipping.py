@@ -13,10 +13,10 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _tree, _validate
-from gradtx._base import EmptyState, GradientTransformation
+from gradtx._base import EmptyState, GradientTransformation, Scalar
 
 
-def clip(max_delta: Any) -> GradientTransformation:
+def clip(max_delta: Scalar) -> GradientTransformation:
     r"""Clip every update elementwise to $[-\delta, \delta]$.
 
     $$u \leftarrow \min(\max(u, -\delta), \delta),\qquad \delta = \text{max\_delta}$$
@@ -48,7 +48,7 @@ def clip(max_delta: Any) -> GradientTransformation:
     return GradientTransformation(lambda params: EmptyState(), update)
 
 
-def clip_by_global_norm(max_norm: Any) -> GradientTransformation:
+def clip_by_global_norm(max_norm: Scalar) -> GradientTransformation:
     r"""Rescale all updates together so that their joint l2 norm is at most ``max_norm``.
 
     $$u \leftarrow u \cdot \min\!\Big(1, \frac{c}{\lVert u \rVert_2}\Big),\qquad
@@ -114,7 +114,7 @@ def _clip_and_sum(leaves: list[Any], l2_norm_clip: Any) -> tuple[list[Any], jax.
     return sums, jnp.sum(factors < 1.0, dtype=jnp.int32)
 
 
-def per_example_global_norm_clip(grads: Any, l2_norm_clip: Any) -> tuple[Any, jax.Array]:
+def per_example_global_norm_clip(grads: Any, l2_norm_clip: Scalar) -> tuple[Any, jax.Array]:
     r"""Clip each example's gradient to global l2 norm ``l2_norm_clip``, and sum the batch.
 
     $$\bar g = \sum_{b=1}^{B} g_b \min\!\Big(1, \frac{C}{\lVert g_b\rVert_2}\Big),\qquad
@@ -152,7 +152,7 @@ def per_example_global_norm_clip(grads: Any, l2_norm_clip: Any) -> tuple[Any, ja
 
 
 def per_example_layer_norm_clip(
-    grads: Any, global_l2_norm_clip: Any, uniform: bool = True
+    grads: Any, global_l2_norm_clip: Scalar, uniform: bool = True
 ) -> tuple[Any, Any]:
     r"""Clip each example's gradient leaf by leaf (layer by layer), and sum the batch.
 

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradtx import _extra, _tree, _validate
-from gradtx._base import EmptyState, GradientTransformation, check_state_type
+from gradtx._base import EmptyState, GradientTransformation, Scalar, check_state_type
 from gradtx.transforms._adaptive import statistic_source
 from gradtx.transforms._momentum import ema_scalars, ema_update
 
@@ -59,10 +59,10 @@ class FactoredState(NamedTuple):
 
 def scale_by_factored_rms(
     factored: bool = True,
-    decay_rate: Any = 0.8,
+    decay_rate: Scalar = 0.8,
     step_offset: int = 0,
     min_dim_size_to_factor: int = 128,
-    epsilon: Any = 1e-30,
+    epsilon: Scalar = 1e-30,
     decay_rate_fn: Callable[[Any, Any], Any] | None = None,
     *,
     source: str = "updates",
@@ -168,7 +168,9 @@ def scale_by_factored_rms(
     return GradientTransformation(init, update)
 
 
-def _scale_by_param_block(statistic, min_scale, who) -> GradientTransformation:
+def _scale_by_param_block(
+    statistic: Callable[[jax.Array], jax.Array], min_scale: Scalar, who: str
+) -> GradientTransformation:
     """Multiply each leaf by ``max(sqrt(statistic(|w|**2)), min_scale)``: its parameter's RMS
     (``statistic=jnp.mean``) or norm (``jnp.sum``), floored."""
     _validate.check_nonnegative("min_scale", min_scale)
@@ -187,7 +189,7 @@ def _scale_by_param_block(statistic, min_scale, who) -> GradientTransformation:
     return GradientTransformation(lambda params: EmptyState(), update)
 
 
-def scale_by_param_block_rms(min_scale: Any = 1e-3) -> GradientTransformation:
+def scale_by_param_block_rms(min_scale: Scalar = 1e-3) -> GradientTransformation:
     r"""Multiply each leaf by the RMS of its parameters: a step size relative to the weights.
 
     $$u_\ell \leftarrow \max\big(\mathrm{rms}(w_\ell),\ \epsilon_2\big)\, u_\ell,\qquad
@@ -217,7 +219,7 @@ def scale_by_param_block_rms(min_scale: Any = 1e-3) -> GradientTransformation:
     return _scale_by_param_block(jnp.mean, min_scale, "scale_by_param_block_rms")
 
 
-def scale_by_param_block_norm(min_scale: Any = 1e-3) -> GradientTransformation:
+def scale_by_param_block_norm(min_scale: Scalar = 1e-3) -> GradientTransformation:
     r"""Multiply each leaf by the l2 norm of its parameters (Optax's ``scale_by_param_block_norm``).
 
     $$u_\ell \leftarrow \max\big(\lVert w_\ell\rVert_2,\ \epsilon_2\big)\, u_\ell,\qquad
@@ -259,7 +261,7 @@ def _cover_size(shape: tuple) -> tuple:
 
 
 def scale_by_cover_rss(
-    decay: Any = 1.0, eps: Any = 1e-8, *, source: str = "updates"
+    decay: Scalar = 1.0, eps: Scalar = 1e-8, *, source: str = "updates"
 ) -> GradientTransformation:
     r"""Divide by the root of SM3's cover-wise sum of squared gradients.
 

@@ -8,12 +8,10 @@ with no floor and no factor, is :func:`gradtx.normalize`.
 
 from __future__ import annotations
 
-from typing import Any
-
 import jax.numpy as jnp
 
 from gradtx import _tree, _validate
-from gradtx._base import EmptyState, GradientTransformation
+from gradtx._base import EmptyState, GradientTransformation, Scalar
 
 
 def centralize() -> GradientTransformation:
@@ -55,7 +53,9 @@ def centralize() -> GradientTransformation:
     return GradientTransformation(lambda params: EmptyState(), update)
 
 
-def normalize_by_update_norm(scale_factor: Any = 1.0, eps: Any = 1e-6) -> GradientTransformation:
+def normalize_by_update_norm(
+    scale_factor: Scalar = 1.0, eps: Scalar = 1e-6
+) -> GradientTransformation:
     r"""Divide the updates by their global l2 norm (normalized gradient descent).
 
     $$u \leftarrow \frac{s\,u}{\lVert u\rVert_2 + \epsilon},\qquad

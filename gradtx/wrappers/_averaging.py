@@ -16,7 +16,13 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _tree, _validate
-from gradtx._base import GradientTransformation, check_state_type
+from gradtx._base import (
+    DTypeLike,
+    GradientTransformation,
+    Scalar,
+    ScalarOrSchedule,
+    check_state_type,
+)
 from gradtx._validate import check_int
 from gradtx.transforms._momentum import one_minus_power
 
@@ -79,7 +85,7 @@ def _param_average(weight, accumulator_dtype, state_type, who) -> GradientTransf
 
 
 def ema_params(
-    decay: Any = 0.999, debias: bool = True, accumulator_dtype: Any = None
+    decay: ScalarOrSchedule = 0.999, debias: bool = True, accumulator_dtype: DTypeLike | None = None
 ) -> GradientTransformation:
     r"""Keep an exponential moving average of the parameters in the state; updates pass through.
 
@@ -135,7 +141,9 @@ def ema_params(
     return _param_average(weight, accumulator_dtype, EmaParamsState, "ema_params")
 
 
-def polyak_average(start_step: int = 0, accumulator_dtype: Any = None) -> GradientTransformation:
+def polyak_average(
+    start_step: int = 0, accumulator_dtype: DTypeLike | None = None
+) -> GradientTransformation:
     r"""Keep the uniform (Polyak–Ruppert) average of the parameters in the state.
 
     $$\bar w_t = \bar w_{t-1} + \frac{w_t - \bar w_{t-1}}{\max(t - t_0, 1)}
@@ -181,7 +189,7 @@ def polyak_average(start_step: int = 0, accumulator_dtype: Any = None) -> Gradie
     return _param_average(weight, accumulator_dtype, PolyakAverageState, "polyak_average")
 
 
-def incremental_update(new_tensors: Any, old_tensors: Any, step_size: Any) -> Any:
+def incremental_update(new_tensors: Any, old_tensors: Any, step_size: Scalar) -> Any:
     r"""One step of a moving average of parameters (a Polyak or "soft" target-network update).
 
     $$\bar w \leftarrow \tau\, w + (1 - \tau)\, \bar w,\qquad \tau = \text{step\_size}$$
@@ -218,7 +226,9 @@ def incremental_update(new_tensors: Any, old_tensors: Any, step_size: Any) -> An
     return _tree.leafwise(step, new_tensors, old_tensors, names=names)
 
 
-def periodic_update(new_tensors: Any, old_tensors: Any, steps: Any, update_period: Any) -> Any:
+def periodic_update(
+    new_tensors: Any, old_tensors: Any, steps: int | jax.Array, update_period: int | jax.Array
+) -> Any:
     r"""Copy the parameters every ``update_period`` steps (a "hard" target-network update).
 
     $$\bar w \leftarrow \begin{cases} w & t \bmod K = 0 \\ \bar w & \text{otherwise}\end{cases}$$

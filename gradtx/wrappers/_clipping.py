@@ -13,10 +13,10 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _extra, _tree, _validate
-from gradtx._base import EmptyState, GradientTransformation
+from gradtx._base import EmptyState, GradientTransformation, Scalar
 
 
-def clip_by_block_rms(threshold: Any) -> GradientTransformation:
+def clip_by_block_rms(threshold: Scalar) -> GradientTransformation:
     r"""Rescale each leaf (block) so that its root-mean-square is at most ``threshold``.
 
     $$u \leftarrow \frac{u}{\max\!\big(1,\ \mathrm{rms}(u)/\tau\big)},\qquad
@@ -55,7 +55,7 @@ def clip_by_block_rms(threshold: Any) -> GradientTransformation:
     return GradientTransformation(lambda params: EmptyState(), update)
 
 
-def unitwise_norm(x: Any, axis: Any = None) -> jax.Array:
+def unitwise_norm(x: jax.typing.ArrayLike, axis: int | tuple[int, ...] | None = None) -> jax.Array:
     r"""The l2 norm of each unit (output neuron) of ``x``, broadcast back to ``x``'s shape.
 
     $$n_{i} = \Big(\sum_{j \in \text{unit } i} |x_j|^2\Big)^{1/2}$$
@@ -100,7 +100,12 @@ def unitwise_norm(x: Any, axis: Any = None) -> jax.Array:
     return jnp.broadcast_to(jnp.sqrt(sq), x.shape)
 
 
-def unitwise_clip(g_norm: Any, max_norm: Any, grad: Any, div_eps: Any = 1e-6) -> jax.Array:
+def unitwise_clip(
+    g_norm: jax.typing.ArrayLike,
+    max_norm: jax.typing.ArrayLike,
+    grad: jax.typing.ArrayLike,
+    div_eps: Scalar = 1e-6,
+) -> jax.Array:
     r"""Rescale each unit of ``grad`` whose norm is at least ``max_norm`` down to ``max_norm``.
 
     $$g \leftarrow \begin{cases} g & n_g < n_\text{max} \\
@@ -138,7 +143,9 @@ def unitwise_clip(g_norm: Any, max_norm: Any, grad: Any, div_eps: Any = 1e-6) ->
     return jnp.where(g_norm < max_norm, grad, clipped)
 
 
-def adaptive_grad_clip(clipping: Any, eps: Any = 1e-3, axis: Any = None) -> GradientTransformation:
+def adaptive_grad_clip(
+    clipping: Scalar, eps: Scalar = 1e-3, axis: Any = None
+) -> GradientTransformation:
     r"""Adaptive gradient clipping (AGC): clip each unit's update relative to its weights' norm.
 
     $$u_i \leftarrow \begin{cases}

@@ -88,7 +88,9 @@ def _conditionally(inner, should_transform_fn, forward_extra_args, zero_when_off
 
 
 def conditionally_transform(
-    inner: Any, should_transform_fn: Callable[..., Any], forward_extra_args: bool = False
+    inner: GradientTransformation,
+    should_transform_fn: Callable[..., Any],
+    forward_extra_args: bool = False,
 ) -> GradientTransformation:
     r"""Apply ``inner`` at the steps where ``should_transform_fn`` holds; else pass through.
 
@@ -130,7 +132,9 @@ def conditionally_transform(
 
 
 def conditionally_mask(
-    inner: Any, should_transform_fn: Callable[..., Any], forward_extra_args: bool = False
+    inner: GradientTransformation,
+    should_transform_fn: Callable[..., Any],
+    forward_extra_args: bool = False,
 ) -> GradientTransformation:
     r"""Apply ``inner`` at the steps where ``should_transform_fn`` holds; else return zeros.
 

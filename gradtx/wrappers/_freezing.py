@@ -7,11 +7,11 @@ from typing import Any
 
 import jax
 
-from gradtx._base import GradientTransformation, set_to_zero
+from gradtx._base import GradientTransformation, MaskOrFn, set_to_zero
 from gradtx.wrappers._partition import _as_flag, masked, partition
 
 
-def freeze(mask: Any) -> GradientTransformation:
+def freeze(mask: MaskOrFn) -> GradientTransformation:
     r"""Zero the updates of the leaves selected by ``mask`` (freeze them); keep the others.
 
     $$u_\ell \leftarrow \begin{cases} 0 & m_\ell \\ u_\ell & \text{otherwise}\end{cases}$$
@@ -38,7 +38,9 @@ def freeze(mask: Any) -> GradientTransformation:
     return masked(set_to_zero(), mask)
 
 
-def selective_transform(optimizer: Any, *, freeze_mask: Any) -> GradientTransformation:
+def selective_transform(
+    optimizer: GradientTransformation, *, freeze_mask: bool | Any
+) -> GradientTransformation:
     r"""Run ``optimizer`` on the leaves not frozen by ``freeze_mask``; zero the frozen ones.
 
     $$u_\ell \leftarrow \begin{cases} 0 & m_\ell \\

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _tree, _validate
-from gradtx._base import GradientTransformation, as_transform, check_state_type
+from gradtx._base import GradientTransformation, Scalar, as_transform, check_state_type
 from gradtx._validate import check_int
 
 
@@ -37,7 +37,10 @@ class LookaheadState(NamedTuple):
 
 
 def lookahead(
-    fast_optimizer: Any, sync_period: int, slow_step_size: Any, reset_state: bool = False
+    fast_optimizer: GradientTransformation,
+    sync_period: int,
+    slow_step_size: Scalar,
+    reset_state: bool = False,
 ) -> GradientTransformation:
     r"""Lookahead: k fast steps forward, then move the slow weights part of the way there.
 

@@ -12,7 +12,9 @@ import jax.numpy as jnp
 
 from gradtx import _tree
 from gradtx._base import (
+    DTypeLike,
     GradientTransformation,
+    ScalarOrSchedule,
     as_transform,
     chain,
     check_state_type,
@@ -46,7 +48,7 @@ class MonitorNormsState(NamedTuple):
     inner_state: Any
 
 
-def monitor_norms(inner: Any = None) -> GradientTransformation:
+def monitor_norms(inner: GradientTransformation = None) -> GradientTransformation:
     r"""Record the gradient norm, the update norm and their ratio to the weights in the state.
 
     $$\text{grad\_norm} = \lVert g\rVert_2,\quad \text{update\_norm} = \lVert u\rVert_2,\quad
@@ -174,7 +176,7 @@ class MonitorState(NamedTuple):
     measure_states: tuple[Any, ...]
 
 
-def monitor(measures: dict[str, Any]) -> GradientTransformation:
+def monitor(measures: Mapping[str, Any]) -> GradientTransformation:
     r"""Store several measurements of the updates in the state; stateful ones allowed.
 
     $$(m^{(k)}_t, s^{(k)}_t) = M_k(u_t, s^{(k)}_{t-1}),\qquad u_t \text{ passed through}$$
@@ -238,7 +240,10 @@ def monitor(measures: dict[str, Any]) -> GradientTransformation:
 
 
 def measure_with_ema(
-    measure: Callable[[Any], Any], decay: Any, debias: bool = True, accumulator_dtype: Any = None
+    measure: Callable[[Any], Any],
+    decay: ScalarOrSchedule,
+    debias: bool = True,
+    accumulator_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""A measure for :func:`monitor`: the exponential moving average of a measurement.
 

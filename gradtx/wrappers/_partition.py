@@ -20,7 +20,12 @@ import jax
 import numpy as np
 
 from gradtx import _tree
-from gradtx._base import GradientTransformation, as_transform, check_state_type
+from gradtx._base import (
+    GradientTransformation,
+    MaskOrFn,
+    as_transform,
+    check_state_type,
+)
 
 
 class MaskedNode(NamedTuple):
@@ -120,7 +125,7 @@ def _masked_update(
 
 
 def masked(
-    inner: Any, mask: Any, *, mask_compatible_extra_args: bool = False
+    inner: GradientTransformation, mask: MaskOrFn, *, mask_compatible_extra_args: bool = False
 ) -> GradientTransformation:
     r"""Apply ``inner`` to the leaves selected by ``mask``; pass the others through unchanged.
 

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from conftest import RTOL, assert_trees_close, nested_params
+from helpers import RTOL, assert_trees_close, nested_params
 
 import gradtx
 

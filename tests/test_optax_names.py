@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from conftest import RTOL, assert_trees_close, gradient_stream, nested_params, tree_max_abs
+from helpers import RTOL, assert_trees_close, gradient_stream, nested_params, tree_max_abs
 
 import gradtx
 

@@ -19,9 +19,41 @@ from gradtx.transforms import _orthogonal as orthogonal
 LR = 0.01
 
 
-def _muon_optax(learning_rate, ns_steps=None, **kwargs):
+def _muon_optax(
+    learning_rate,
+    ns_steps=None,
+    beta=0.95,
+    eps=1e-8,
+    weight_decay=0.0,
+    weight_decay_mask=None,
+    nesterov=True,
+    adaptive=False,
+    adam_b1=0.9,
+    adam_b2=0.999,
+    adam_eps_root=0.0,
+    adam_weight_decay=0.0,
+    adam_learning_rate=None,
+    muon_weight_dimension_numbers=None,
+    consistent_rms=None,
+):
     """``optax.contrib.muon`` with a Python-int ``ns_steps`` (see the module docstring)."""
-    return optax.contrib.muon(learning_rate, ns_steps=5 if ns_steps is None else ns_steps, **kwargs)
+    return optax.contrib.muon(
+        learning_rate,
+        ns_steps=5 if ns_steps is None else ns_steps,
+        beta=beta,
+        eps=eps,
+        weight_decay=weight_decay,
+        weight_decay_mask=weight_decay_mask,
+        nesterov=nesterov,
+        adaptive=adaptive,
+        adam_b1=adam_b1,
+        adam_b2=adam_b2,
+        adam_eps_root=adam_eps_root,
+        adam_weight_decay=adam_weight_decay,
+        adam_learning_rate=adam_learning_rate,
+        muon_weight_dimension_numbers=muon_weight_dimension_numbers,
+        consistent_rms=consistent_rms,
+    )
 
 
 # Muon for ``dense.w`` (as a transposed matrix), Adam for everything else: a prefix tree of

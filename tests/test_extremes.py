@@ -39,7 +39,8 @@ LINEAR |= {"local_gains", "delta_bar_delta"}
 SQUARES = {"adam", "adamw", "nadam", "nadamw", "amsgrad", "rmsprop", "adagrad", "adadelta"}
 # The other optimizers that do the same: a g² (or a norm, whose square overflows) in the
 # denominator is inf, so the update is exactly 0.
-SQUARES |= {"adabelief", "yogi", "adan", "optimistic_adam", "lamb", "novograd", "fromage"}
+SQUARES |= {"adabelief", "yogi", "adan", "optimistic_adam", "optimistic_adam_v2", "lamb"}
+SQUARES |= {"novograd", "fromage"}
 SQUARES |= {"adafactor", "sm3", "polyak_sgd"}
 SQUARES |= {"adopt", "ademamix", "simplified_ademamix", "madgrad", "lazy_adam"}
 # Parameter-free methods, all of whose steps are scale-free in exact arithmetic: Prodigy's and

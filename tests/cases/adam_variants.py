@@ -87,6 +87,16 @@ CASES: list[Case] = [
         id_suffix="optimism",
         extra=F32_TRAJECTORY,
     ),
+    Case(
+        "optimistic_adam_v2", {"learning_rate": LR}, optax.optimistic_adam_v2, extra=F32_TRAJECTORY
+    ),
+    Case(
+        "optimistic_adam_v2",
+        {"learning_rate": LR, "alpha": 0.5, "beta": 2.0, "nesterov": False},
+        optax.optimistic_adam_v2,
+        id_suffix="alpha-beta",
+        extra=F32_TRAJECTORY,
+    ),
 ]
 QUADRATIC: dict[str, tuple[Any, ...]] = {  # (lr, tol[, kwargs])
     "adabelief": (0.03, 1e-9),
@@ -94,6 +104,7 @@ QUADRATIC: dict[str, tuple[Any, ...]] = {  # (lr, tol[, kwargs])
     "radam": (0.03, 1e-9),
     "adan": (3e-3, 1e-4),  # ends in a cycle of the order of the learning rate
     "optimistic_adam": (0.01, 1e-9),
+    "optimistic_adam_v2": (0.01, 1e-9),
 }
 # RAdam's first steps are plain momentum SGD, and on Rosenbrock it is still in the valley
 # after 5000 steps (Optax's radam diverges at lr 0.01).

@@ -1,5 +1,5 @@
 """Matrix preconditioners: plans, inverse roots, grafting, change of basis, Shampoo and SOAP,
-each against a NumPy reference written from the papers (``kronecker_reference.py``)."""
+each against a NumPy reference written from the papers (``references/kronecker.py``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from conftest import precision
-from kronecker_reference import ShampooAliasRef, ShampooRef, SoapRef, graft_blocks, inv_root
+from references.kronecker import ShampooAliasRef, ShampooRef, SoapRef, graft_blocks, inv_root
 
 import gradtx
 from gradtx.transforms import _kronecker as kron

@@ -199,7 +199,7 @@ class SoapRef:
 
 # ------------------------------------------------------------------------------------------
 # The test registry's form, ``reference(**kwargs) -> (init(param), step(g, ref, param))``, one
-# leaf at a time (see tests/registry.py); rows for shampoo, soap and psgd_kron can use these.
+# leaf at a time (see tests/cases/__init__.py); the cases of tests/cases/kronecker.py use these.
 
 
 def _at_rate(learning_rate):

@@ -50,6 +50,8 @@ SQUARES |= {"adopt", "ademamix", "simplified_ademamix", "madgrad", "lazy_adam"}
 # θ (L + R) / (L max(G + L, αL)) has L max(G + L, αL) ~ α |g|² in the denominator: inf, bet 0.
 SQUARES |= {"prodigy", "dadapt_adamw", "schedule_free_adamw", "dog", "dowg", "mechanize"}
 SQUARES |= {"cocob"}
+# The matrix preconditioners accumulate G Gᵀ (Shampoo, SOAP): inf, and the step is 0.
+SQUARES |= {"shampoo", "soap"}
 # Muon sends vectors, like the (4,) one here, to its Adam (NAdamW) fallback, whose ν is inf.
 # (Matrices freeze too, as in Optax: Newton-Schulz on G / |G|_F is scale-free, but |G|_F
 # overflows and G / inf = 0.)

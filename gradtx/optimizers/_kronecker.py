@@ -79,7 +79,7 @@ def graft_magnitude(
         "inverse_root": hp.choice("eigh", "newton"),
         "graft": hp.choice(*GRAFTS[:-1], optional=True),
     },
-    example={"learning_rate": 0.003},
+    example={"learning_rate": 0.01},
     optax="—",
     pytorch="—",
 )
@@ -283,7 +283,7 @@ def soap(
         "precond_init_scale": hp.fixed(0.0, low_open=True),
         "trust_region_scale": hp.live(0.0, low_open=True, optional=True),
     },
-    example={"learning_rate": 0.001},
+    example={"learning_rate": 0.01},
     optax="—",
     pytorch="—",
 )

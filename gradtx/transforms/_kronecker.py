@@ -201,10 +201,10 @@ def leaf_plans(
     tree: Any, block_size: int | None, max_precond_dim: int, who: str
 ) -> list[KroneckerPlan | None]:
     """One plan per leaf of ``tree`` (``None`` leaves included; ``None`` for leaves that are
-    not trained); complex leaves raise a ``ValueError``."""
+    not trained or empty); complex leaves raise a ``ValueError``."""
     plans = []
     for x in _tree.leaves_with_none(tree):
-        if x is None or not _tree.is_trainable(x):
+        if x is None or not _tree.is_trainable(x) or math.prod(x.shape) == 0:
             plans.append(None)
             continue
         if jnp.issubdtype(x.dtype, jnp.complexfloating):

@@ -10,6 +10,7 @@ $P = \mathbb E[h h^\top]^{-1/2}$; no eigendecomposition, only products and trian
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import jax
@@ -22,6 +23,7 @@ from gradtx._base import (
     KeyLike,
     Scalar,
     ScalarOrSchedule,
+    Schedule,
     check_state_type,
 )
 from gradtx.transforms._kronecker import _LETTERS, per_leaf
@@ -31,16 +33,37 @@ HIGHEST = jax.lax.Precision.HIGHEST
 
 def psgd_update_probability(
     max_prob: float = 1.0, min_prob: float = 0.03, decay: float = 0.001, flat_start: int = 250
-):
-    r"""psgd_jax's annealing of the update probability: $p_t = \operatorname{clip}(
-    p_\max e^{-\delta (t - t_0)}, p_\min, p_\max)$ (1 for 250 steps, 0.03 by step ~3750).
+) -> Schedule:
+    r"""psgd_jax's annealed probability of refitting the preconditioner at step $t$.
+
+    $$p_t = \operatorname{clip}\big(p_\max e^{-\delta (t - t_0)}, p_\min, p_\max\big)$$
+    (1 for the first $t_0 = 250$ steps, 0.03 by step ~3750).
+
+    Args:
+      max_prob: $p_\max$, the probability at the start, in $[0, 1]$.
+      min_prob: $p_\min$, the floor, in $[0, 1]$.
+      decay: $\delta$, the exponential decay rate per step, $\ge 0$.
+      flat_start: $t_0$, the steps before the decay starts, $\ge 0$.
+
+    Returns:
+      A schedule ``schedule(count) -> probability``.
+
+    References:
+      Li, "Preconditioned stochastic gradient descent", IEEE TNNLS 2018
+      (arXiv:1512.04202); the annealing of psgd_jax (Evan Walters, 2024).
 
     Example:
-      >>> from gradtx.transforms._psgd import psgd_update_probability
+      >>> import gradtx
+      >>> s = gradtx.psgd_update_probability()
       >>> s = psgd_update_probability()
       >>> [round(float(s(t)), 3) for t in (0, 250, 1000, 5000)]
       [1.0, 1.0, 0.472, 0.03]
     """
+
+    _validate.check_range("max_prob", max_prob, 0.0, 1.0)
+    _validate.check_range("min_prob", min_prob, 0.0, 1.0)
+    _validate.check_nonnegative("decay", decay)
+    _validate.check_int("flat_start", flat_start, 0)
 
     def schedule(count):
         p = max_prob * jnp.exp(-decay * (jnp.asarray(count, jnp.float32) - flat_start))
@@ -249,8 +272,15 @@ def scale_by_psgd_kron(
         )
 
     def init(params):
+        for x in _tree.leaves_with_none(params):
+            if x is not None and jnp.issubdtype(x.dtype, jnp.complexfloating):
+                raise ValueError(
+                    f"scale_by_psgd_kron does not support complex parameters (got {x.dtype})."
+                )
         qs = [
-            None if x is None or not _tree.is_trainable(x) else factors_of(x)
+            None
+            if x is None or not _tree.is_trainable(x) or math.prod(x.shape) == 0
+            else factors_of(x)
             for x in _tree.leaves_with_none(params)
         ]
         return PSGDKronState(_tree.zero_count(), key_data, _tree.replace_leaves(params, qs))

@@ -32,6 +32,7 @@ CASES: list[Case] = [
         },
         reference=shampoo_reference,
         complex_ok=False,
+        extra={"rtol": {"float32": 1e-5}},  # float32 eigh: jit and eager differ by ~3e-6
     ),
     Case(
         "soap",

@@ -26,6 +26,7 @@ from gradtx._inject import set_hyperparams as set_hyperparams
 from gradtx._version import __version__ as __version__  # from pyproject.toml, via metadata
 from gradtx.optimizers import OPTIMIZERS as OPTIMIZERS
 from gradtx.optimizers import OptimizerInfo as OptimizerInfo
+from gradtx.optimizers import acprop as acprop
 from gradtx.optimizers import adabelief as adabelief
 from gradtx.optimizers import adadelta as adadelta
 from gradtx.optimizers import adafactor as adafactor
@@ -45,8 +46,10 @@ from gradtx.optimizers import dadapt_adamw as dadapt_adamw
 from gradtx.optimizers import delta_bar_delta as delta_bar_delta
 from gradtx.optimizers import dog as dog
 from gradtx.optimizers import dowg as dowg
+from gradtx.optimizers import dpsgd as dpsgd
 from gradtx.optimizers import ema_momentum as ema_momentum
 from gradtx.optimizers import fromage as fromage
+from gradtx.optimizers import galore as galore
 from gradtx.optimizers import gd as gd
 from gradtx.optimizers import heavy_ball as heavy_ball
 from gradtx.optimizers import lamb as lamb
@@ -56,6 +59,8 @@ from gradtx.optimizers import lion as lion
 from gradtx.optimizers import local_gains as local_gains
 from gradtx.optimizers import madgrad as madgrad
 from gradtx.optimizers import mechanize as mechanize
+from gradtx.optimizers import momo as momo
+from gradtx.optimizers import momo_adam as momo_adam
 from gradtx.optimizers import muon as muon
 from gradtx.optimizers import nadam as nadam
 from gradtx.optimizers import nadamw as nadamw

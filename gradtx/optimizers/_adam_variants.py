@@ -7,9 +7,10 @@ sign-controlled step (Yogi, :func:`gradtx.scale_by_additive_rms`), Adam's second
 only once its variance is tractable and rectified (RAdam,
 :func:`gradtx.scale_by_rectified_rms`), or moments of the differences of consecutive
 gradients (Adan, :func:`gradtx.scale_by_difference_moments`). Optimistic Adam extrapolates
-Adam's direction with the previous one (:func:`gradtx.scale_by_optimistic_gradient`). The
-names and arguments are Optax's (``scale_by_belief``, ``scale_by_yogi``, ``scale_by_radam``,
-``scale_by_adan``).
+Adam's direction with the previous one (:func:`gradtx.scale_by_optimistic_gradient`).
+ACProp divides the raw gradient by AdaBelief's second moment of the previous step
+(:func:`gradtx.scale_by_acprop`). The names and arguments are Optax's (``scale_by_belief``,
+``scale_by_yogi``, ``scale_by_radam``, ``scale_by_adan``, ``scale_by_acprop``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from gradtx import _hyper as hp
 from gradtx._base import GradientTransformation, chain
 from gradtx._registry import optimizer
 from gradtx.transforms._adam_variants import (
+    scale_by_acprop,
     scale_by_adan,
     scale_by_belief,
     scale_by_radam,
@@ -77,6 +79,58 @@ def adabelief(
     """
     return chain(
         scale_by_belief(b1, b2, eps, eps_root, nesterov=nesterov),
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+@optimizer(example={"learning_rate": 0.003})
+def acprop(
+    learning_rate: Any,
+    b1: Any = 0.9,
+    b2: Any = 0.999,
+    eps: Any = 1e-16,
+    eps_root: Any = 1e-16,
+    weight_decay: Any = 0.0,
+    mask: Any = None,
+) -> GradientTransformation:
+    r"""ACProp: AdaBelief's second moment, applied one step late to the raw gradient.
+
+    $$s_t = \beta_2 s_{t-1} + (1-\beta_2)(g_t - m_{t-1})^2 + \epsilon_\text{root},\quad
+    w_{t+1} = w_t - \eta_t\Big(\frac{g_t}{\sqrt{s_{t-1}/(1-\beta_2^{t-1})} + \epsilon}
+    + \lambda w_t\Big)$$
+
+    with $m_t$ the EMA of the gradient (decay $\beta_1$) and the first step's denominator 1.
+    It is ``chain(scale_by_acprop(b1, b2, eps, eps_root), add_decayed_weights(weight_decay,
+    mask), lr)``, Optax's form (the numerator is the gradient, as in the authors' code).
+
+    Args:
+      learning_rate: $\eta \ge 0$, a constant or a schedule.
+      b1: $\beta_1 \in [0, 1)$, the decay of the mean that centers the second moment.
+      b2: $\beta_2 \in [0, 1)$.
+      eps: $\epsilon \ge 0$, outside the root.
+      eps_root: $\epsilon_\text{root} \ge 0$, added to $s_t$.
+      weight_decay: $\lambda \ge 0$, multiplied by the learning rate as in Optax.
+      mask: which leaves to decay (see :func:`gradtx.add_decayed_weights`).
+
+    Returns:
+      A :class:`~gradtx.GradientTransformation` with live hyperparameters.
+
+    References:
+      Zhuang, Ding, Tang, Tatikonda, Dvornek, Papademetris & Duncan, "Momentum Centering
+      and Asynchronous Update for Adaptive Gradient Methods", NeurIPS 2021,
+      arXiv:2110.05454.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx import acprop
+      >>> tx = acprop(0.1)
+      >>> p = jnp.zeros(1)
+      >>> [round(x, 4) for x in tx.update(jnp.array([3.0]), tx.init(p), p)[0].tolist()]
+      [-0.3]
+    """
+    return chain(
+        scale_by_acprop(b1, b2, eps, eps_root),
+        add_decayed_weights(weight_decay, mask),
         scale_by_learning_rate(learning_rate),
     )
 

@@ -23,6 +23,9 @@ from gradtx.wrappers._averaging import polyak_average as polyak_average
 from gradtx.wrappers._clipping import adaptive_grad_clip as adaptive_grad_clip
 from gradtx.wrappers._clipping import clip_by_block_rms as clip_by_block_rms
 from gradtx.wrappers._clipping import keep_params_nonnegative as keep_params_nonnegative
+from gradtx.wrappers._complex import SplitRealAndImaginaryArrays as SplitRealAndImaginaryArrays
+from gradtx.wrappers._complex import SplitRealAndImaginaryState as SplitRealAndImaginaryState
+from gradtx.wrappers._complex import split_real_and_imaginary as split_real_and_imaginary
 from gradtx.wrappers._flatten import flatten as flatten
 from gradtx.wrappers._mechanic import MechanicState as MechanicState
 from gradtx.wrappers._mechanic import scale_by_mechanic as scale_by_mechanic

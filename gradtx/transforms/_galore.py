@@ -107,10 +107,13 @@ def scale_by_galore(
     $$u_t = \alpha\, P_t\, \mathcal B(R_t)\ \text{or}\ \alpha\,\mathcal B(R_t)\, P_t^\top$$
 
     $\mathrm{SVD}_r$ keeps the top $r$ = ``min(rank, m, n)`` left (or right) singular
-    vectors, computed in at least float32; $T$ = ``update_proj_gap``, $\alpha$ = ``scale``,
-    $\mathcal B$ = ``base_optimizer``, which must not need the parameters (it sees
-    projections). The leaves that are not projected (by default every leaf that is not
-    2-D) go to $\mathcal B$ as they are and are not multiplied by $\alpha$, as in Optax.
+    vectors, computed in float32 whatever the dtype (as in Optax; the projections are in
+    at least float32); $T$ = ``update_proj_gap``, $\alpha$ = ``scale``, $\mathcal B$ =
+    ``base_optimizer``, which must not need the parameters (it sees projections). The
+    leaves that are not projected (by default every leaf that is not 2-D) go to
+    $\mathcal B$ as they are and are not multiplied by $\alpha$, as in Optax.
+    For a complex leaf $P^\top$ is the conjugate transpose (Optax's plain transpose
+    projects a complex gradient on the wrong subspace).
 
     Args:
       rank: $r \ge 1$, the rank of the projection.
@@ -182,12 +185,16 @@ def scale_by_galore(
             r = r_shape[0] if left else r_shape[1]
 
             def svd(mat=mat, left=left, r=r, dtype=proj.dtype):
-                u, _, vh = jnp.linalg.svd(mat, full_matrices=False)
-                return (u[:, :r] if left else vh[:r, :].T).astype(dtype)
+                # In single precision for every dtype, as Optax: a singular vector's sign is
+                # arbitrary, and float64's SVD often picks the other one, which flips the
+                # base optimizer's moments and sends the run elsewhere (tests pin this).
+                single = jnp.complex64 if jnp.iscomplexobj(mat) else jnp.float32
+                u, _, vh = jnp.linalg.svd(mat.astype(single), full_matrices=False)
+                return (u[:, :r] if left else vh[:r, :].conj().T).astype(dtype)
 
             proj = jax.lax.cond(refresh, svd, lambda proj=proj: proj)
             p = proj.astype(work)
-            low.append((p.T @ mat if left else mat @ p).astype(g.dtype))
+            low.append((p.conj().T @ mat if left else mat @ p).astype(g.dtype))
             new_projectors.append(proj)
         low_tree = _tree.replace_leaves(updates, low)
         low_updates, base_state = base.update(
@@ -201,7 +208,7 @@ def scale_by_galore(
             _, _, left = _shapes(g.shape, d, rank)
             work = jnp.promote_types(g.dtype, jnp.float32)
             p, u = proj.astype(work), u.astype(work)
-            full = _from_matrix(p @ u if left else u @ p.T, g.shape, d)
+            full = _from_matrix(p @ u if left else u @ p.conj().T, g.shape, d)
             out.append((jnp.asarray(scale, work) * full).astype(g.dtype))
         new_state = GaLoreState(
             _tree.safe_increment(state.count), base_state,

@@ -257,7 +257,7 @@ def optimizer_table_page(rows: list[Row], families: list[Family]) -> str:
         "made it; composite primitives show their own members in parentheses); the state is "
         f"measured with `jax.eval_shape` on {STATE_PARAMS_TEXT}, counting every floating-point "
         "array and leaving out scalars (step counts, hyperparameters); the Optax and PyTorch "
-        "names come from a table kept in `docs/_equivalents.py`.\n",
+        "names are declared with each optimizer (`@optimizer(optax=..., pytorch=...)`).\n",
     ]
     for family in families:
         fam_rows = [r for r in rows if r.family == family.name]

@@ -4,7 +4,7 @@
   each member of the chain it returns, so the chain shown in the docs is the one that runs.
 * :func:`state_floats_per_param` measures the optimizer state per parameter with
   ``jax.eval_shape`` (no memory is allocated).
-* ``_equivalents.EQUIVALENTS`` is the hand-kept table of Optax and PyTorch names;
+* ``OptimizerInfo.optax``/``.pytorch`` are the Optax and PyTorch names declared with each optimizer;
   ``tests/test_docs.py`` checks that every registered optimizer has an entry.
 """
 
@@ -26,7 +26,6 @@ import gradtx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _equivalents import EQUIVALENTS
 
 # Modules whose public names make up the API (``gradtx.optimizers`` has no ``__all__``).
 API_MODULES = (
@@ -37,11 +36,6 @@ API_MODULES = (
     "gradtx.second_order",
     "gradtx.optimizers",
 )
-
-
-def missing_equivalents() -> list[str]:
-    """Registered optimizers without an :data:`EQUIVALENTS` entry."""
-    return sorted(set(gradtx.OPTIMIZERS) - set(EQUIVALENTS))
 
 
 # ------------------------------------------------------------------------------------------
@@ -361,7 +355,7 @@ def optimizer_rows() -> list[Row]:
             per_param = format_per_param(state_floats_per_param(info.factory(**kwargs)))
         except Exception as err:
             per_param = f"? ({type(err).__name__})"
-        optax_name, torch_name = EQUIVALENTS.get(name, ("?", "?"))
+        optax_name, torch_name = info.optax or "?", info.pytorch or "?"
         ident = identifier(info.factory) or f"{info.factory.__module__}.{name}"
         rows.append(
             Row(

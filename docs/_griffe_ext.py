@@ -149,6 +149,10 @@ class GradtxDocstrings(griffe.Extension):
         seen.add(id(obj))
         if obj.is_alias:
             return
+        init = obj.members.get("__init__") if obj.is_class else None
+        if init is not None and init.is_alias and init.target_path.startswith("typing."):
+            # A Protocol's __init__ is typing's placeholder, which griffe cannot resolve.
+            del obj.members["__init__"]
         if obj.docstring is not None:
             context = [obj.path] if obj.is_class or obj.is_module else []
             if obj.parent is not None:

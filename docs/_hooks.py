@@ -18,7 +18,6 @@ for path in (str(ROOT), str(DOCS)):
         sys.path.insert(0, path)
 
 import _gen_pages  # noqa: E402
-from _equivalents import EQUIVALENTS  # noqa: E402
 from mkdocs.structure.files import File  # noqa: E402
 
 import gradtx  # noqa: E402
@@ -80,9 +79,10 @@ def _names_table(column: int) -> str:
         "| gradtx | " + ("Optax" if column == 0 else "PyTorch (`torch.optim`)") + " |",
         "|---|---|",
     ]
-    for name, info in gradtx.OPTIMIZERS.items():
+    for info in gradtx.OPTIMIZERS.values():
         ident = _gen_pages.canonical_ids()[id(info.factory)]
-        lines.append(f"| {_gen_pages.link(ident)} | {EQUIVALENTS.get(name, ('?', '?'))[column]} |")
+        same = (info.optax if column == 0 else info.pytorch) or "?"
+        lines.append(f"| {_gen_pages.link(ident)} | {same} |")
     return "\n".join(lines) + "\n"
 
 

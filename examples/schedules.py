@@ -9,6 +9,7 @@ schedule added to the library without an example here is listed as missing, not 
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import math
 from pathlib import Path
@@ -82,7 +83,8 @@ def main(argv=None) -> dict:
     p.add_argument("--out", default="results/")
     p.add_argument("--quick", action="store_true", help="the same plot (it is fast already)")
     args = p.parse_args(argv)
-    public = [n for n in sch.__all__ if n != "Schedule"]
+    # Schedules are functions; the classes (Schedule, StatefulSchedule, ...) are their types.
+    public = [n for n in sch.__all__ if inspect.isfunction(getattr(sch, n))]
     shown = examples()
     missing = sorted(set(public) - set(shown))
     if missing:

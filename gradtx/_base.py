@@ -35,6 +35,22 @@ Params = Any
 Updates = Any
 OptState = Any
 
+# The types of the arguments of factories, written as Optax writes them (so that an Optax
+# test asking ``annotation in (optax.ScalarOrSchedule, optax.Schedule)`` sees the same type).
+Schedule = Callable[[jax.typing.ArrayLike], jax.typing.ArrayLike]
+"""A function of the int32 step count returning a scalar."""
+ScalarOrSchedule = float | jax.Array | Schedule
+"""A real number (a float, a 0-d array, a tracer) or a :data:`Schedule`."""
+Scalar = float | jax.Array
+"""A real number: a float, a 0-d array, or a tracer under ``jit``/``inject_hyperparams``."""
+MaskOrFn = Any | Callable[[Params], Any] | None
+"""A tree of bools shaped like the parameters (or a prefix of them), or a function
+``params -> tree of bools``."""
+DTypeLike = jax.typing.DTypeLike
+"""A dtype (``jnp.bfloat16``, ``"float32"``, ...)."""
+KeyLike = int | jax.Array | None
+"""An int seed or a JAX random key (typed or raw ``uint32`` data)."""
+
 
 class TransformInitFn(Protocol):
     def __call__(self, params: Params) -> OptState: ...
@@ -76,7 +92,7 @@ def _accepts_extra(update: Callable[..., Any]) -> bool:
     return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values())
 
 
-def as_transform(tx: Any, where: str) -> GradientTransformation:
+def as_transform(tx: GradientTransformation, where: str) -> GradientTransformation:
     """Accept any object with ``init``/``update`` (gradtx, Optax); wrap foreign ones for extras."""
     init, update = getattr(tx, "init", None), getattr(tx, "update", None)
     if not callable(init) or not callable(update):

@@ -198,6 +198,18 @@ def _check_whole(name: str, value: Any) -> None:
         raise ValueError(f"{name} must be a whole number >= 0, got {value!r}.")
 
 
+def positive_unless(name: str, other: str) -> Callable[[dict[str, Any]], None]:
+    """A joint check: ``values[name] > 0`` when ``values[other]`` is ``None`` (``name`` then
+    stands in for ``other``)."""
+
+    def check(values: dict[str, Any]) -> None:
+        if values.get(other) is None:
+            what = f"{name} (used for {other}, which is None)"
+            _validate.check_range(what, values.get(name), 0.0, None, low_open=True)
+
+    return check
+
+
 def ordered(low_name: str, high_name: str) -> Callable[[dict[str, Any]], None]:
     """A joint check: ``values[low_name] <= values[high_name]`` (when both are known)."""
 
@@ -236,7 +248,7 @@ STANDARD: dict[str, Hyperparameter] = {
     "momentum": live(0.0, 1.0, high_open=True, optional=True),
     "eps": NONNEGATIVE,
     "eps_root": NONNEGATIVE,
-    "weight_decay": live(0.0, optional=True),
+    "weight_decay": NONNEGATIVE,
     "nesterov": FLAG,
     "mask": MASK,
     "weight_decay_mask": MASK,
@@ -283,12 +295,17 @@ class Rules:
       owner: the factory's name, for messages.
       specs: ``(name, Hyperparameter)`` of every argument that is live in this state.
       joint: an optional check of several values together, ``joint(values)`` with a dict
-        of the current concrete values (e.g. ``min_step_size <= max_step_size``).
+        of the values by name (e.g. ``min_step_size <= max_step_size``); it skips values
+        that are not concrete.
+      fixed: ``(name, value)`` of the static arguments that are plain numbers, strings or
+        ``None``, which a joint check may need (DoWG's ``eps`` must be positive when
+        ``init_estim_sq_dist`` is ``None``).
     """
 
     owner: str
     specs: tuple[tuple[str, Hyperparameter], ...]
     joint: Callable[[dict[str, Any]], None] | None = None
+    fixed: tuple[tuple[str, Any], ...] = ()
 
     def __repr__(self) -> str:
         return f"Rules({self.owner})"
@@ -297,6 +314,4 @@ class Rules:
         """Validate ``value`` for ``name`` given the other current values."""
         dict(self.specs)[name].validate(name, value)
         if self.joint is not None:
-            concrete = {k: _validate.concrete_value(v) for k, v in {**current, name: value}.items()}
-            if all(v is not None for v in concrete.values()):
-                self.joint(concrete)
+            self.joint({**dict(self.fixed), **current, name: value})

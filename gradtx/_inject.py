@@ -168,19 +168,22 @@ def inject_hyperparams(
                 if declared or spec.kind == _hyper.LIVE or spec is _hyper.DTYPE:
                     spec.validate(name, value)
                 static[name] = value
-        # Build once with concrete values: the factory validates them (schedules at step 0).
-        first = {n: fn(np.int32(0)) for n, fn in schedules.items()}
-        first.update({n: fn(fn.init()) for n, fn in stateful.items()})
-        # Validate under the caller's own argument names ("b1", not the primitive's "decay").
+        # Validate under the caller's own argument names ("b1", not the primitive's "decay"),
+        # schedules by their value at step 0, before anything else calls them.
         for name, value in {**numeric, **schedules}.items():
             specs[name].validate(name, value)
+        # Build once with concrete values: the factory validates them too.
+        first = {n: fn(np.int32(0)) for n, fn in schedules.items()}
+        first.update({n: fn(fn.init()) for n, fn in stateful.items()})
         for name in stateful:
             specs[name].validate(f"{name} (stateful schedule, initial value)", first[name])
         if joint is not None:
             joint({**static, **numeric, **first})
         factory(**static, **numeric, **first)
         live = [n for n in bound.arguments if n in numeric or n in first]
-        rules = _hyper.Rules(who, tuple((n, specs[n]) for n in live), joint)
+        plain = (int, float, str, bool, type(None))
+        fixed = tuple((n, v) for n, v in static.items() if isinstance(v, plain))
+        rules = _hyper.Rules(who, tuple((n, specs[n]) for n in live), joint, fixed)
 
         def current(hyperparams):
             return factory(**static, **hyperparams)
@@ -220,6 +223,11 @@ def inject_hyperparams(
 
         return GradientTransformation(init, update)
 
+    try:  # the annotations as objects (``ScalarOrSchedule``), not strings: Optax's tests and
+        # editors read them from the public factory's signature
+        wrapped.__signature__ = inspect.signature(factory, eval_str=True)
+    except Exception:  # an annotation that cannot be evaluated: keep the plain signature
+        pass
     wrapped.__gradtx_raw__ = factory
     wrapped.__gradtx_hyperparams__ = getattr(factory, "__gradtx_hyperparams__", None)
     return wrapped

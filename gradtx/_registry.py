@@ -29,6 +29,9 @@ class OptimizerInfo:
         :mod:`gradtx._hyper`): which are live, static or structural, and what each accepts.
       example: keyword arguments that train the case study's small MLP well.
       needs_value: whether ``update`` needs the ``value`` extra argument.
+      optax: the same method in Optax, as Markdown (``"`optax.adam`"``; ``"—"``: none;
+        ``None``: not declared, which ``tests/test_docs.py`` reports).
+      pytorch: the same method in ``torch.optim``, as Markdown (``"—"``: none).
     """
 
     name: str
@@ -37,6 +40,8 @@ class OptimizerInfo:
     hyperparams: dict[str, Hyperparameter]
     example: dict[str, Any] = field(default_factory=dict)
     needs_value: bool = False
+    optax: str | None = None
+    pytorch: str | None = None
 
     @property
     def static_args(self) -> tuple[str, ...]:
@@ -96,6 +101,8 @@ def optimizer(
     example: dict[str, Any] | None = None,
     needs_value: bool = False,
     joint: Callable[[dict[str, Any]], None] | None = None,
+    optax: str | None = None,
+    pytorch: str | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorate a chain-building function: declare its arguments, make them live, register it.
 
@@ -106,6 +113,8 @@ def optimizer(
       example: keyword arguments that train the case study's small MLP well.
       needs_value: whether ``update`` needs the loss (``value=``).
       joint: a check of several concrete values together (``joint(values_by_name)``).
+      optax, pytorch: the same method's name in Optax and in ``torch.optim`` (Markdown, for
+        the documentation's tables; ``"—"`` where there is none).
 
     The decorated function keeps its name, signature and docstring; calling it validates
     every argument against its declaration and returns a transform whose live
@@ -118,7 +127,14 @@ def optimizer(
         if fn.__name__ in OPTIMIZERS:
             raise ValueError(f"optimizer {fn.__name__!r} is registered twice")
         OPTIMIZERS[fn.__name__] = OptimizerInfo(
-            fn.__name__, public, family_of(fn), specs, dict(example or {}), needs_value
+            fn.__name__,
+            public,
+            family_of(fn),
+            specs,
+            dict(example or {}),
+            needs_value,
+            optax,
+            pytorch,
         )
         return public
 

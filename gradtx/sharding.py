@@ -45,6 +45,7 @@ import jax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from gradtx import _tree
+from gradtx._base import GradientTransformation
 
 
 def _abstract(params: Any) -> Any:
@@ -88,7 +89,9 @@ def _key(path: tuple) -> tuple[str, ...]:
     return tuple(jax.tree_util.keystr((k,)) for k in path)
 
 
-def state_shardings(tx: Any, params: Any, mesh: Mesh, zero_axis: str | None = None) -> Any:
+def state_shardings(
+    tx: GradientTransformation, params: Any, mesh: Mesh, zero_axis: str | None = None
+) -> Any:
     r"""A ``NamedSharding`` for every leaf of ``tx.init(params)``, computed without allocating.
 
     Rules, leaf by leaf (see the module docstring for the ZeRO-1 idea):
@@ -163,7 +166,9 @@ def state_shardings(tx: Any, params: Any, mesh: Mesh, zero_axis: str | None = No
     return jax.tree.unflatten(treedef, [sharding_of(p, x) for p, x in flat_state])
 
 
-def init_sharded(tx: Any, params: Any, mesh: Mesh, zero_axis: str | None = None) -> Any:
+def init_sharded(
+    tx: GradientTransformation, params: Any, mesh: Mesh, zero_axis: str | None = None
+) -> Any:
     """``tx.init(params)`` placed with :func:`state_shardings`, never gathered on one device.
 
     It is ``jax.jit(tx.init, out_shardings=state_shardings(...))(params)``: each device

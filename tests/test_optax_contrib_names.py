@@ -208,6 +208,7 @@ def test_differentially_private_aggregate_needs_per_example_gradients():
         tx.update({"a": jnp.ones((3, 2)), "b": jnp.ones(2)}, tx.init(None))
 
 
+@pytest.mark.filterwarnings("ignore:.*seed.*deprecated:DeprecationWarning")  # Optax's dpsgd
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("momentum", [None, 0.9])
 def test_dpsgd_matches_optax(dtype, momentum):

@@ -70,3 +70,5 @@ from gradtx.optimizers._sgd_variants import polyak_sgd as polyak_sgd
 from gradtx.optimizers._sign import lion as lion
 from gradtx.optimizers._sign import sign_sgd as sign_sgd
 from gradtx.optimizers._sign import signum as signum
+
+__all__ = sorted(name for name in dir() if not name.startswith("_"))

@@ -15,10 +15,8 @@ ACProp divides the raw gradient by AdaBelief's second moment of the previous ste
 
 from __future__ import annotations
 
-from typing import Any
-
 from gradtx import _hyper as hp
-from gradtx._base import GradientTransformation, chain
+from gradtx._base import DTypeLike, GradientTransformation, MaskOrFn, ScalarOrSchedule, chain
 from gradtx._registry import optimizer
 from gradtx.transforms._adam_variants import (
     scale_by_acprop,
@@ -33,13 +31,17 @@ from gradtx.transforms._difference import scale_by_optimistic_gradient
 from gradtx.transforms._scaling import scale, scale_by_learning_rate
 
 
-@optimizer(example={"learning_rate": 0.01})
+@optimizer(
+    example={"learning_rate": 0.01},
+    optax="`optax.adabelief`",
+    pytorch="—",
+)
 def adabelief(
-    learning_rate: Any,
-    b1: Any = 0.9,
-    b2: Any = 0.999,
-    eps: Any = 1e-16,
-    eps_root: Any = 1e-16,
+    learning_rate: ScalarOrSchedule,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-16,
+    eps_root: ScalarOrSchedule = 1e-16,
     *,
     nesterov: bool = False,
 ) -> GradientTransformation:
@@ -83,15 +85,19 @@ def adabelief(
     )
 
 
-@optimizer(example={"learning_rate": 0.003})
+@optimizer(
+    example={"learning_rate": 0.003},
+    optax="`optax.contrib.acprop`",
+    pytorch="—",
+)
 def acprop(
-    learning_rate: Any,
-    b1: Any = 0.9,
-    b2: Any = 0.999,
-    eps: Any = 1e-16,
-    eps_root: Any = 1e-16,
-    weight_decay: Any = 0.0,
-    mask: Any = None,
+    learning_rate: ScalarOrSchedule,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-16,
+    eps_root: ScalarOrSchedule = 1e-16,
+    weight_decay: ScalarOrSchedule = 0.0,
+    mask: MaskOrFn = None,
 ) -> GradientTransformation:
     r"""ACProp: AdaBelief's second moment, applied one step late to the raw gradient.
 
@@ -135,9 +141,16 @@ def acprop(
     )
 
 
-@optimizer(example={"learning_rate": 0.01})
+@optimizer(
+    example={"learning_rate": 0.01},
+    optax="`optax.yogi`",
+    pytorch="—",
+)
 def yogi(
-    learning_rate: Any, b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-3
+    learning_rate: ScalarOrSchedule,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-3,
 ) -> GradientTransformation:
     r"""Yogi: Adam with an additive, sign-controlled second moment.
 
@@ -174,14 +187,19 @@ def yogi(
     return chain(scale_by_yogi(b1, b2, eps), scale_by_learning_rate(learning_rate))
 
 
-@optimizer(hyperparams={"threshold": hp.FINITE}, example={"learning_rate": 0.03})
+@optimizer(
+    hyperparams={"threshold": hp.FINITE},
+    example={"learning_rate": 0.03},
+    optax="`optax.radam`",
+    pytorch="`RAdam`",
+)
 def radam(
-    learning_rate: Any,
-    b1: Any = 0.9,
-    b2: Any = 0.999,
-    eps: Any = 1e-8,
-    eps_root: Any = 0.0,
-    threshold: Any = 5.0,
+    learning_rate: ScalarOrSchedule,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-8,
+    eps_root: ScalarOrSchedule = 0.0,
+    threshold: ScalarOrSchedule = 5.0,
     *,
     nesterov: bool = False,
 ) -> GradientTransformation:
@@ -228,16 +246,21 @@ def radam(
     )
 
 
-@optimizer(hyperparams={"b3": hp.DECAY}, example={"learning_rate": 0.01})
+@optimizer(
+    hyperparams={"b3": hp.DECAY},
+    example={"learning_rate": 0.01},
+    optax="`optax.adan`",
+    pytorch="—",
+)
 def adan(
-    learning_rate: Any,
-    b1: Any = 0.98,
-    b2: Any = 0.92,
-    b3: Any = 0.99,
-    eps: Any = 1e-8,
-    eps_root: Any = 1e-8,
-    weight_decay: Any = 0.0,
-    mask: Any = None,
+    learning_rate: ScalarOrSchedule,
+    b1: ScalarOrSchedule = 0.98,
+    b2: ScalarOrSchedule = 0.92,
+    b3: ScalarOrSchedule = 0.99,
+    eps: ScalarOrSchedule = 1e-8,
+    eps_root: ScalarOrSchedule = 1e-8,
+    weight_decay: ScalarOrSchedule = 0.0,
+    mask: MaskOrFn = None,
 ) -> GradientTransformation:
     r"""Adan: adaptive Nesterov momentum from averaged gradient differences.
 
@@ -289,15 +312,20 @@ def adan(
     )
 
 
-@optimizer(hyperparams={"optimism": hp.live(optional=True)}, example={"learning_rate": 0.01})
+@optimizer(
+    hyperparams={"optimism": hp.live(optional=True)},
+    example={"learning_rate": 0.01},
+    optax="`optax.optimistic_adam`",
+    pytorch="—",
+)
 def optimistic_adam(
-    learning_rate: Any,
-    optimism: Any = None,
-    b1: Any = 0.9,
-    b2: Any = 0.999,
-    eps: Any = 1e-8,
-    eps_root: Any = 0.0,
-    mu_dtype: Any = None,
+    learning_rate: ScalarOrSchedule,
+    optimism: ScalarOrSchedule | None = None,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-8,
+    eps_root: ScalarOrSchedule = 0.0,
+    mu_dtype: DTypeLike | None = None,
     *,
     nesterov: bool = True,
 ) -> GradientTransformation:

@@ -10,10 +10,8 @@ grows or shrinks each weight's step by the sign agreement of consecutive gradien
 
 from __future__ import annotations
 
-from typing import Any
-
 from gradtx import _hyper as hp
-from gradtx._base import GradientTransformation, chain, identity
+from gradtx._base import GradientTransformation, MaskOrFn, ScalarOrSchedule, chain, identity
 from gradtx._registry import optimizer
 from gradtx.transforms._adaptive import scale_by_rms, scale_by_rss, scale_by_stddev
 from gradtx.transforms._composite import scale_by_adadelta
@@ -23,9 +21,16 @@ from gradtx.transforms._scaling import scale, scale_by_learning_rate
 from gradtx.transforms._stepsize import scale_by_rprop
 
 
-@optimizer(hyperparams={"initial_accumulator_value": hp.fixed(0.0)}, example={"learning_rate": 0.1})
+@optimizer(
+    hyperparams={"initial_accumulator_value": hp.fixed(0.0)},
+    example={"learning_rate": 0.1},
+    optax="`optax.adagrad`",
+    pytorch="`Adagrad`",
+)
 def adagrad(
-    learning_rate: Any, initial_accumulator_value: Any = 0.1, eps: Any = 1e-7
+    learning_rate: ScalarOrSchedule,
+    initial_accumulator_value: float = 0.1,
+    eps: ScalarOrSchedule = 1e-7,
 ) -> GradientTransformation:
     r"""AdaGrad: per-parameter rates that shrink with the sum of squared gradients.
 
@@ -58,13 +63,17 @@ def adagrad(
     )
 
 
-@optimizer(example={"learning_rate": 1.0})
+@optimizer(
+    example={"learning_rate": 1.0},
+    optax="`optax.adadelta`",
+    pytorch="`Adadelta`",
+)
 def adadelta(
-    learning_rate: Any = 1.0,
-    rho: Any = 0.9,
-    eps: Any = 1e-6,
-    weight_decay: Any = 0.0,
-    weight_decay_mask: Any = None,
+    learning_rate: ScalarOrSchedule = 1.0,
+    rho: ScalarOrSchedule = 0.9,
+    eps: ScalarOrSchedule = 1e-6,
+    weight_decay: ScalarOrSchedule = 0.0,
+    weight_decay_mask: MaskOrFn = None,
 ) -> GradientTransformation:
     r"""AdaDelta: rates from the ratio of the RMS of past updates to the RMS of gradients.
 
@@ -114,15 +123,17 @@ def adadelta(
         "bias_correction": hp.FLAG,
     },
     example={"learning_rate": 0.003},
+    optax="`optax.rmsprop`",
+    pytorch="`RMSprop` (with `eps_in_sqrt=False`)",
 )
 def rmsprop(
-    learning_rate: Any,
-    decay: Any = 0.9,
-    eps: Any = 1e-8,
-    initial_scale: Any = 0.0,
+    learning_rate: ScalarOrSchedule,
+    decay: ScalarOrSchedule = 0.9,
+    eps: ScalarOrSchedule = 1e-8,
+    initial_scale: float = 0.0,
     eps_in_sqrt: bool = True,
     centered: bool = False,
-    momentum: Any = None,
+    momentum: ScalarOrSchedule | None = None,
     nesterov: bool = False,
     bias_correction: bool = False,
 ) -> GradientTransformation:
@@ -185,13 +196,15 @@ def rmsprop(
     },
     joint=hp.ordered("min_step_size", "max_step_size"),
     example={"learning_rate": 0.001},
+    optax="`optax.rprop`",
+    pytorch="`Rprop`",
 )
 def rprop(
-    learning_rate: Any,
-    eta_minus: Any = 0.5,
-    eta_plus: Any = 1.2,
-    min_step_size: Any = 1e-6,
-    max_step_size: Any = 50.0,
+    learning_rate: float,
+    eta_minus: ScalarOrSchedule = 0.5,
+    eta_plus: ScalarOrSchedule = 1.2,
+    min_step_size: ScalarOrSchedule = 1e-6,
+    max_step_size: ScalarOrSchedule = 50.0,
 ) -> GradientTransformation:
     r"""Rprop (iRprop$^-$): per-parameter step sizes from gradient sign agreement.
 

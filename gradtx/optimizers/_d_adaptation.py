@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from gradtx import _hyper as hp
-from gradtx._base import GradientTransformation, chain
+from gradtx._base import GradientTransformation, ScalarOrSchedule, chain
 from gradtx._registry import optimizer
 from gradtx.transforms._d_adaptation import scale_by_dadapt_adam, scale_by_prodigy
 from gradtx.transforms._scaling import scale
@@ -26,15 +26,17 @@ from gradtx.transforms._scaling import scale
         "safeguard_warmup": hp.FLAG,
     },
     example={"learning_rate": 1.0, "estim_lr0": 1e-3},
+    optax="`optax.contrib.prodigy`",
+    pytorch="—",
 )
 def prodigy(
-    learning_rate: Any = 1.0,
+    learning_rate: ScalarOrSchedule = 1.0,
     betas: tuple[Any, Any] = (0.9, 0.999),
-    beta3: Any = None,
-    eps: Any = 1e-8,
-    estim_lr0: Any = 1e-6,
-    estim_lr_coef: Any = 1.0,
-    weight_decay: Any = 0.0,
+    beta3: ScalarOrSchedule | None = None,
+    eps: ScalarOrSchedule = 1e-8,
+    estim_lr0: ScalarOrSchedule = 1e-6,
+    estim_lr_coef: ScalarOrSchedule = 1.0,
+    weight_decay: ScalarOrSchedule = 0.0,
     safeguard_warmup: bool = False,
 ) -> GradientTransformation:
     r"""Prodigy: Adam whose step $d_t$ estimates the distance to the solution, fast.
@@ -76,14 +78,17 @@ def prodigy(
 
 
 @optimizer(
-    hyperparams={"betas": hp.BETAS, "estim_lr0": hp.POSITIVE}, example={"learning_rate": 1.0}
+    hyperparams={"betas": hp.BETAS, "estim_lr0": hp.POSITIVE},
+    example={"learning_rate": 1.0},
+    optax="`optax.contrib.dadapt_adamw`",
+    pytorch="—",
 )
 def dadapt_adamw(
-    learning_rate: Any = 1.0,
+    learning_rate: ScalarOrSchedule = 1.0,
     betas: tuple[Any, Any] = (0.9, 0.999),
-    eps: Any = 1e-8,
-    estim_lr0: Any = 1e-6,
-    weight_decay: Any = 0.0,
+    eps: ScalarOrSchedule = 1e-8,
+    estim_lr0: ScalarOrSchedule = 1e-6,
+    weight_decay: ScalarOrSchedule = 0.0,
 ) -> GradientTransformation:
     r"""D-Adapted AdamW: Adam whose step $d_t$ is a lower bound on the distance to the solution.
 

@@ -10,13 +10,11 @@ each chain is the library's usual members; the *state / param* column shows the 
 
 from __future__ import annotations
 
-from typing import Any
-
 import jax
 import jax.numpy as jnp
 
 from gradtx import _hyper as hp
-from gradtx._base import GradientTransformation, chain
+from gradtx._base import DTypeLike, GradientTransformation, MaskOrFn, ScalarOrSchedule, chain
 from gradtx._registry import optimizer
 from gradtx.transforms._decay import add_decayed_weights
 from gradtx.transforms._factored import (
@@ -48,20 +46,22 @@ def relative_step_size(count: jax.Array) -> jax.Array:
         "factored": hp.FLAG,
     },
     example={"learning_rate": 0.01},
+    optax="`optax.adafactor`",
+    pytorch="`Adafactor` (other defaults)",
 )
 def adafactor(
-    learning_rate: Any = None,
+    learning_rate: ScalarOrSchedule | None = None,
     min_dim_size_to_factor: int = 128,
-    decay_rate: Any = 0.8,
+    decay_rate: ScalarOrSchedule = 0.8,
     decay_offset: int = 0,
     multiply_by_parameter_scale: bool = True,
-    clipping_threshold: Any = 1.0,
-    momentum: Any = None,
-    dtype_momentum: Any = _FLOAT32,
-    weight_decay_rate: Any = None,
-    eps: Any = 1e-30,
+    clipping_threshold: ScalarOrSchedule | None = 1.0,
+    momentum: ScalarOrSchedule | None = None,
+    dtype_momentum: DTypeLike | None = _FLOAT32,
+    weight_decay_rate: ScalarOrSchedule | None = None,
+    eps: ScalarOrSchedule = 1e-30,
     factored: bool = True,
-    weight_decay_mask: Any = None,
+    weight_decay_mask: MaskOrFn = None,
 ) -> GradientTransformation:
     r"""Adafactor: factored second moments, update clipping and a step relative to the weights.
 
@@ -133,8 +133,14 @@ def adafactor(
     return chain(*members)
 
 
-@optimizer(example={"learning_rate": 0.1})
-def sm3(learning_rate: Any, momentum: Any = 0.9) -> GradientTransformation:
+@optimizer(
+    example={"learning_rate": 0.1},
+    optax="`optax.sm3`",
+    pytorch="—",
+)
+def sm3(
+    learning_rate: ScalarOrSchedule, momentum: ScalarOrSchedule | None = 0.9
+) -> GradientTransformation:
     r"""SM3: AdaGrad with one accumulator per row and column (per slice of each axis).
 
     $$\nu_t(i) = g_t(i)^2 + \min_{r \ni i}\mu_{t-1}(r),\quad

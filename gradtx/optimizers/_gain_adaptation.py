@@ -10,12 +10,10 @@ curvature (:func:`gradtx.scale_by_vsgd`).
 
 from __future__ import annotations
 
-from typing import Any
-
 import jax.numpy as jnp
 
 from gradtx import _hyper as hp
-from gradtx._base import GradientTransformation, chain, identity
+from gradtx._base import GradientTransformation, KeyLike, ScalarOrSchedule, chain, identity
 from gradtx._registry import optimizer
 from gradtx.transforms._gain_adaptation import scale_by_local_gains, scale_by_vsgd
 from gradtx.transforms._momentum import trace
@@ -31,14 +29,16 @@ from gradtx.transforms._scaling import scale_by_learning_rate
     },
     joint=hp.ordered("min_gain", "max_gain"),
     example={"learning_rate": 0.5},
+    optax="—",
+    pytorch="—",
 )
 def local_gains(
-    learning_rate: Any,
-    increase: Any = 0.05,
-    decrease: Any = 0.95,
-    min_gain: Any = 0.1,
-    max_gain: Any = 10.0,
-    momentum: Any = None,
+    learning_rate: ScalarOrSchedule,
+    increase: ScalarOrSchedule = 0.05,
+    decrease: ScalarOrSchedule = 0.95,
+    min_gain: ScalarOrSchedule = 0.1,
+    max_gain: ScalarOrSchedule = 10.0,
+    momentum: ScalarOrSchedule | None = None,
 ) -> GradientTransformation:
     r"""Local gains: SGD whose per-weight gains grow while the gradient keeps its sign.
 
@@ -93,13 +93,15 @@ def local_gains(
 @optimizer(
     hyperparams={"kappa": hp.NONNEGATIVE, "phi": hp.DECAY, "theta": hp.DECAY},
     example={"learning_rate": 0.1, "kappa": 0.05},
+    optax="—",
+    pytorch="—",
 )
 def delta_bar_delta(
-    learning_rate: Any,
-    kappa: Any,
-    phi: Any = 0.1,
-    theta: Any = 0.7,
-    momentum: Any = None,
+    learning_rate: ScalarOrSchedule,
+    kappa: ScalarOrSchedule,
+    phi: ScalarOrSchedule = 0.1,
+    theta: ScalarOrSchedule = 0.7,
+    momentum: ScalarOrSchedule | None = None,
 ) -> GradientTransformation:
     r"""Delta-bar-delta: per-weight rates that grow while the gradient agrees with its average.
 
@@ -163,17 +165,19 @@ def delta_bar_delta(
         "outlier_threshold": hp.NONNEGATIVE,
     },
     example={},
+    optax="—",
+    pytorch="—",
 )
 def vsgd(
-    learning_rate: Any = 1.0,
+    learning_rate: ScalarOrSchedule = 1.0,
     variant: str = "l",
     curvature: str = "secant",
-    n0: Any = 10.0,
-    c: Any = 2.0,
-    eps: Any = 1e-9,
-    initial_curvature: Any = 1.0,
-    outlier_threshold: Any = 2.0,
-    key: int = 0,
+    n0: ScalarOrSchedule = 10.0,
+    c: ScalarOrSchedule = 2.0,
+    eps: ScalarOrSchedule = 1e-9,
+    initial_curvature: ScalarOrSchedule = 1.0,
+    outlier_threshold: ScalarOrSchedule = 2.0,
+    key: KeyLike = 0,
 ) -> GradientTransformation:
     r"""vSGD: SGD whose rates are set from the gradient's signal-to-noise ratio and curvature.
 

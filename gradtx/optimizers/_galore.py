@@ -9,10 +9,10 @@ gradient, recomputed every ``update_proj_gap`` steps.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 from gradtx import _hyper as hp
-from gradtx._base import GradientTransformation, chain
+from gradtx._base import GradientTransformation, MaskOrFn, Params, ScalarOrSchedule, chain
 from gradtx._registry import optimizer
 from gradtx.transforms._decay import add_decayed_weights
 from gradtx.transforms._galore import scale_by_galore
@@ -32,16 +32,18 @@ from gradtx.transforms._scaling import scale_by_learning_rate
         ),
     },
     example={"learning_rate": 0.01, "rank": 8},
+    optax="`optax.contrib.galore`",
+    pytorch="—",
 )
 def galore(
-    learning_rate: Any,
+    learning_rate: ScalarOrSchedule,
     rank: int = 128,
     update_proj_gap: int = 200,
-    scale: Any = 1.0,
-    base_optimizer: Any = None,
-    weight_decay: Any = 0.0,
-    mask: Any = None,
-    weight_dimension_numbers: Any = None,
+    scale: ScalarOrSchedule = 1.0,
+    base_optimizer: GradientTransformation | None = None,
+    weight_decay: ScalarOrSchedule = 0.0,
+    mask: MaskOrFn = None,
+    weight_dimension_numbers: Params | Callable[[Params], Params] | None = None,
 ) -> GradientTransformation:
     r"""GaLore: Adam (or ``base_optimizer``) on rank-$r$ projections of the matrix gradients.
 

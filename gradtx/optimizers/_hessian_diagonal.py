@@ -9,10 +9,8 @@ negatively curved direction gets a bounded step. Its ``update`` needs the loss a
 
 from __future__ import annotations
 
-from typing import Any
-
 from gradtx import _hyper as hp
-from gradtx._base import GradientTransformation, chain
+from gradtx._base import DTypeLike, GradientTransformation, MaskOrFn, ScalarOrSchedule, chain
 from gradtx._registry import optimizer
 from gradtx.transforms._decay import add_decayed_weights
 from gradtx.transforms._hessian_diagonal import scale_by_sophia
@@ -30,19 +28,21 @@ from gradtx.transforms._scaling import scale_by_learning_rate
     },
     example={"learning_rate": 0.01},
     needs_value=True,
+    optax="`optax.contrib.sophia`",
+    pytorch="—",
 )
 def sophia(
-    learning_rate: Any,
-    b1: Any = 0.965,
-    b2: Any = 0.99,
-    eps: Any = 1e-8,
-    weight_decay: Any = 1e-4,
-    weight_decay_mask: Any = None,
-    gamma: Any = 0.01,
-    clip_threshold: Any = 1.0,
+    learning_rate: ScalarOrSchedule,
+    b1: ScalarOrSchedule = 0.965,
+    b2: ScalarOrSchedule = 0.99,
+    eps: ScalarOrSchedule = 1e-8,
+    weight_decay: ScalarOrSchedule = 1e-4,
+    weight_decay_mask: MaskOrFn = None,
+    gamma: ScalarOrSchedule = 0.01,
+    clip_threshold: ScalarOrSchedule | None = 1.0,
     update_interval: int = 10,
-    hessian_diagonal_fn: Any = None,
-    mu_dtype: Any = None,
+    hessian_diagonal_fn: GradientTransformation | None = None,
+    mu_dtype: DTypeLike | None = None,
     verbose: bool = False,
     print_win_rate_every_n_steps: int = 0,
 ) -> GradientTransformation:

@@ -11,12 +11,10 @@ per layer (:func:`gradtx.scale_by_layerwise_rms`).
 
 from __future__ import annotations
 
-from typing import Any
-
 import jax.numpy as jnp
 
 from gradtx import _hyper as hp
-from gradtx._base import GradientTransformation, chain, identity
+from gradtx._base import GradientTransformation, MaskOrFn, ScalarOrSchedule, chain, identity
 from gradtx._registry import optimizer
 from gradtx.transforms._composite import scale_by_adam
 from gradtx.transforms._decay import add_decayed_weights
@@ -25,15 +23,19 @@ from gradtx.transforms._momentum import trace
 from gradtx.transforms._scaling import scale_by_learning_rate
 
 
-@optimizer(example={"learning_rate": 0.01})
+@optimizer(
+    example={"learning_rate": 0.01},
+    optax="`optax.lamb`",
+    pytorch="—",
+)
 def lamb(
-    learning_rate: Any,
-    b1: Any = 0.9,
-    b2: Any = 0.999,
-    eps: Any = 1e-6,
-    eps_root: Any = 0.0,
-    weight_decay: Any = 0.0,
-    mask: Any = None,
+    learning_rate: ScalarOrSchedule,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-6,
+    eps_root: ScalarOrSchedule = 0.0,
+    weight_decay: ScalarOrSchedule = 0.0,
+    mask: MaskOrFn = None,
 ) -> GradientTransformation:
     r"""LAMB: AdamW's direction, rescaled per layer to the layer's weight norm.
 
@@ -81,15 +83,17 @@ def lamb(
 @optimizer(
     hyperparams={"trust_coefficient": hp.POSITIVE},
     example={"learning_rate": 0.1, "trust_coefficient": 0.03},
+    optax="`optax.lars`",
+    pytorch="—",
 )
 def lars(
-    learning_rate: Any,
-    weight_decay: Any = 0.0,
-    weight_decay_mask: Any = True,
-    trust_coefficient: Any = 0.001,
-    eps: Any = 0.0,
-    trust_ratio_mask: Any = True,
-    momentum: Any = 0.9,
+    learning_rate: ScalarOrSchedule,
+    weight_decay: ScalarOrSchedule = 0.0,
+    weight_decay_mask: MaskOrFn = True,
+    trust_coefficient: ScalarOrSchedule = 0.001,
+    eps: ScalarOrSchedule = 0.0,
+    trust_ratio_mask: MaskOrFn = True,
+    momentum: ScalarOrSchedule | None = 0.9,
     nesterov: bool = False,
 ) -> GradientTransformation:
     r"""LARS: SGD with momentum whose per-layer step is a fixed fraction of the layer's norm.
@@ -145,8 +149,15 @@ def lars(
     )
 
 
-@optimizer(hyperparams={"min_norm": hp.NONNEGATIVE}, example={"learning_rate": 0.01})
-def fromage(learning_rate: Any, min_norm: Any = 1e-6) -> GradientTransformation:
+@optimizer(
+    hyperparams={"min_norm": hp.NONNEGATIVE},
+    example={"learning_rate": 0.01},
+    optax="`optax.fromage`",
+    pytorch="—",
+)
+def fromage(
+    learning_rate: ScalarOrSchedule, min_norm: ScalarOrSchedule = 1e-6
+) -> GradientTransformation:
     r"""Fromage: a step of relative size $\eta$ per layer, then a shrink that keeps norms fixed.
 
     $$w_{t+1} = \frac{1}{\sqrt{1+\eta_t^2}}
@@ -188,14 +199,18 @@ def fromage(learning_rate: Any, min_norm: Any = 1e-6) -> GradientTransformation:
     )
 
 
-@optimizer(example={"learning_rate": 0.01})
+@optimizer(
+    example={"learning_rate": 0.01},
+    optax="`optax.novograd`",
+    pytorch="—",
+)
 def novograd(
-    learning_rate: Any,
-    b1: Any = 0.9,
-    b2: Any = 0.25,
-    eps: Any = 1e-6,
-    eps_root: Any = 0.0,
-    weight_decay: Any = 0.0,
+    learning_rate: ScalarOrSchedule,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.25,
+    eps: ScalarOrSchedule = 1e-6,
+    eps_root: ScalarOrSchedule = 0.0,
+    weight_decay: ScalarOrSchedule = 0.0,
 ) -> GradientTransformation:
     r"""NovoGrad: momentum on gradients normalized by a per-layer running norm.
 

@@ -10,12 +10,10 @@ transform to chain after any optimizer (:func:`gradtx.reduce_on_plateau`), not a
 
 from __future__ import annotations
 
-from typing import Any
-
 import jax.numpy as jnp
 
 from gradtx import _hyper as hp
-from gradtx._base import GradientTransformation, chain
+from gradtx._base import GradientTransformation, KeyLike, ScalarOrSchedule, chain
 from gradtx._registry import optimizer
 from gradtx.transforms._loss_driven import (
     random_search_step,
@@ -33,13 +31,15 @@ from gradtx.transforms._scaling import scale_by_learning_rate
     },
     example={"learning_rate": 0.3, "tolerance": 1.0},
     needs_value=True,
+    optax="—",
+    pytorch="—",
 )
 def bold_driver(
-    learning_rate: Any,
-    increase: Any = 1.05,
-    decrease: Any = 0.5,
-    tolerance: Any = 0.0,
-    momentum: Any = 0.0,
+    learning_rate: ScalarOrSchedule,
+    increase: ScalarOrSchedule = 1.05,
+    decrease: ScalarOrSchedule = 0.5,
+    tolerance: ScalarOrSchedule = 0.0,
+    momentum: ScalarOrSchedule | None = 0.0,
 ) -> GradientTransformation:
     r"""Bold driver: descent whose rate grows while the loss falls and halves when it rises.
 
@@ -99,9 +99,14 @@ def bold_driver(
     },
     example={"learning_rate": 0.03},
     needs_value=True,
+    optax="—",
+    pytorch="—",
 )
 def random_search(
-    learning_rate: Any, increase: Any = 1.4, target_rate: Any = 0.2, key: Any = None
+    learning_rate: ScalarOrSchedule,
+    increase: ScalarOrSchedule = 1.4,
+    target_rate: ScalarOrSchedule = 0.2,
+    key: KeyLike = None,
 ) -> GradientTransformation:
     r"""Local random search: keep a Gaussian perturbation of the weights if the loss falls.
 
@@ -156,14 +161,16 @@ def random_search(
     },
     example={"learning_rate": 0.3},
     needs_value=True,
+    optax="—",
+    pytorch="—",
 )
 def spsa(
-    learning_rate: Any,
-    perturbation: Any = 0.01,
-    stability: Any = 0.0,
-    alpha: Any = 0.602,
-    gamma: Any = 0.101,
-    key: Any = None,
+    learning_rate: ScalarOrSchedule,
+    perturbation: ScalarOrSchedule = 0.01,
+    stability: ScalarOrSchedule = 0.0,
+    alpha: ScalarOrSchedule = 0.602,
+    gamma: ScalarOrSchedule = 0.101,
+    key: KeyLike = None,
 ) -> GradientTransformation:
     r"""SPSA: descent along Spall's two-evaluation estimate of the gradient.
 

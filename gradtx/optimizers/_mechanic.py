@@ -7,10 +7,8 @@ rate at 1 (or a schedule that peaks at 1) and Mechanic finds the size of the ste
 
 from __future__ import annotations
 
-from typing import Any
-
 from gradtx import _hyper as hp
-from gradtx._base import GradientTransformation
+from gradtx._base import GradientTransformation, ScalarOrSchedule
 from gradtx._registry import optimizer
 from gradtx.optimizers._adam import adam
 from gradtx.wrappers._mechanic import scale_by_mechanic
@@ -21,12 +19,14 @@ _MECHANIC_EXAMPLE = {"base_optimizer": adam(1.0), "s_init": 1e-3}  # 1e-6 steps 
 @optimizer(
     hyperparams={"base_optimizer": hp.TRANSFORM, "s_init": hp.POSITIVE, "num_betas": hp.count(1)},
     example=_MECHANIC_EXAMPLE,
+    optax="`optax.contrib.mechanize`",
+    pytorch="—",
 )
 def mechanize(
-    base_optimizer: Any,
-    weight_decay: Any = 1e-2,
-    eps: Any = 1e-8,
-    s_init: Any = 1e-6,
+    base_optimizer: GradientTransformation,
+    weight_decay: ScalarOrSchedule = 1e-2,
+    eps: ScalarOrSchedule = 1e-8,
+    s_init: ScalarOrSchedule = 1e-6,
     num_betas: int = 6,
 ) -> GradientTransformation:
     r"""Mechanic: learn the scale of a base optimizer's updates by coin betting.

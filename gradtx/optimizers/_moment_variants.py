@@ -12,13 +12,18 @@ moves, and updates the moments of, only the rows that received a gradient
 
 from __future__ import annotations
 
-from typing import Any
-
 import jax.numpy as jnp
 
 from gradtx import _hyper as hp
 from gradtx import _tree
-from gradtx._base import GradientTransformation, chain
+from gradtx._base import (
+    DTypeLike,
+    GradientTransformation,
+    MaskOrFn,
+    ScalarOrSchedule,
+    Schedule,
+    chain,
+)
 from gradtx._registry import optimizer
 from gradtx.transforms._adaptive import scale_by_rms
 from gradtx.transforms._decay import add_decayed_weights
@@ -38,17 +43,19 @@ from gradtx.transforms._sign import interpolated_ema
 @optimizer(
     hyperparams={"use_clipping": hp.FLAG, "clip_value_fn": hp.function_of_step(0.0, optional=True)},
     example={"learning_rate": 0.03},
+    optax="`optax.contrib.adopt`",
+    pytorch="—",
 )
 def adopt(
-    learning_rate: Any,
-    b1: Any = 0.9,
-    b2: Any = 0.9999,
-    eps: Any = 1e-6,
-    mu_dtype: Any = None,
+    learning_rate: ScalarOrSchedule,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.9999,
+    eps: ScalarOrSchedule = 1e-6,
+    mu_dtype: DTypeLike | None = None,
     *,
     nesterov: bool = False,
     use_clipping: bool = True,
-    clip_value_fn: Any = quarter_power,
+    clip_value_fn: Schedule | float | None = quarter_power,
 ) -> GradientTransformation:
     r"""ADOPT: momentum of gradients normalized by the *previous* second moment.
 
@@ -98,18 +105,23 @@ def adopt(
     )
 
 
-@optimizer(hyperparams={"b3": hp.DECAY, "alpha": hp.FINITE}, example={"learning_rate": 0.01})
+@optimizer(
+    hyperparams={"b3": hp.DECAY, "alpha": hp.FINITE},
+    example={"learning_rate": 0.01},
+    optax="`optax.contrib.ademamix`",
+    pytorch="—",
+)
 def ademamix(
-    learning_rate: Any,
-    b1: Any = 0.9,
-    b2: Any = 0.999,
-    b3: Any = 0.9999,
-    alpha: Any = 5.0,
-    eps: Any = 1e-8,
-    eps_root: Any = 0.0,
-    mu_dtype: Any = None,
-    weight_decay: Any = 0.0,
-    mask: Any = None,
+    learning_rate: ScalarOrSchedule,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    b3: ScalarOrSchedule = 0.9999,
+    alpha: ScalarOrSchedule = 5.0,
+    eps: ScalarOrSchedule = 1e-8,
+    eps_root: ScalarOrSchedule = 0.0,
+    mu_dtype: DTypeLike | None = None,
+    weight_decay: ScalarOrSchedule = 0.0,
+    mask: MaskOrFn = None,
 ) -> GradientTransformation:
     r"""AdEMAMix: AdamW whose momentum mixes a fast and a slow EMA of the gradient.
 
@@ -163,16 +175,21 @@ def ademamix(
     )
 
 
-@optimizer(hyperparams={"alpha": hp.FINITE}, example={"learning_rate": 0.003})
+@optimizer(
+    hyperparams={"alpha": hp.FINITE},
+    example={"learning_rate": 0.003},
+    optax="`optax.contrib.simplified_ademamix`",
+    pytorch="—",
+)
 def simplified_ademamix(
-    learning_rate: Any,
-    b1: Any = 0.99,
-    b2: Any = 0.95,
-    alpha: Any = 0.0,
-    eps: Any = 1e-8,
-    eps_root: Any = 0.0,
-    weight_decay: Any = 0.0,
-    mask: Any = None,
+    learning_rate: ScalarOrSchedule,
+    b1: ScalarOrSchedule = 0.99,
+    b2: ScalarOrSchedule = 0.95,
+    alpha: ScalarOrSchedule = 0.0,
+    eps: ScalarOrSchedule = 1e-8,
+    eps_root: ScalarOrSchedule = 0.0,
+    weight_decay: ScalarOrSchedule = 0.0,
+    mask: MaskOrFn = None,
 ) -> GradientTransformation:
     r"""Simplified AdEMAMix: one long, unnormalized momentum plus the current gradient.
 
@@ -223,9 +240,16 @@ def simplified_ademamix(
     )
 
 
-@optimizer(example={"learning_rate": 0.01})
+@optimizer(
+    example={"learning_rate": 0.01},
+    optax="`optax.contrib.madgrad`",
+    pytorch="—",
+)
 def madgrad(
-    learning_rate: Any, momentum: Any = 0.9, weight_decay: Any = 0.0, eps: Any = 1e-6
+    learning_rate: ScalarOrSchedule,
+    momentum: ScalarOrSchedule | None = 0.9,
+    weight_decay: ScalarOrSchedule = 0.0,
+    eps: ScalarOrSchedule = 1e-6,
 ) -> GradientTransformation:
     r"""MADGRAD: momentumized dual averaging with a cube-root adaptive denominator.
 
@@ -279,9 +303,16 @@ def madgrad(
         "row_axis": hp.structural(optional=True, allowed="an axis (int), a tuple of axes, or None")
     },
     example={"learning_rate": 0.01},
+    optax="—",
+    pytorch="`SparseAdam`",
 )
 def lazy_adam(
-    learning_rate: Any, b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8, *, row_axis: Any = 0
+    learning_rate: ScalarOrSchedule,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-8,
+    *,
+    row_axis: int | tuple[int, ...] | None = 0,
 ) -> GradientTransformation:
     r"""Lazy Adam (PyTorch's ``SparseAdam``): only rows with a gradient move, and their moments.
 

@@ -11,10 +11,8 @@ root).
 
 from __future__ import annotations
 
-from typing import Any
-
 from gradtx import _hyper as hp
-from gradtx._base import GradientTransformation, chain
+from gradtx._base import GradientTransformation, ScalarOrSchedule, chain
 from gradtx._registry import optimizer
 from gradtx.transforms._adaptive import scale_by_rms
 from gradtx.transforms._momo import scale_by_momo
@@ -27,12 +25,14 @@ _DECLARED = {"lower_bound": hp.FINITE, "adapt_lower_bound": hp.FLAG}
     hyperparams={"beta": hp.DECAY, **_DECLARED},
     example={"learning_rate": 1.0},
     needs_value=True,
+    optax="`optax.contrib.momo`",
+    pytorch="—",
 )
 def momo(
-    learning_rate: Any = 1.0,
-    beta: Any = 0.9,
-    lower_bound: Any = 0.0,
-    weight_decay: Any = 0.0,
+    learning_rate: ScalarOrSchedule = 1.0,
+    beta: ScalarOrSchedule = 0.9,
+    lower_bound: ScalarOrSchedule = 0.0,
+    weight_decay: ScalarOrSchedule = 0.0,
     adapt_lower_bound: bool = False,
 ) -> GradientTransformation:
     r"""MoMo: SGD with momentum whose step is a capped Polyak step from a momentum model.
@@ -78,14 +78,20 @@ def momo(
     )
 
 
-@optimizer(hyperparams=_DECLARED, example={"learning_rate": 0.1}, needs_value=True)
+@optimizer(
+    hyperparams=_DECLARED,
+    example={"learning_rate": 0.1},
+    needs_value=True,
+    optax="`optax.contrib.momo_adam`",
+    pytorch="—",
+)
 def momo_adam(
-    learning_rate: Any = 1e-2,
-    b1: Any = 0.9,
-    b2: Any = 0.999,
-    eps: Any = 1e-8,
-    lower_bound: Any = 0.0,
-    weight_decay: Any = 0.0,
+    learning_rate: ScalarOrSchedule = 1e-2,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-8,
+    lower_bound: ScalarOrSchedule = 0.0,
+    weight_decay: ScalarOrSchedule = 0.0,
     adapt_lower_bound: bool = False,
 ) -> GradientTransformation:
     r"""MoMo-Adam: Adam whose step size is a capped Polyak step from a momentum model.

@@ -8,13 +8,21 @@ matrices (biases, scales, or any leaf its dimension numbers leave out) are train
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
 import numpy as np
 
 from gradtx import _hyper as hp
-from gradtx._base import GradientTransformation, chain
+from gradtx._base import (
+    DTypeLike,
+    GradientTransformation,
+    MaskOrFn,
+    Params,
+    ScalarOrSchedule,
+    chain,
+)
 from gradtx._registry import optimizer
 from gradtx.optimizers._adam import adamw
 from gradtx.transforms._decay import add_decayed_weights
@@ -60,27 +68,29 @@ def _muon_labels(spec: Any) -> Any:
         "consistent_rms": hp.live(0.0, optional=True),
     },
     example={"learning_rate": 0.02},
+    optax="`optax.contrib.muon`",
+    pytorch="`Muon`",
 )
 def muon(
-    learning_rate: Any,
-    ns_coeffs: Any = NS_COEFFS["standard"],
+    learning_rate: ScalarOrSchedule,
+    ns_coeffs: str | Sequence[float] | Sequence[Sequence[float]] = NS_COEFFS["standard"],
     ns_steps: int = 5,
-    beta: Any = 0.95,
-    eps: Any = 1e-8,
-    weight_decay: Any = 0.0,
-    weight_decay_mask: Any = None,
-    mu_dtype: Any = None,
+    beta: ScalarOrSchedule = 0.95,
+    eps: ScalarOrSchedule = 1e-8,
+    weight_decay: ScalarOrSchedule = 0.0,
+    weight_decay_mask: MaskOrFn = None,
+    mu_dtype: DTypeLike | None = None,
     *,
     nesterov: bool = True,
     adaptive: bool = False,
     preconditioning: str = "frobenius",
-    adam_b1: Any = 0.9,
-    adam_b2: Any = 0.999,
-    adam_eps_root: Any = 0.0,
-    adam_weight_decay: Any = 0.0,
-    adam_learning_rate: Any = None,
-    muon_weight_dimension_numbers: Any = None,
-    consistent_rms: Any = None,
+    adam_b1: ScalarOrSchedule = 0.9,
+    adam_b2: ScalarOrSchedule = 0.999,
+    adam_eps_root: ScalarOrSchedule = 0.0,
+    adam_weight_decay: ScalarOrSchedule = 0.0,
+    adam_learning_rate: ScalarOrSchedule | None = None,
+    muon_weight_dimension_numbers: Params | Callable[[Params], Params] | None = None,
+    consistent_rms: ScalarOrSchedule | None = None,
 ) -> GradientTransformation:
     r"""Muon: momentum orthogonalized by Newton–Schulz for matrices, AdamW for the rest.
 

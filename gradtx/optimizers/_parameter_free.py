@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from gradtx import _hyper as hp
-from gradtx._base import GradientTransformation, chain
+from gradtx._base import GradientTransformation, MaskOrFn, ScalarOrSchedule, chain
 from gradtx._registry import optimizer
 from gradtx.transforms._decay import add_decayed_weights
 from gradtx.transforms._parameter_free import scale_by_cocob, scale_by_dog, scale_by_dowg
@@ -20,15 +20,20 @@ from gradtx.transforms._scaling import scale_by_learning_rate
 
 
 @optimizer(
-    hyperparams={"alpha": hp.POSITIVE, "eps": hp.fixed(0.0, low_open=True)},
+    hyperparams={
+        "alpha": hp.POSITIVE,
+        "eps": hp.fixed(0.0, low_open=True),
+    },
     example={"learning_rate": 1.0},
+    optax="`optax.contrib.cocob`",
+    pytorch="—",
 )
 def cocob(
-    learning_rate: Any = 1.0,
-    alpha: Any = 100.0,
-    eps: Any = 1e-8,
-    weight_decay: Any = 0.0,
-    mask: Any = None,
+    learning_rate: ScalarOrSchedule = 1.0,
+    alpha: ScalarOrSchedule = 100.0,
+    eps: float = 1e-8,
+    weight_decay: ScalarOrSchedule = 0.0,
+    mask: MaskOrFn = None,
 ) -> GradientTransformation:
     r"""COCOB-Backprop: a coin-betting optimizer without a learning rate.
 
@@ -65,15 +70,20 @@ def cocob(
 
 
 @optimizer(
-    hyperparams={"init_step": hp.structural(allowed="a (tag, value) pair")},
+    hyperparams={
+        "init_step": hp.structural(allowed="a (tag, value) pair"),
+        "weight_decay": hp.live(0.0, optional=True),
+    },
     example={"learning_rate": 1.0, "init_step": ("heuristic", 1e-3)},
+    optax="`optax.contrib.dog`",
+    pytorch="—",
 )
 def dog(
-    learning_rate: Any = 1.0,
+    learning_rate: ScalarOrSchedule = 1.0,
     init_step: tuple[str, Any] = ("heuristic", 1e-6),
-    eps: Any = 1e-8,
-    weight_decay: Any = None,
-    mask: Any = None,
+    eps: ScalarOrSchedule = 1e-8,
+    weight_decay: ScalarOrSchedule | None = None,
+    mask: MaskOrFn = None,
 ) -> GradientTransformation:
     r"""DoG: SGD whose step is the largest distance travelled over the root of $\sum\|g\|^2$.
 
@@ -111,16 +121,20 @@ def dog(
 @optimizer(
     hyperparams={
         "init_estim_sq_dist": hp.fixed(0.0, low_open=True, optional=True),
-        "eps": hp.POSITIVE,
+        "eps": hp.NONNEGATIVE,
+        "weight_decay": hp.live(0.0, optional=True),
     },
+    joint=hp.positive_unless("eps", "init_estim_sq_dist"),
     example={"learning_rate": 1.0},
+    optax="`optax.contrib.dowg`",
+    pytorch="—",
 )
 def dowg(
-    learning_rate: Any = 1.0,
-    init_estim_sq_dist: Any = None,
-    eps: Any = 1e-4,
-    weight_decay: Any = None,
-    mask: Any = None,
+    learning_rate: ScalarOrSchedule = 1.0,
+    init_estim_sq_dist: float | None = None,
+    eps: ScalarOrSchedule = 1e-4,
+    weight_decay: ScalarOrSchedule | None = None,
+    mask: MaskOrFn = None,
 ) -> GradientTransformation:
     r"""DoWG: DoG with the squared gradient norms weighted by the squared distance.
 

@@ -12,10 +12,8 @@ accountant, not here).
 
 from __future__ import annotations
 
-from typing import Any
-
 from gradtx import _hyper as hp
-from gradtx._base import GradientTransformation, chain, identity
+from gradtx._base import GradientTransformation, KeyLike, ScalarOrSchedule, chain, identity
 from gradtx._registry import optimizer
 from gradtx.transforms._momentum import trace
 from gradtx.transforms._privacy import differentially_private_aggregate
@@ -29,13 +27,15 @@ from gradtx.transforms._scaling import scale_by_learning_rate
         "seed": hp.KEY,
     },
     example={"learning_rate": 0.5, "l2_norm_clip": 1.0, "noise_multiplier": 0.1, "seed": 0},
+    optax="`optax.contrib.dpsgd`",
+    pytorch="—",
 )
 def dpsgd(
-    learning_rate: Any,
-    l2_norm_clip: Any,
-    noise_multiplier: Any,
-    seed: Any,
-    momentum: Any = None,
+    learning_rate: ScalarOrSchedule,
+    l2_norm_clip: ScalarOrSchedule,
+    noise_multiplier: ScalarOrSchedule,
+    seed: KeyLike,
+    momentum: ScalarOrSchedule | None = None,
     nesterov: bool = False,
 ) -> GradientTransformation:
     r"""DP-SGD: SGD on the clipped, noised average of per-example gradients.

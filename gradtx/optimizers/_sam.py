@@ -19,6 +19,8 @@ from gradtx.wrappers import _sam
 # SAM takes two optimizers and has no numeric hyperparameters of its own (its inner
 # optimizers keep theirs live in their own states): registered as it is, every argument static.
 sam = optimizer(
+    optax="`optax.contrib.sam`",
+    pytorch="—",
     hyperparams={
         "optimizer": hp.TRANSFORM,
         "adv_optimizer": hp.TRANSFORM,

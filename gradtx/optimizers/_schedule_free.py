@@ -14,7 +14,7 @@ from typing import Any
 import jax.numpy as jnp
 
 from gradtx import _hyper as hp
-from gradtx._base import GradientTransformation, chain
+from gradtx._base import DTypeLike, GradientTransformation, ScalarOrSchedule, chain
 from gradtx._registry import optimizer
 from gradtx.transforms._adaptive import scale_by_rms
 from gradtx.transforms._decay import add_decayed_weights
@@ -32,19 +32,22 @@ def _warmed_up(learning_rate: Any, warmup_steps: int | None) -> Any:
 
 @optimizer(
     hyperparams={
+        "weight_decay": hp.live(0.0, optional=True),
         "warmup_steps": hp.count(0, optional=True),
         "b1": hp.live(0.0, 1.0, low_open=True, high_open=True),
         "weight_lr_power": hp.NONNEGATIVE,
     },
     example={"learning_rate": 0.1},
+    optax="`optax.contrib.schedule_free_sgd`",
+    pytorch="—",
 )
 def schedule_free_sgd(
-    learning_rate: Any = 1.0,
+    learning_rate: ScalarOrSchedule = 1.0,
     warmup_steps: int | None = None,
-    b1: Any = 0.9,
-    weight_decay: Any = None,
-    weight_lr_power: Any = 2.0,
-    state_dtype: Any = None,
+    b1: ScalarOrSchedule = 0.9,
+    weight_decay: ScalarOrSchedule | None = None,
+    weight_lr_power: ScalarOrSchedule = 2.0,
+    state_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""Schedule-free SGD: SGD on $z$, evaluated at an interpolation with its average.
 
@@ -95,16 +98,18 @@ def schedule_free_sgd(
         "weight_lr_power": hp.NONNEGATIVE,
     },
     example={"learning_rate": 0.05},
+    optax="`optax.contrib.schedule_free_adamw`",
+    pytorch="—",
 )
 def schedule_free_adamw(
-    learning_rate: Any = 0.0025,
+    learning_rate: ScalarOrSchedule = 0.0025,
     warmup_steps: int | None = None,
-    b1: Any = 0.9,
-    b2: Any = 0.999,
-    eps: Any = 1e-8,
-    weight_decay: Any = 0.0,
-    weight_lr_power: Any = 2.0,
-    state_dtype: Any = None,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-8,
+    weight_decay: ScalarOrSchedule = 0.0,
+    weight_lr_power: ScalarOrSchedule = 2.0,
+    state_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""Schedule-free AdamW: momentum-free AdamW on $z$, evaluated at an interpolation.
 

@@ -11,17 +11,19 @@ two, so that a new learning rate scales only the gradients still to come (Polyak
 
 from __future__ import annotations
 
-from typing import Any
-
 from gradtx import _hyper as hp
-from gradtx._base import GradientTransformation, chain, identity
+from gradtx._base import DTypeLike, GradientTransformation, ScalarOrSchedule, chain, identity
 from gradtx._registry import optimizer
 from gradtx.transforms._momentum import ema, trace
 from gradtx.transforms._scaling import scale_by_learning_rate
 
 
-@optimizer(example={"learning_rate": 0.5})
-def gd(learning_rate: Any) -> GradientTransformation:
+@optimizer(
+    example={"learning_rate": 0.5},
+    optax="`optax.sgd(lr)`",
+    pytorch="`SGD(lr=lr)`",
+)
+def gd(learning_rate: ScalarOrSchedule) -> GradientTransformation:
     r"""Gradient descent: step against the gradient.
 
     $$w_{t+1} = w_t - \eta_t\, g_t$$
@@ -50,12 +52,16 @@ def gd(learning_rate: Any) -> GradientTransformation:
     return chain(scale_by_learning_rate(learning_rate))
 
 
-@optimizer(example={"learning_rate": 0.1, "momentum": 0.9})
+@optimizer(
+    example={"learning_rate": 0.1, "momentum": 0.9},
+    optax="`optax.sgd`",
+    pytorch="`SGD` (`dampening=0`)",
+)
 def sgd(
-    learning_rate: Any,
-    momentum: Any = None,
+    learning_rate: ScalarOrSchedule,
+    momentum: ScalarOrSchedule | None = None,
     nesterov: bool = False,
-    accumulator_dtype: Any = None,
+    accumulator_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""Stochastic gradient descent, with optional (Nesterov) momentum in the PyTorch form.
 
@@ -99,8 +105,14 @@ def sgd(
     )
 
 
-@optimizer(example={"learning_rate": 0.1, "momentum": 0.9})
-def heavy_ball(learning_rate: Any, momentum: Any = 0.9) -> GradientTransformation:
+@optimizer(
+    example={"learning_rate": 0.1, "momentum": 0.9},
+    optax="`chain(scale_by_learning_rate, trace)`",
+    pytorch="—",
+)
+def heavy_ball(
+    learning_rate: ScalarOrSchedule, momentum: ScalarOrSchedule | None = 0.9
+) -> GradientTransformation:
     r"""Polyak's heavy-ball method: the learning rate enters before the momentum.
 
     $$w_{t+1} = w_t - \eta_t\, g_t + \mu\,(w_t - w_{t-1})
@@ -132,9 +144,14 @@ def heavy_ball(learning_rate: Any, momentum: Any = 0.9) -> GradientTransformatio
     return chain(scale_by_learning_rate(learning_rate), trace(momentum))
 
 
-@optimizer(hyperparams={"debias": hp.FLAG}, example={"learning_rate": 0.5, "momentum": 0.9})
+@optimizer(
+    hyperparams={"debias": hp.FLAG},
+    example={"learning_rate": 0.5, "momentum": 0.9},
+    optax="`chain(ema(debias=False), scale_by_learning_rate)`",
+    pytorch="`SGD`, `dampening=momentum` (first step differs)",
+)
 def ema_momentum(
-    learning_rate: Any, momentum: Any = 0.9, debias: bool = False
+    learning_rate: ScalarOrSchedule, momentum: ScalarOrSchedule | None = 0.9, debias: bool = False
 ) -> GradientTransformation:
     r"""Momentum as an exponential moving average of gradients.
 

@@ -10,12 +10,10 @@ previous gradient (:func:`gradtx.scale_by_optimistic_gradient`,
 
 from __future__ import annotations
 
-from typing import Any
-
 import jax.numpy as jnp
 
 from gradtx import _hyper as hp
-from gradtx._base import GradientTransformation, chain
+from gradtx._base import GradientTransformation, KeyLike, ScalarOrSchedule, chain
 from gradtx._registry import optimizer
 from gradtx.transforms._decay import add_decayed_weights
 from gradtx.transforms._difference import scale_by_optimistic_gradient
@@ -28,14 +26,16 @@ from gradtx.wrappers._averaging import polyak_average
 @optimizer(
     hyperparams={"eta": hp.NONNEGATIVE, "gamma": hp.NONNEGATIVE, "seed": hp.KEY},
     example={"learning_rate": 0.5},
+    optax="`optax.noisy_sgd`",
+    pytorch="—",
 )
 def noisy_sgd(
-    learning_rate: Any,
-    eta: Any = 0.01,
-    gamma: Any = 0.55,
-    key: Any = None,
+    learning_rate: ScalarOrSchedule,
+    eta: ScalarOrSchedule = 0.01,
+    gamma: ScalarOrSchedule = 0.55,
+    key: KeyLike = None,
     *,
-    seed: Any = None,
+    seed: KeyLike = None,
 ) -> GradientTransformation:
     r"""SGD with annealed Gaussian gradient noise.
 
@@ -79,12 +79,14 @@ def noisy_sgd(
     },
     example={"max_learning_rate": 1.0},
     needs_value=True,
+    optax="`optax.polyak_sgd`",
+    pytorch="—",
 )
 def polyak_sgd(
-    max_learning_rate: Any = 1.0,
-    scaling: Any = 1.0,
-    f_min: Any = 0.0,
-    eps: Any = 0.0,
+    max_learning_rate: ScalarOrSchedule = 1.0,
+    scaling: ScalarOrSchedule = 1.0,
+    f_min: ScalarOrSchedule = 0.0,
+    eps: ScalarOrSchedule = 0.0,
     variant: str = "sps",
 ) -> GradientTransformation:
     r"""SGD with Polyak's step size: the step that would reach $f^\star$ on a linear model.
@@ -135,9 +137,14 @@ def polyak_sgd(
     )
 
 
-@optimizer(hyperparams={"alpha": hp.FINITE, "beta": hp.FINITE}, example={"learning_rate": 0.1})
+@optimizer(
+    hyperparams={"alpha": hp.FINITE, "beta": hp.FINITE},
+    example={"learning_rate": 0.1},
+    optax="`optax.optimistic_gradient_descent`",
+    pytorch="—",
+)
 def optimistic_gradient_descent(
-    learning_rate: Any, alpha: Any = 1.0, beta: Any = 1.0
+    learning_rate: ScalarOrSchedule, alpha: ScalarOrSchedule = 1.0, beta: ScalarOrSchedule = 1.0
 ) -> GradientTransformation:
     r"""Optimistic gradient descent: step along the gradient extrapolated one step ahead.
 
@@ -175,17 +182,18 @@ def optimistic_gradient_descent(
     return chain(scale_by_optimistic_gradient(alpha, beta), scale_by_learning_rate(learning_rate))
 
 
-
 @optimizer(
     hyperparams={"lambd": hp.NONNEGATIVE, "alpha": hp.NONNEGATIVE, "t0": hp.WHOLE},
     example={"learning_rate": 0.1},
+    optax="—",
+    pytorch="`ASGD`",
 )
 def asgd(
-    learning_rate: Any = 0.01,
-    lambd: Any = 1e-4,
-    alpha: Any = 0.75,
-    t0: Any = 1e6,
-    weight_decay: Any = 0.0,
+    learning_rate: ScalarOrSchedule = 0.01,
+    lambd: ScalarOrSchedule = 1e-4,
+    alpha: ScalarOrSchedule = 0.75,
+    t0: float = 1e6,
+    weight_decay: ScalarOrSchedule = 0.0,
 ) -> GradientTransformation:
     r"""Averaged SGD (PyTorch's ``ASGD``): decaying-rate SGD and a running average of iterates.
 

@@ -10,10 +10,8 @@ want smaller learning rates than Adam.
 
 from __future__ import annotations
 
-from typing import Any
-
 from gradtx import _hyper as hp
-from gradtx._base import GradientTransformation, chain
+from gradtx._base import DTypeLike, GradientTransformation, MaskOrFn, ScalarOrSchedule, chain
 from gradtx._registry import optimizer
 from gradtx.transforms._decay import add_decayed_weights
 from gradtx.transforms._momentum import ema
@@ -21,8 +19,12 @@ from gradtx.transforms._scaling import scale_by_learning_rate, scale_by_sign
 from gradtx.transforms._sign import scale_by_lion
 
 
-@optimizer(example={"learning_rate": 0.003})
-def sign_sgd(learning_rate: Any) -> GradientTransformation:
+@optimizer(
+    example={"learning_rate": 0.003},
+    optax="`optax.sign_sgd`",
+    pytorch="—",
+)
+def sign_sgd(learning_rate: ScalarOrSchedule) -> GradientTransformation:
     r"""signSGD: step by the sign of the gradient.
 
     $$w_{t+1} = w_t - \eta_t \operatorname{sign}(g_t)$$
@@ -52,9 +54,16 @@ def sign_sgd(learning_rate: Any) -> GradientTransformation:
     return chain(scale_by_sign(), scale_by_learning_rate(learning_rate))
 
 
-@optimizer(hyperparams={"beta": hp.DECAY}, example={"learning_rate": 0.003})
+@optimizer(
+    hyperparams={"beta": hp.DECAY},
+    example={"learning_rate": 0.003},
+    optax="`optax.signum`",
+    pytorch="—",
+)
 def signum(
-    learning_rate: Any, beta: Any = 0.9, accumulator_dtype: Any = None
+    learning_rate: ScalarOrSchedule,
+    beta: ScalarOrSchedule = 0.9,
+    accumulator_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""Signum: step by the sign of an exponential moving average of the gradient.
 
@@ -92,14 +101,18 @@ def signum(
     )
 
 
-@optimizer(example={"learning_rate": 0.003})
+@optimizer(
+    example={"learning_rate": 0.003},
+    optax="`optax.lion`",
+    pytorch="—",
+)
 def lion(
-    learning_rate: Any,
-    b1: Any = 0.9,
-    b2: Any = 0.99,
-    mu_dtype: Any = None,
-    weight_decay: Any = 1e-3,
-    mask: Any = None,
+    learning_rate: ScalarOrSchedule,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.99,
+    mu_dtype: DTypeLike | None = None,
+    weight_decay: ScalarOrSchedule = 1e-3,
+    mask: MaskOrFn = None,
 ) -> GradientTransformation:
     r"""Lion: the sign of an interpolated momentum, with decoupled weight decay.
 

@@ -10,16 +10,16 @@ Arguments are checked when the schedule is built; step arguments (`transition_st
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeAlias
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._base import Schedule
 from .._validate import check_choice, check_nonnegative, check_positive, check_range
 
-Schedule: TypeAlias = Callable[[jax.typing.ArrayLike], jax.Array]
 """A callable `schedule(count) -> value` from an int32 step count to a scalar array."""
 
 

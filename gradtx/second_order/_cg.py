@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _tree, _validate
-from gradtx._base import GradientTransformation, chain, check_state_type
+from gradtx._base import GradientTransformation, Scalar, chain, check_state_type
 from gradtx.second_order._zoom import resolve_linesearch
 from gradtx.transforms._scaling import scale, scale_by_learning_rate
 
@@ -143,9 +143,9 @@ def scale_by_nonlinear_cg(variant: str = "polak_ribiere") -> GradientTransformat
 
 
 def nonlinear_cg(
-    learning_rate: Any = None,
+    learning_rate: Scalar | None = None,
     variant: str = "polak_ribiere",
-    linesearch: Any = "zoom",
+    linesearch: GradientTransformation | str | None = "zoom",
 ) -> GradientTransformation:
     r"""Nonlinear conjugate gradients with a strong-Wolfe line search.
 

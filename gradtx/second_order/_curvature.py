@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _tree
+from gradtx._base import Scalar
 from gradtx.second_order import _records
 
 
@@ -124,7 +125,7 @@ def conjugate_gradient(
     x0: Any,
     precond: Any = None,
     max_steps: int = 250,
-    rtol: Any = 0.0,
+    rtol: Scalar = 0.0,
     progress_tol: float = 5e-4,
 ) -> CgResult:
     r"""Solve $A x = b$ ($A$ symmetric) by preconditioned CG, stopped as in Martens (2010).

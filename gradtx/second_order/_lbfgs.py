@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _tree, _validate
-from gradtx._base import GradientTransformation, chain, check_state_type
+from gradtx._base import GradientTransformation, Scalar, chain, check_state_type
 from gradtx.second_order._zoom import resolve_linesearch
 from gradtx.transforms._scaling import scale, scale_by_learning_rate
 
@@ -200,7 +200,9 @@ def scale_by_lbfgs(memory_size: int = 10) -> GradientTransformation:
 
 
 def lbfgs(
-    learning_rate: Any = None, memory_size: int = 10, linesearch: Any = "zoom"
+    learning_rate: Scalar | None = None,
+    memory_size: int = 10,
+    linesearch: GradientTransformation | str | None = "zoom",
 ) -> GradientTransformation:
     r"""L-BFGS: the limited-memory BFGS direction followed by a strong-Wolfe line search.
 

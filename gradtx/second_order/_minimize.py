@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradtx import _tree, _validate
-from gradtx._base import apply_updates, chain
+from gradtx._base import GradientTransformation, apply_updates, chain
 from gradtx.second_order import _records
 from gradtx.second_order._cg import nonlinear_cg
 from gradtx.second_order._hessian_free import hessian_free
@@ -312,13 +312,13 @@ _solve_jit = jax.jit(_solve, static_argnums=0)
 def minimize(
     fun: Callable[[Any], jax.Array],
     x0: Any,
-    method: Any = "lbfgs",
+    method: str | GradientTransformation = "lbfgs",
     *,
     tol: float = 1e-5,
     tol_kind: str = "relative",
-    norm: Any = math.inf,
+    norm: float | str = math.inf,
     maxiter: int = 1000,
-    linesearch: Any = None,
+    linesearch: GradientTransformation | str | None = None,
     extra_args: Mapping[str, Callable] | None = None,
     return_state: bool = False,
 ) -> MinimizeResult:

@@ -2,14 +2,14 @@ r"""Newton's method with an exact Hessian, damped by a modified Cholesky factori
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from gradtx import _tree, _validate
-from gradtx._base import GradientTransformation, chain, check_state_type
+from gradtx._base import GradientTransformation, Scalar, chain, check_state_type
 from gradtx.second_order import _records
 from gradtx.second_order._zoom import resolve_linesearch
 from gradtx.transforms._scaling import scale, scale_by_learning_rate
@@ -179,7 +179,9 @@ def scale_by_newton(min_damping_rtol: float = 1e-3) -> GradientTransformation:
 
 
 def newton(
-    learning_rate: Any = None, min_damping_rtol: float = 1e-3, linesearch: Any = "zoom"
+    learning_rate: Scalar | None = None,
+    min_damping_rtol: float = 1e-3,
+    linesearch: GradientTransformation | str | None = "zoom",
 ) -> GradientTransformation:
     r"""Damped Newton's method with a line search.
 

@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _tree
+from gradtx._base import Scalar
 
 
 class StepInfo(NamedTuple):
@@ -49,7 +50,7 @@ class StepInfo(NamedTuple):
     num_hessian_evals: jax.Array
 
 
-def step_info(fun: Any = 0, grad: Any = 0, hvp: Any = 0, hessian: Any = 0) -> StepInfo:
+def step_info(fun: Scalar = 0, grad: Scalar = 0, hvp: Scalar = 0, hessian: Scalar = 0) -> StepInfo:
     """A :class:`StepInfo` from counts."""
     return StepInfo(*(jnp.asarray(c, jnp.int32) for c in (fun, grad, hvp, hessian)))
 

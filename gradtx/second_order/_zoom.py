@@ -299,7 +299,9 @@ def scale_by_zoom_linesearch(
     return GradientTransformation(init_search_state, update)
 
 
-def resolve_linesearch(linesearch: Any, who: str, **zoom_options: Any) -> GradientTransformation:
+def resolve_linesearch(
+    linesearch: GradientTransformation | str | None, who: str, **zoom_options: Any
+) -> GradientTransformation:
     """``"zoom"`` (with ``zoom_options``), ``"backtracking"``, ``None`` or a transform."""
     if linesearch is None:
         return identity()

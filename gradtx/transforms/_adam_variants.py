@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _tree, _validate
-from gradtx._base import GradientTransformation, chain, check_state_type
+from gradtx._base import GradientTransformation, Scalar, chain, check_state_type
 from gradtx.transforms._adaptive import second_moment_step
 from gradtx.transforms._difference import scale_by_difference_moments
 from gradtx.transforms._momentum import bias_correction, ema, ema_scalars, ema_update
@@ -32,10 +32,10 @@ from gradtx.transforms._second_moments import (
 
 
 def scale_by_belief(
-    b1: Any = 0.9,
-    b2: Any = 0.999,
-    eps: Any = 1e-16,
-    eps_root: Any = 1e-16,
+    b1: Scalar = 0.9,
+    b2: Scalar = 0.999,
+    eps: Scalar = 1e-16,
+    eps_root: Scalar = 1e-16,
     *,
     nesterov: bool = False,
 ) -> GradientTransformation:
@@ -86,11 +86,11 @@ def scale_by_belief(
 
 
 def scale_by_yogi(
-    b1: Any = 0.9,
-    b2: Any = 0.999,
-    eps: Any = 1e-3,
-    eps_root: Any = 0.0,
-    initial_accumulator_value: Any = 1e-6,
+    b1: Scalar = 0.9,
+    b2: Scalar = 0.999,
+    eps: Scalar = 1e-3,
+    eps_root: Scalar = 0.0,
+    initial_accumulator_value: Scalar = 1e-6,
 ) -> GradientTransformation:
     r"""Yogi's direction: the debiased average over the root of the additive second moment.
 
@@ -128,11 +128,11 @@ def scale_by_yogi(
 
 
 def scale_by_radam(
-    b1: Any = 0.9,
-    b2: Any = 0.999,
-    eps: Any = 1e-8,
-    eps_root: Any = 0.0,
-    threshold: Any = 5.0,
+    b1: Scalar = 0.9,
+    b2: Scalar = 0.999,
+    eps: Scalar = 1e-8,
+    eps_root: Scalar = 0.0,
+    threshold: Scalar = 5.0,
     *,
     nesterov: bool = False,
 ) -> GradientTransformation:
@@ -171,11 +171,11 @@ def scale_by_radam(
 
 
 def scale_by_adan(
-    b1: Any = 0.98,
-    b2: Any = 0.92,
-    b3: Any = 0.99,
-    eps: Any = 1e-8,
-    eps_root: Any = 0.0,
+    b1: Scalar = 0.98,
+    b2: Scalar = 0.92,
+    b3: Scalar = 0.99,
+    eps: Scalar = 1e-8,
+    eps_root: Scalar = 0.0,
 ) -> GradientTransformation:
     r"""Adan's direction: the debiased average plus the averaged gradient difference, normalized.
 
@@ -223,7 +223,7 @@ class ScaleByAcpropState(NamedTuple):
 
 
 def scale_by_acprop(
-    b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-16, eps_root: Any = 1e-16
+    b1: Scalar = 0.9, b2: Scalar = 0.999, eps: Scalar = 1e-16, eps_root: Scalar = 1e-16
 ) -> GradientTransformation:
     r"""ACProp's direction: the gradient over the root of the *previous* belief moment.
 

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _tree, _validate
-from gradtx._base import GradientTransformation, check_state_type
+from gradtx._base import GradientTransformation, Scalar, check_state_type
 from gradtx.transforms._momentum import ema_scalars
 
 _SOURCES = ("updates", "gradient")
@@ -49,13 +49,13 @@ class ScaleByRmsState(NamedTuple):
 
 
 def scale_by_rms(
-    decay: Any = 0.9,
-    eps: Any = 1e-8,
-    initial_scale: Any = 0.0,
+    decay: Scalar = 0.9,
+    eps: Scalar = 1e-8,
+    initial_scale: Scalar = 0.0,
     eps_in_sqrt: bool = True,
     bias_correction: bool = False,
     *,
-    eps_root: Any = 0.0,
+    eps_root: Scalar = 0.0,
     source: str = "updates",
 ) -> GradientTransformation:
     r"""Divide by the root of an EMA of squared gradients (RMSprop; Adam's denominator).
@@ -133,9 +133,9 @@ class ScaleByStddevState(NamedTuple):
 
 
 def scale_by_stddev(
-    decay: Any = 0.9,
-    eps: Any = 1e-8,
-    initial_scale: Any = 0.0,
+    decay: Scalar = 0.9,
+    eps: Scalar = 1e-8,
+    initial_scale: Scalar = 0.0,
     eps_in_sqrt: bool = True,
     bias_correction: bool = False,
     *,
@@ -203,7 +203,7 @@ class ScaleByRssState(NamedTuple):
 
 
 def scale_by_rss(
-    initial_accumulator_value: Any = 0.1, eps: Any = 1e-7, *, source: str = "updates"
+    initial_accumulator_value: Scalar = 0.1, eps: Scalar = 1e-7, *, source: str = "updates"
 ) -> GradientTransformation:
     r"""Divide by the root of the sum of all squared gradients (AdaGrad).
 
@@ -265,9 +265,9 @@ class ScaleByMaxRmsState(NamedTuple):
 
 
 def scale_by_max_rms(
-    decay: Any = 0.999,
-    eps: Any = 1e-8,
-    eps_root: Any = 0.0,
+    decay: Scalar = 0.999,
+    eps: Scalar = 1e-8,
+    eps_root: Scalar = 0.0,
     bias_correction: bool = True,
     *,
     source: str = "updates",
@@ -339,7 +339,7 @@ class ScaleByInfinityNormState(NamedTuple):
 
 
 def scale_by_infinity_norm(
-    decay: Any = 0.999, eps: Any = 1e-8, *, source: str = "updates"
+    decay: Scalar = 0.999, eps: Scalar = 1e-8, *, source: str = "updates"
 ) -> GradientTransformation:
     r"""Divide by an exponentially weighted infinity norm of the gradient (Adamax).
 

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import jax.numpy as jnp
 
 from gradtx import _tree, _validate
-from gradtx._base import EmptyState, GradientTransformation
+from gradtx._base import EmptyState, GradientTransformation, Scalar
 
 
-def clip(max_delta: Any) -> GradientTransformation:
+def clip(max_delta: Scalar) -> GradientTransformation:
     r"""Clip every update elementwise to $[-\delta, \delta]$.
 
     $$u \leftarrow \min(\max(u, -\delta), \delta),\qquad \delta = \text{max\_delta}$$
@@ -42,7 +40,7 @@ def clip(max_delta: Any) -> GradientTransformation:
     return GradientTransformation(lambda params: EmptyState(), update)
 
 
-def clip_by_global_norm(max_norm: Any) -> GradientTransformation:
+def clip_by_global_norm(max_norm: Scalar) -> GradientTransformation:
     r"""Rescale all updates together so that their joint l2 norm is at most ``max_norm``.
 
     $$u \leftarrow u \cdot \min\!\Big(1, \frac{c}{\lVert u \rVert_2}\Big),\qquad

@@ -8,20 +8,18 @@ each written once.
 
 from __future__ import annotations
 
-from typing import Any
-
-from gradtx._base import GradientTransformation, chain
+from gradtx._base import DTypeLike, GradientTransformation, Scalar, chain
 from gradtx.transforms._adaptive import scale_by_infinity_norm, scale_by_max_rms, scale_by_rms
 from gradtx.transforms._momentum import ema
 from gradtx.transforms._stepsize import scale_by_unit_correction
 
 
 def scale_by_adam(
-    b1: Any = 0.9,
-    b2: Any = 0.999,
-    eps: Any = 1e-8,
-    eps_root: Any = 0.0,
-    mu_dtype: Any = None,
+    b1: Scalar = 0.9,
+    b2: Scalar = 0.999,
+    eps: Scalar = 1e-8,
+    eps_root: Scalar = 0.0,
+    mu_dtype: DTypeLike | None = None,
     *,
     nesterov: bool = False,
 ) -> GradientTransformation:
@@ -60,11 +58,11 @@ def scale_by_adam(
 
 
 def scale_by_amsgrad(
-    b1: Any = 0.9,
-    b2: Any = 0.999,
-    eps: Any = 1e-8,
-    eps_root: Any = 0.0,
-    mu_dtype: Any = None,
+    b1: Scalar = 0.9,
+    b2: Scalar = 0.999,
+    eps: Scalar = 1e-8,
+    eps_root: Scalar = 0.0,
+    mu_dtype: DTypeLike | None = None,
     bias_correction_mu: bool = True,
     bias_correction_nu: bool = True,
 ) -> GradientTransformation:
@@ -94,7 +92,9 @@ def scale_by_amsgrad(
     )
 
 
-def scale_by_adamax(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8) -> GradientTransformation:
+def scale_by_adamax(
+    b1: Scalar = 0.9, b2: Scalar = 0.999, eps: Scalar = 1e-8
+) -> GradientTransformation:
     r"""Adamax's direction: the debiased first moment over a weighted infinity norm.
 
     $$u_t = \frac{\hat m_t}{\max(\beta_2 \nu_{t-1}, |g_t| + \epsilon)}
@@ -118,7 +118,7 @@ def scale_by_adamax(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8) -> Gradient
     )
 
 
-def scale_by_adadelta(rho: Any = 0.9, eps: Any = 1e-6) -> GradientTransformation:
+def scale_by_adadelta(rho: Scalar = 0.9, eps: Scalar = 1e-6) -> GradientTransformation:
     r"""AdaDelta's direction: RMS of past updates over RMS of gradients.
 
     $$u_t = \frac{\sqrt{E[\Delta x^2]_{t-1} + \epsilon}}{\sqrt{E[g^2]_t + \epsilon}}\, g_t

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _extra, _tree, _validate
-from gradtx._base import GradientTransformation, check_state_type
+from gradtx._base import GradientTransformation, Scalar, ScalarOrSchedule, check_state_type
 from gradtx.transforms._momentum import one_minus_power
 from gradtx.transforms._scaling import value_at
 
@@ -102,13 +102,13 @@ def _d_adaptation(who, learning_rate, betas, eps, estim_lr0, weight_decay, prodi
 
 
 def scale_by_prodigy(
-    learning_rate: Any = 1.0,
+    learning_rate: ScalarOrSchedule = 1.0,
     betas: tuple[Any, Any] = (0.9, 0.999),
-    beta3: Any = None,
-    eps: Any = 1e-8,
-    estim_lr0: Any = 1e-6,
-    estim_lr_coef: Any = 1.0,
-    weight_decay: Any = 0.0,
+    beta3: Scalar | None = None,
+    eps: Scalar = 1e-8,
+    estim_lr0: Scalar = 1e-6,
+    estim_lr_coef: Scalar = 1.0,
+    weight_decay: Scalar = 0.0,
     safeguard_warmup: bool = False,
 ) -> GradientTransformation:
     r"""Prodigy's step: Adam on $d_t g_t$, scaled by the distance estimate $d_t$ (positive).
@@ -175,11 +175,11 @@ def scale_by_prodigy(
 
 
 def scale_by_dadapt_adam(
-    learning_rate: Any = 1.0,
+    learning_rate: ScalarOrSchedule = 1.0,
     betas: tuple[Any, Any] = (0.9, 0.999),
-    eps: Any = 1e-8,
-    estim_lr0: Any = 1e-6,
-    weight_decay: Any = 0.0,
+    eps: Scalar = 1e-8,
+    estim_lr0: Scalar = 1e-6,
+    weight_decay: Scalar = 0.0,
 ) -> GradientTransformation:
     r"""D-Adapted Adam's step (positive): Adam with the step $\gamma_t \propto d_t$ inside $m$.
 

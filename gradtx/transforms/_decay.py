@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import jax
 
 from gradtx import _extra, _tree, _validate
-from gradtx._base import GradientTransformation, check_state_type
+from gradtx._base import GradientTransformation, MaskOrFn, ScalarOrSchedule, check_state_type
 from gradtx.transforms._scaling import value_at
 
 
@@ -17,7 +17,7 @@ class AddDecayedWeightsState(NamedTuple):
     count: jax.Array
 
 
-def mask_leaves(mask: Any, params: Any, who: str) -> list[bool]:
+def mask_leaves(mask: MaskOrFn, params: Any, who: str) -> list[bool]:
     """Resolve a mask to one bool per leaf of ``params``.
 
     The mask is a tree of bools with the structure of ``params`` or of a prefix of it
@@ -31,7 +31,9 @@ def mask_leaves(mask: Any, params: Any, who: str) -> list[bool]:
     return [bool(leaf) for leaf in leaves]
 
 
-def add_decayed_weights(weight_decay: Any = 0.0, mask: Any = None) -> GradientTransformation:
+def add_decayed_weights(
+    weight_decay: ScalarOrSchedule = 0.0, mask: MaskOrFn = None
+) -> GradientTransformation:
     r"""Add $\lambda w$ to the updates (decoupled weight decay when placed after a preconditioner).
 
     $$u \leftarrow u + \lambda\, w,\qquad \lambda = \text{weight\_decay}$$

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _tree, _validate
-from gradtx._base import GradientTransformation, check_state_type
+from gradtx._base import GradientTransformation, Scalar, check_state_type
 from gradtx.transforms._adaptive import second_moment_step, statistic_source
 from gradtx.transforms._momentum import ema_scalars, one_minus_power
 
@@ -25,7 +25,7 @@ class OptimisticGradientState(NamedTuple):
     previous: Any
 
 
-def scale_by_optimistic_gradient(alpha: Any = 1.0, beta: Any = 1.0) -> GradientTransformation:
+def scale_by_optimistic_gradient(alpha: Scalar = 1.0, beta: Scalar = 1.0) -> GradientTransformation:
     r"""Extrapolate with the previous update (optimism).
 
     $$u_t \leftarrow (\alpha + \beta)\, g_t - \beta\, g_{t-1},\qquad g_0 := g_1$$
@@ -99,10 +99,10 @@ class DifferenceMomentsState(NamedTuple):
 
 
 def scale_by_difference_moments(
-    b2: Any = 0.92,
-    b3: Any = 0.99,
-    eps: Any = 1e-8,
-    eps_root: Any = 0.0,
+    b2: Scalar = 0.92,
+    b3: Scalar = 0.99,
+    eps: Scalar = 1e-8,
+    eps_root: Scalar = 0.0,
     *,
     source: str = "updates",
 ) -> GradientTransformation:

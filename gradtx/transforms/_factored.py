@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradtx import _tree, _validate
-from gradtx._base import EmptyState, GradientTransformation, check_state_type
+from gradtx._base import EmptyState, GradientTransformation, Scalar, check_state_type
 from gradtx.transforms._adaptive import statistic_source
 from gradtx.transforms._momentum import ema_scalars, ema_update
 
@@ -58,10 +58,10 @@ class FactoredState(NamedTuple):
 
 def scale_by_factored_rms(
     factored: bool = True,
-    decay_rate: Any = 0.8,
+    decay_rate: Scalar = 0.8,
     step_offset: int = 0,
     min_dim_size_to_factor: int = 128,
-    epsilon: Any = 1e-30,
+    epsilon: Scalar = 1e-30,
     decay_rate_fn: Callable[[Any, Any], Any] | None = None,
     *,
     source: str = "updates",
@@ -167,7 +167,7 @@ def scale_by_factored_rms(
     return GradientTransformation(init, update)
 
 
-def scale_by_param_block_rms(min_scale: Any = 1e-3) -> GradientTransformation:
+def scale_by_param_block_rms(min_scale: Scalar = 1e-3) -> GradientTransformation:
     r"""Multiply each leaf by the RMS of its parameters: a step size relative to the weights.
 
     $$u_\ell \leftarrow \max\big(\mathrm{rms}(w_\ell),\ \epsilon_2\big)\, u_\ell,\qquad
@@ -222,7 +222,7 @@ def _cover_size(shape: tuple) -> tuple:
 
 
 def scale_by_cover_rss(
-    decay: Any = 1.0, eps: Any = 1e-8, *, source: str = "updates"
+    decay: Scalar = 1.0, eps: Scalar = 1e-8, *, source: str = "updates"
 ) -> GradientTransformation:
     r"""Divide by the root of SM3's cover-wise sum of squared gradients.
 

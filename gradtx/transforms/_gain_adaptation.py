@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _tree, _validate
-from gradtx._base import GradientTransformation, check_state_type
+from gradtx._base import GradientTransformation, Scalar, check_state_type
 from gradtx.transforms._adaptive import statistic_source
 from gradtx.transforms._hessian_diagonal import trainable_hvp
 from gradtx.transforms._momentum import ema_update
@@ -39,11 +39,11 @@ class ScaleByLocalGainsState(NamedTuple):
 
 
 def scale_by_local_gains(
-    increase: Any = 0.05,
-    decrease: Any = 0.95,
-    min_gain: Any = 0.1,
-    max_gain: Any = 10.0,
-    decay: Any = 0.0,
+    increase: Scalar = 0.05,
+    decrease: Scalar = 0.95,
+    min_gain: Scalar = 0.1,
+    max_gain: Scalar | None = 10.0,
+    decay: Scalar = 0.0,
     *,
     source: str = "updates",
 ) -> GradientTransformation:
@@ -204,11 +204,11 @@ def _hutchinson(value_fn: Any, params: Any, key: jax.Array) -> Any:
 def scale_by_vsgd(
     variant: str = "l",
     curvature: str = "secant",
-    n0: Any = 10.0,
-    c: Any = 2.0,
-    eps: Any = 1e-9,
-    initial_curvature: Any = 1.0,
-    outlier_threshold: Any = 2.0,
+    n0: Scalar = 10.0,
+    c: Scalar = 2.0,
+    eps: Scalar = 1e-9,
+    initial_curvature: Scalar = 1.0,
+    outlier_threshold: Scalar = 2.0,
     *,
     key: int = 0,
 ) -> GradientTransformation:

@@ -11,13 +11,14 @@ by :class:`GaLoreDimensionNumbers` (every axis must be one or the other).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from gradtx import _tree, _validate
-from gradtx._base import GradientTransformation, as_transform, check_state_type
+from gradtx._base import GradientTransformation, Params, Scalar, as_transform, check_state_type
 from gradtx.transforms._composite import scale_by_adam
 from gradtx.transforms._orthogonal import _axes, resolve_dimension_numbers
 
@@ -96,9 +97,9 @@ def _shapes(shape: tuple, dims: Any, rank: int) -> tuple[tuple, tuple, bool]:
 def scale_by_galore(
     rank: int = 128,
     update_proj_gap: int = 200,
-    scale: Any = 1.0,
-    base_optimizer: Any = None,
-    weight_dimension_numbers: Any = None,
+    scale: Scalar = 1.0,
+    base_optimizer: GradientTransformation | None = None,
+    weight_dimension_numbers: Params | Callable[[Params], Params] | None = None,
 ) -> GradientTransformation:
     r"""Apply ``base_optimizer`` to low-rank projections of the matrix updates (GaLore).
 

@@ -14,7 +14,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradtx import _tree, _validate
-from gradtx._base import GradientTransformation, as_transform, chain, check_state_type, identity
+from gradtx._base import (
+    DTypeLike,
+    GradientTransformation,
+    KeyLike,
+    Scalar,
+    as_transform,
+    chain,
+    check_state_type,
+    identity,
+)
 from gradtx.transforms._clipping import clip
 from gradtx.transforms._momentum import ema, ema_scalars, ema_update
 
@@ -85,7 +94,7 @@ def trainable_hvp(fn: Any, params: Any, tangents: Any) -> Any:
     return jax.tree.unflatten(treedef, out)
 
 
-def hutchinson_estimator_diag_hessian(random_seed: Any = None) -> GradientTransformation:
+def hutchinson_estimator_diag_hessian(random_seed: KeyLike = None) -> GradientTransformation:
     r"""Estimate the diagonal of the Hessian of the objective with one Rademacher probe.
 
     $$\widehat{\operatorname{diag}}(H) = z \odot (H z),\qquad z_i \in \{-1, +1\}
@@ -169,11 +178,11 @@ class HessianDiagonalState(NamedTuple):
 
 
 def scale_by_hessian_diagonal(
-    b2: Any = 0.99,
-    eps: Any = 1e-8,
-    gamma: Any = 0.01,
+    b2: Scalar = 0.99,
+    eps: Scalar = 1e-8,
+    gamma: Scalar = 0.01,
     update_interval: int = 10,
-    hessian_diagonal_fn: Any = None,
+    hessian_diagonal_fn: GradientTransformation | None = None,
 ) -> GradientTransformation:
     r"""Divide the updates by an EMA of a Hessian-diagonal estimate, refreshed every $k$ steps.
 
@@ -290,14 +299,14 @@ def _print_win_rate(clip_threshold: Any, every: int) -> GradientTransformation:
 
 
 def scale_by_sophia(
-    b1: Any = 0.965,
-    b2: Any = 0.99,
-    eps: Any = 1e-8,
-    gamma: Any = 0.01,
-    clip_threshold: Any = 1.0,
+    b1: Scalar = 0.965,
+    b2: Scalar = 0.99,
+    eps: Scalar = 1e-8,
+    gamma: Scalar = 0.01,
+    clip_threshold: Scalar | None = 1.0,
     update_interval: int = 10,
-    hessian_diagonal_fn: Any = None,
-    mu_dtype: Any = None,
+    hessian_diagonal_fn: GradientTransformation | None = None,
+    mu_dtype: DTypeLike | None = None,
     verbose: bool = False,
     print_win_rate_every_n_steps: int = 0,
 ) -> GradientTransformation:

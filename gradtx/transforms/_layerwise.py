@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _tree, _validate
-from gradtx._base import EmptyState, GradientTransformation, check_state_type
+from gradtx._base import EmptyState, GradientTransformation, MaskOrFn, Scalar, check_state_type
 from gradtx.transforms._adaptive import statistic_source
 from gradtx.transforms._decay import mask_leaves
 from gradtx.transforms._momentum import ema_scalars
@@ -35,7 +35,11 @@ def _mask_flags(mask: Any, params: Any, who: str) -> list[bool] | None:
 
 
 def scale_by_trust_ratio(
-    min_norm: Any = 0.0, trust_coefficient: Any = 1.0, eps: Any = 0.0, *, mask: Any = None
+    min_norm: Scalar = 0.0,
+    trust_coefficient: Scalar = 1.0,
+    eps: Scalar = 0.0,
+    *,
+    mask: MaskOrFn = None,
 ) -> GradientTransformation:
     r"""Rescale each leaf to a trust ratio of its weights' norm (layer-wise adaptation).
 
@@ -117,7 +121,7 @@ def _scalar_per_leaf(params: Any) -> Any:
 
 
 def scale_by_layerwise_rms(
-    decay: Any = 0.25, eps: Any = 1e-8, eps_root: Any = 0.0, *, source: str = "updates"
+    decay: Scalar = 0.25, eps: Scalar = 1e-8, eps_root: Scalar = 0.0, *, source: str = "updates"
 ) -> GradientTransformation:
     r"""Divide each leaf by the root of an EMA of its squared norm (NovoGrad's second moment).
 

@@ -9,7 +9,14 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _extra, _tree, _validate
-from gradtx._base import GradientTransformation, apply_updates, check_state_type
+from gradtx._base import (
+    GradientTransformation,
+    KeyLike,
+    Scalar,
+    ScalarOrSchedule,
+    apply_updates,
+    check_state_type,
+)
 from gradtx.transforms._scaling import value_at
 
 
@@ -50,7 +57,7 @@ class BoldDriverState(NamedTuple):
 
 
 def scale_by_bold_driver(
-    increase: Any = 1.05, decrease: Any = 0.5, tolerance: Any = 0.0, momentum: Any = 0.0
+    increase: Scalar = 1.05, decrease: Scalar = 0.5, tolerance: Scalar = 0.0, momentum: Scalar = 0.0
 ) -> GradientTransformation:
     r"""Bold driver: grow the step after the loss fell, undo it and shrink after it rose.
 
@@ -142,13 +149,13 @@ class ReduceLROnPlateauState(NamedTuple):
 
 
 def reduce_on_plateau(
-    factor: Any = 0.1,
-    patience: Any = 10,
-    rtol: Any = 1e-4,
-    atol: Any = 0.0,
-    cooldown: Any = 0,
-    accumulation_size: Any = 1,
-    min_scale: Any = 0.0,
+    factor: Scalar = 0.1,
+    patience: Scalar = 10,
+    rtol: Scalar = 1e-4,
+    atol: Scalar = 0.0,
+    cooldown: int = 0,
+    accumulation_size: Scalar = 1,
+    min_scale: Scalar = 0.0,
 ) -> GradientTransformation:
     r"""Multiply the updates by a scale that is cut when the loss stops improving.
 
@@ -247,7 +254,10 @@ class RandomSearchState(NamedTuple):
 
 
 def random_search_step(
-    learning_rate: Any = 0.1, increase: Any = 1.4, target_rate: Any = 0.2, key: Any = None
+    learning_rate: ScalarOrSchedule = 0.1,
+    increase: Scalar = 1.4,
+    target_rate: Scalar = 0.2,
+    key: KeyLike = None,
 ) -> GradientTransformation:
     r"""Local random search: a Gaussian step kept if it lowers the loss (the (1+1)-ES).
 
@@ -330,7 +340,7 @@ class SPSAState(NamedTuple):
 
 
 def spsa_gradient(
-    perturbation: Any = 0.01, gamma: Any = 0.101, key: Any = None
+    perturbation: Scalar = 0.01, gamma: Scalar = 0.101, key: KeyLike = None
 ) -> GradientTransformation:
     r"""Spall's simultaneous-perturbation estimate of the gradient, from two loss values.
 

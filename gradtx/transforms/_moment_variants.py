@@ -10,7 +10,15 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _tree, _validate
-from gradtx._base import GradientTransformation, as_transform, check_state_type
+from gradtx._base import (
+    DTypeLike,
+    GradientTransformation,
+    Scalar,
+    ScalarOrSchedule,
+    Schedule,
+    as_transform,
+    check_state_type,
+)
 from gradtx.transforms._adaptive import statistic_source
 from gradtx.transforms._momentum import ema_scalars, ema_update
 from gradtx.transforms._scaling import value_at
@@ -39,9 +47,9 @@ class LaggedRmsState(NamedTuple):
 
 
 def scale_by_lagged_rms(
-    decay: Any = 0.9999,
-    eps: Any = 1e-6,
-    clip_value_fn: Any = quarter_power,
+    decay: Scalar = 0.9999,
+    eps: Scalar = 1e-6,
+    clip_value_fn: Schedule | float | None = quarter_power,
     *,
     source: str = "updates",
 ) -> GradientTransformation:
@@ -116,7 +124,11 @@ class SlowEmaState(NamedTuple):
 
 
 def add_slow_ema(
-    decay: Any = 0.9999, alpha: Any = 5.0, accumulator_dtype: Any = None, *, source: str = "updates"
+    decay: ScalarOrSchedule = 0.9999,
+    alpha: ScalarOrSchedule = 5.0,
+    accumulator_dtype: DTypeLike | None = None,
+    *,
+    source: str = "updates",
 ) -> GradientTransformation:
     r"""Add a multiple of a slow, uncorrected EMA of the source (AdEMAMix's second momentum).
 
@@ -181,7 +193,7 @@ class AddScaledGradientState(NamedTuple):
     count: jax.Array
 
 
-def add_scaled_gradient(alpha: Any = 0.0) -> GradientTransformation:
+def add_scaled_gradient(alpha: ScalarOrSchedule = 0.0) -> GradientTransformation:
     r"""Add a multiple of the enclosing chain's gradient to the updates.
 
     $$u_t \leftarrow u_t + \alpha\, g_t$$
@@ -233,7 +245,9 @@ class DualAveragingState(NamedTuple):
     x0: Any
 
 
-def scale_by_dual_averaging(learning_rate: Any, eps: Any = 1e-6) -> GradientTransformation:
+def scale_by_dual_averaging(
+    learning_rate: ScalarOrSchedule, eps: Scalar = 1e-6
+) -> GradientTransformation:
     r"""Step to MADGRAD's dual-averaging point, with cube-root adaptivity.
 
     $$\lambda_k = (\eta_k + \epsilon)\sqrt{k+1},\quad s_{k+1} = s_k + \lambda_k g_k,\quad
@@ -325,7 +339,7 @@ def _row_flags(g: jax.Array, axis: Any) -> jax.Array:
     return jnp.any(nonzero, axis=others, keepdims=True)
 
 
-def lazy_rows(inner: Any, row_axis: Any = 0) -> GradientTransformation:
+def lazy_rows(inner: GradientTransformation, row_axis: Scalar | None = 0) -> GradientTransformation:
     r"""Update only the rows that received a gradient; the others keep their moments.
 
     $$r \in R_t = \{r : g_{t,r} \neq 0\}:\ (u_{t,r}, S_{t,r}) = \text{inner}(g_t)_r,

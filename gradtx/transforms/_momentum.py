@@ -8,10 +8,10 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _tree, _validate
-from gradtx._base import GradientTransformation, check_state_type
+from gradtx._base import DTypeLike, GradientTransformation, Scalar, check_state_type
 
 
-def one_minus_power(decay: Any, count: jax.Array) -> jax.Array:
+def one_minus_power(decay: Scalar, count: jax.Array) -> jax.Array:
     r"""$1 - \beta^t$, the bias of an EMA with decay $\beta$ started at zero, accurately.
 
     Computed as $-\operatorname{expm1}(t \log\beta)$ in the hyperparameter's precision
@@ -35,7 +35,7 @@ def ema_update(acc: jax.Array, x: jax.Array, s: Any) -> jax.Array:
     return s.one_minus * x + s.decay * acc
 
 
-def ema_scalars(decay: Any, count: jax.Array, **more: Any) -> _tree.Scalars:
+def ema_scalars(decay: Scalar, count: jax.Array, **more: Any) -> _tree.Scalars:
     r"""The scalars of an EMA step at step ``count``: $\beta$, $1-\beta$ and $1-\beta^t$."""
     decay = jnp.asarray(decay)
     return _tree.Scalars(
@@ -50,7 +50,7 @@ class TraceState(NamedTuple):
 
 
 def trace(
-    decay: Any, nesterov: bool = False, accumulator_dtype: Any = None
+    decay: Scalar, nesterov: bool = False, accumulator_dtype: DTypeLike | None = None
 ) -> GradientTransformation:
     r"""Heavy-ball momentum: keep a decaying sum of past updates.
 
@@ -117,9 +117,9 @@ class EmaState(NamedTuple):
 
 
 def ema(
-    decay: Any,
+    decay: Scalar,
     debias: bool = True,
-    accumulator_dtype: Any = None,
+    accumulator_dtype: DTypeLike | None = None,
     *,
     nesterov: bool = False,
 ) -> GradientTransformation:
@@ -190,7 +190,7 @@ class BiasCorrectionState(NamedTuple):
     count: jax.Array
 
 
-def bias_correction(decay: Any) -> GradientTransformation:
+def bias_correction(decay: Scalar) -> GradientTransformation:
     r"""Divide the updates by $1-\beta^t$, the bias of an EMA with decay $\beta$ started at 0.
 
     $$u_t \leftarrow \frac{u_t}{1 - \beta^t}$$

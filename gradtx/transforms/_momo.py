@@ -17,7 +17,14 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _extra, _tree, _validate
-from gradtx._base import EmptyState, GradientTransformation, as_transform, check_state_type
+from gradtx._base import (
+    EmptyState,
+    GradientTransformation,
+    Scalar,
+    ScalarOrSchedule,
+    as_transform,
+    check_state_type,
+)
 from gradtx.transforms._momentum import ema_update, one_minus_power
 from gradtx.transforms._scaling import value_at
 from gradtx.transforms._stepsize import polyak_step_size
@@ -57,14 +64,14 @@ def _dot(a: Any, b: Any, dtype: Any) -> jax.Array:
 
 
 def scale_by_momo(
-    learning_rate: Any = 1.0,
-    beta: Any = 0.9,
-    lower_bound: Any = 0.0,
-    weight_decay: Any = 0.0,
+    learning_rate: ScalarOrSchedule = 1.0,
+    beta: Scalar = 0.9,
+    lower_bound: Scalar = 0.0,
+    weight_decay: ScalarOrSchedule | None = 0.0,
     adapt_lower_bound: bool = False,
     *,
     debias: bool = False,
-    preconditioner: Any = None,
+    preconditioner: GradientTransformation | None = None,
 ) -> GradientTransformation:
     r"""MoMo's step: momentum times a Polyak step size from the model of the loss.
 

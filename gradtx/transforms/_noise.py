@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from gradtx import _tree, _validate
-from gradtx._base import GradientTransformation, check_state_type
+from gradtx._base import GradientTransformation, KeyLike, Scalar, check_state_type
 
 
 class AddNoiseState(NamedTuple):
@@ -18,7 +18,9 @@ class AddNoiseState(NamedTuple):
     rng_key: jax.Array
 
 
-def add_noise(eta: Any, gamma: Any, key: Any = None, *, seed: Any = None) -> GradientTransformation:
+def add_noise(
+    eta: Scalar, gamma: Scalar, key: KeyLike = None, *, seed: KeyLike = None
+) -> GradientTransformation:
     r"""Add Gaussian noise whose variance decays with the step: $\sigma_t^2 = \eta / t^\gamma$.
 
     $$u_t \leftarrow u_t + \sigma_t\, \xi_t,\qquad \xi_t \sim \mathcal N(0, I),\qquad

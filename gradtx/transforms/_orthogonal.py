@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradtx import _tree, _validate
-from gradtx._base import EmptyState, GradientTransformation, chain
+from gradtx._base import DTypeLike, EmptyState, GradientTransformation, Scalar, chain
 from gradtx.transforms._momentum import ema
 
 PRECONDITIONINGS = ("frobenius", "spectral", "aol", "schatten")
@@ -161,7 +161,7 @@ def orthogonalize_via_newton_schulz(
     ns_coeffs: Any = NS_COEFFS["standard"],
     ns_steps: int = 5,
     preconditioning: str = "frobenius",
-    eps: Any = 1e-8,
+    eps: Scalar = 1e-8,
     dimension_numbers: MuonDimensionNumbers | None = None,
 ) -> jax.Array:
     r"""Map a matrix $G = U S V^H$ to approximately $U V^H$ with Newton–Schulz iterations.
@@ -233,7 +233,7 @@ def _map_leaves(fn: Any, updates: Any, dims: list[Any]) -> Any:
 def scale_by_newton_schulz(
     ns_coeffs: Any = NS_COEFFS["standard"],
     ns_steps: int = 5,
-    eps: Any = 1e-8,
+    eps: Scalar = 1e-8,
     *,
     adaptive: bool = False,
     preconditioning: str = "frobenius",
@@ -338,9 +338,9 @@ def scale_by_shape(
 def scale_by_muon(
     ns_coeffs: Any = NS_COEFFS["standard"],
     ns_steps: int = 5,
-    beta: Any = 0.95,
-    eps: Any = 1e-8,
-    mu_dtype: Any = None,
+    beta: Scalar = 0.95,
+    eps: Scalar = 1e-8,
+    mu_dtype: DTypeLike | None = None,
     *,
     nesterov: bool = True,
     adaptive: bool = False,

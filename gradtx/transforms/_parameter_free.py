@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _extra, _tree, _validate
-from gradtx._base import GradientTransformation, check_state_type
+from gradtx._base import GradientTransformation, Scalar, check_state_type
 
 
 def _dot(a: jax.Array, b: jax.Array) -> jax.Array:
@@ -65,7 +65,7 @@ def _distance_over_gradients(who, first_dist, weighted, eps, first_step=None):
 
 
 def scale_by_dog(
-    init_step: tuple[str, Any] = ("heuristic", 1e-6), eps: Any = 1e-8
+    init_step: tuple[str, Any] = ("heuristic", 1e-6), eps: Scalar = 1e-8
 ) -> GradientTransformation:
     r"""Distance over Gradients: SGD's step from the distance travelled so far.
 
@@ -111,7 +111,9 @@ def scale_by_dog(
     return _distance_over_gradients("scale_by_dog", first_dist, False, eps, first_step)
 
 
-def scale_by_dowg(init_estim_sq_dist: Any = None, eps: Any = 1e-4) -> GradientTransformation:
+def scale_by_dowg(
+    init_estim_sq_dist: float | None = None, eps: Scalar = 1e-4
+) -> GradientTransformation:
     r"""Distance over Weighted Gradients: DoG with gradients weighted by the distance.
 
     $$\bar r_t^2 = \max\big(\bar r_{t-1}^2, \lVert x_t - x_0\rVert^2\big),\qquad
@@ -158,7 +160,7 @@ class COCOBState(NamedTuple):
     reward: Any
 
 
-def scale_by_cocob(alpha: Any = 100.0, eps: Any = 1e-8) -> GradientTransformation:
+def scale_by_cocob(alpha: Scalar = 100.0, eps: Scalar = 1e-8) -> GradientTransformation:
     r"""COCOB-Backprop: bet a fraction of the accumulated reward on each coordinate.
 
     $$L_t = \max(L_{t-1}, |g_t|),\quad G_t = G_{t-1} + |g_t|,\quad

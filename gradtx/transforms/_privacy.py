@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _tree, _validate
-from gradtx._base import GradientTransformation, check_state_type
+from gradtx._base import GradientTransformation, KeyLike, Scalar, check_state_type
 
 
 class DifferentiallyPrivateAggregateState(NamedTuple):
@@ -44,7 +44,7 @@ def _clipped_sum(leaves: list[Any], l2_norm_clip: Any) -> list[Any]:
 
 
 def differentially_private_aggregate(
-    l2_norm_clip: Any, noise_multiplier: Any, key: Any = None, *, seed: Any = None
+    l2_norm_clip: Scalar, noise_multiplier: Scalar, key: KeyLike = None, *, seed: KeyLike = None
 ) -> GradientTransformation:
     r"""Average per-example gradients after clipping each and adding Gaussian noise (DP-SGD).
 

@@ -8,15 +8,22 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _tree, _validate
-from gradtx._base import EmptyState, GradientTransformation, check_state_type
+from gradtx._base import (
+    EmptyState,
+    GradientTransformation,
+    Scalar,
+    ScalarOrSchedule,
+    Schedule,
+    check_state_type,
+)
 
 
-def value_at(value: Any, count: jax.Array) -> Any:
+def value_at(value: ScalarOrSchedule, count: jax.Array) -> Any:
     """A hyperparameter's value at step ``count``: a schedule is called, a constant returned."""
     return value(count) if callable(value) else value
 
 
-def scale(step_size: Any) -> GradientTransformation:
+def scale(step_size: Scalar) -> GradientTransformation:
     r"""Multiply every update by a fixed scalar.
 
     $$u \leftarrow \alpha\, u, \qquad \alpha = \text{step\_size}$$
@@ -48,7 +55,7 @@ class ScaleByScheduleState(NamedTuple):
     count: jax.Array
 
 
-def scale_by_schedule(step_size_fn: Any) -> GradientTransformation:
+def scale_by_schedule(step_size_fn: Schedule) -> GradientTransformation:
     r"""Multiply every update by a schedule of the step.
 
     $$u_t \leftarrow \alpha(t)\, u_t, \qquad t = 0, 1, 2, \dots$$
@@ -87,7 +94,9 @@ def _scaled(value: Any, sign: float, who: str) -> GradientTransformation:
     return GradientTransformation(init, update)
 
 
-def scale_by_learning_rate(learning_rate: Any, *, flip_sign: bool = True) -> GradientTransformation:
+def scale_by_learning_rate(
+    learning_rate: ScalarOrSchedule, *, flip_sign: bool = True
+) -> GradientTransformation:
     r"""Multiply by the negative learning rate (a constant or a schedule).
 
     $$u_t \leftarrow -\eta_t\, u_t$$
@@ -114,7 +123,9 @@ def scale_by_learning_rate(learning_rate: Any, *, flip_sign: bool = True) -> Gra
     return _scaled(learning_rate, sign=-1.0 if flip_sign else 1.0, who="scale_by_learning_rate")
 
 
-def scale_by_sign(mode: str = "hard", smooth_beta: Any = 1.0) -> GradientTransformation:
+def scale_by_sign(
+    mode: str = "hard", smooth_beta: ScalarOrSchedule = 1.0
+) -> GradientTransformation:
     r"""Replace each update by its sign (signSGD), or by a smooth version of it.
 
     $$u \leftarrow \begin{cases} \operatorname{sign}(u) & \text{mode "hard"} \\

@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _tree, _validate
-from gradtx._base import GradientTransformation, check_state_type
+from gradtx._base import GradientTransformation, Scalar, check_state_type
 from gradtx.transforms._adaptive import second_moment_step, statistic_source
 from gradtx.transforms._momentum import ema_scalars
 
@@ -67,9 +67,9 @@ def _second_moment_transform(who, initial, step_fn, scalars_fn, source):
 
 
 def scale_by_belief_rms(
-    decay: Any = 0.999,
-    eps: Any = 1e-16,
-    eps_root: Any = 1e-16,
+    decay: Scalar = 0.999,
+    eps: Scalar = 1e-16,
+    eps_root: Scalar = 1e-16,
     bias_correction: bool = True,
     *,
     source: str = "gradient",
@@ -123,10 +123,10 @@ def scale_by_belief_rms(
 
 
 def scale_by_additive_rms(
-    decay: Any = 0.999,
-    eps: Any = 1e-3,
-    eps_root: Any = 0.0,
-    initial_accumulator_value: Any = 1e-6,
+    decay: Scalar = 0.999,
+    eps: Scalar = 1e-3,
+    eps_root: Scalar = 0.0,
+    initial_accumulator_value: Scalar = 1e-6,
     bias_correction: bool = True,
     *,
     source: str = "updates",
@@ -197,7 +197,9 @@ def _k(x: jax.Array) -> jax.Array:
     return jnp.where(x < 0.25, series * x2, 1 - big / 2 - big / jnp.expm1(big))
 
 
-def rectification(decay: Any, count: jax.Array, threshold: Any) -> tuple[jax.Array, jax.Array]:
+def rectification(
+    decay: Scalar, count: jax.Array, threshold: Scalar
+) -> tuple[jax.Array, jax.Array]:
     r"""RAdam's length of the approximated SMA $\rho_t$ and rectification term $r_t$.
 
     $$\rho_\infty = \frac{2}{1-\beta} - 1,\qquad
@@ -242,10 +244,10 @@ def rectification(decay: Any, count: jax.Array, threshold: Any) -> tuple[jax.Arr
 
 
 def scale_by_rectified_rms(
-    decay: Any = 0.999,
-    eps: Any = 1e-8,
-    eps_root: Any = 0.0,
-    threshold: Any = 5.0,
+    decay: Scalar = 0.999,
+    eps: Scalar = 1e-8,
+    eps_root: Scalar = 0.0,
+    threshold: Scalar = 5.0,
     *,
     source: str = "updates",
 ) -> GradientTransformation:

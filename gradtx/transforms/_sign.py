@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from gradtx import _tree, _validate
-from gradtx._base import GradientTransformation, chain, check_state_type
+from gradtx._base import DTypeLike, GradientTransformation, Scalar, chain, check_state_type
 from gradtx.transforms._scaling import scale_by_sign
 
 
@@ -21,7 +21,7 @@ class InterpolatedEmaState(NamedTuple):
 
 
 def interpolated_ema(
-    b1: Any = 0.9, b2: Any = 0.99, accumulator_dtype: Any = None
+    b1: Scalar = 0.9, b2: Scalar = 0.99, accumulator_dtype: DTypeLike | None = None
 ) -> GradientTransformation:
     r"""Output a mix of the update and the *previous* average; average with another decay.
 
@@ -79,12 +79,12 @@ def interpolated_ema(
 
 
 def scale_by_lion(
-    b1: Any = 0.9,
-    b2: Any = 0.99,
-    mu_dtype: Any = None,
+    b1: Scalar = 0.9,
+    b2: Scalar = 0.99,
+    mu_dtype: DTypeLike | None = None,
     *,
     mode: str = "hard",
-    smooth_beta: Any = 1.0,
+    smooth_beta: Scalar = 1.0,
 ) -> GradientTransformation:
     r"""Lion's direction: the sign of an interpolation of the gradient and its average.
 

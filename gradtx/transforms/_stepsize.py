@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _tree, _validate
-from gradtx._base import EmptyState, GradientTransformation, check_state_type
+from gradtx._base import EmptyState, GradientTransformation, Scalar, check_state_type
 from gradtx.transforms._adaptive import second_moment_step
 from gradtx.transforms._momentum import ema_scalars
 
@@ -19,7 +19,7 @@ class ScaleByUnitCorrectionState(NamedTuple):
     e_x: Any
 
 
-def scale_by_unit_correction(rho: Any = 0.9, eps: Any = 1e-6) -> GradientTransformation:
+def scale_by_unit_correction(rho: Scalar = 0.9, eps: Scalar = 1e-6) -> GradientTransformation:
     r"""AdaDelta's unit correction: multiply by the RMS of past *updates*.
 
     $$u_t \leftarrow \sqrt{E[\Delta x^2]_{t-1} + \epsilon}\;u_t,\qquad
@@ -77,11 +77,11 @@ class ScaleByRpropState(NamedTuple):
 
 
 def scale_by_rprop(
-    learning_rate: Any,
-    eta_minus: Any = 0.5,
-    eta_plus: Any = 1.2,
-    min_step_size: Any = 1e-6,
-    max_step_size: Any = 50.0,
+    learning_rate: Scalar,
+    eta_minus: Scalar = 0.5,
+    eta_plus: Scalar = 1.2,
+    min_step_size: Scalar = 1e-6,
+    max_step_size: Scalar = 50.0,
 ) -> GradientTransformation:
     r"""Rprop (iRprop$^-$): a per-parameter step size driven by sign agreement.
 
@@ -164,7 +164,7 @@ def scale_by_rprop(
 _TINY = float(jnp.finfo(jnp.float64).eps)
 
 
-def polyak_step_size(gap: jax.Array, denominator: jax.Array, max_step: Any) -> jax.Array:
+def polyak_step_size(gap: jax.Array, denominator: jax.Array, max_step: Scalar) -> jax.Array:
     r"""Polyak's step size $\min(\text{gap} / \text{denominator},\ \gamma_{\max})$, written once.
 
     ``gap`` is $f(w) - f^\star$ (or a model's estimate of it), ``denominator`` the squared
@@ -177,7 +177,7 @@ def polyak_step_size(gap: jax.Array, denominator: jax.Array, max_step: Any) -> j
 
 
 def scale_by_polyak(
-    f_min: Any = 0.0, max_learning_rate: Any = 1.0, eps: Any = 0.0, variant: str = "sps"
+    f_min: Scalar = 0.0, max_learning_rate: Scalar = 1.0, eps: Scalar = 0.0, variant: str = "sps"
 ) -> GradientTransformation:
     r"""Multiply by Polyak's step size $\gamma_t$, from the loss value and the update norm.
 

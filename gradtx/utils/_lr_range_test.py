@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradtx import _validate
-from gradtx._base import apply_updates, chain
+from gradtx._base import GradientTransformation, apply_updates, chain
 from gradtx._inject import get_hyperparams, set_hyperparams
 
 
@@ -126,7 +126,7 @@ def lr_range_test(
     loss_fn: Callable[..., Any],
     params: Any,
     batches: Any,
-    optimizer: Any,
+    optimizer: GradientTransformation,
     min_lr: float = 1e-7,
     max_lr: float = 10.0,
     num_steps: int = 100,

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradtx import _tree, _validate
-from gradtx._base import GradientTransformation, as_transform, check_state_type
+from gradtx._base import DTypeLike, GradientTransformation, as_transform, check_state_type
 from gradtx._validate import check_int
 
 
@@ -200,11 +200,11 @@ class MultiSteps:
 
 
 def multi_steps(
-    opt: Any,
-    every_k_schedule: Any,
+    opt: GradientTransformation,
+    every_k_schedule: int | Callable[[jax.Array], jax.Array],
     use_grad_mean: bool = True,
     should_skip_update_fn: Callable[..., Any] | None = None,
-    accumulator_dtype: Any = None,
+    accumulator_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""Function form of :class:`MultiSteps`: accumulate ``k`` mini-steps per inner step.
 

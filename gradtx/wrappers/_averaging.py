@@ -14,7 +14,14 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _tree, _validate
-from gradtx._base import GradientTransformation, as_transform, check_state_type
+from gradtx._base import (
+    DTypeLike,
+    GradientTransformation,
+    Scalar,
+    ScalarOrSchedule,
+    as_transform,
+    check_state_type,
+)
 from gradtx._validate import check_int
 from gradtx.transforms._momentum import one_minus_power
 
@@ -44,7 +51,10 @@ class LookaheadState(NamedTuple):
 
 
 def lookahead(
-    fast_optimizer: Any, sync_period: int, slow_step_size: Any, reset_state: bool = False
+    fast_optimizer: GradientTransformation,
+    sync_period: int,
+    slow_step_size: Scalar,
+    reset_state: bool = False,
 ) -> GradientTransformation:
     r"""Lookahead: k fast steps forward, then move the slow weights part of the way there.
 
@@ -171,7 +181,7 @@ def _param_average(weight, accumulator_dtype, state_type, who) -> GradientTransf
 
 
 def ema_params(
-    decay: Any = 0.999, debias: bool = True, accumulator_dtype: Any = None
+    decay: ScalarOrSchedule = 0.999, debias: bool = True, accumulator_dtype: DTypeLike | None = None
 ) -> GradientTransformation:
     r"""Keep an exponential moving average of the parameters in the state; updates pass through.
 
@@ -227,7 +237,9 @@ def ema_params(
     return _param_average(weight, accumulator_dtype, EmaParamsState, "ema_params")
 
 
-def polyak_average(start_step: int = 0, accumulator_dtype: Any = None) -> GradientTransformation:
+def polyak_average(
+    start_step: int = 0, accumulator_dtype: DTypeLike | None = None
+) -> GradientTransformation:
     r"""Keep the uniform (Polyak–Ruppert) average of the parameters in the state.
 
     $$\bar w_t = \bar w_{t-1} + \frac{w_t - \bar w_{t-1}}{\max(t - t_0, 1)}

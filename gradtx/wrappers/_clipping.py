@@ -11,10 +11,10 @@ from typing import Any
 import jax.numpy as jnp
 
 from gradtx import _extra, _tree, _validate
-from gradtx._base import EmptyState, GradientTransformation
+from gradtx._base import EmptyState, GradientTransformation, Scalar
 
 
-def clip_by_block_rms(threshold: Any) -> GradientTransformation:
+def clip_by_block_rms(threshold: Scalar) -> GradientTransformation:
     r"""Rescale each leaf (block) so that its root-mean-square is at most ``threshold``.
 
     $$u \leftarrow \frac{u}{\max\!\big(1,\ \mathrm{rms}(u)/\tau\big)},\qquad
@@ -73,7 +73,9 @@ def _unitwise_norm(x: Any, axis: Any) -> Any:
     return jnp.broadcast_to(jnp.sqrt(sq), x.shape)
 
 
-def adaptive_grad_clip(clipping: Any, eps: Any = 1e-3, axis: Any = None) -> GradientTransformation:
+def adaptive_grad_clip(
+    clipping: Scalar, eps: Scalar = 1e-3, axis: Any = None
+) -> GradientTransformation:
     r"""Adaptive gradient clipping (AGC): clip each unit's update relative to its weights' norm.
 
     $$u_i \leftarrow \begin{cases}

@@ -41,7 +41,7 @@ def _split_tree(tree: Any) -> Any:
     return jax.tree.map(_split, tree)
 
 
-def split_real_and_imaginary(inner: Any) -> GradientTransformation:
+def split_real_and_imaginary(inner: GradientTransformation) -> GradientTransformation:
     r"""Apply ``inner`` to the real and imaginary parts of complex updates as separate reals.
 
     $$z = x + i y \;\mapsto\; (x, y),\qquad

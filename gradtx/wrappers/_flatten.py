@@ -63,7 +63,9 @@ def _structure(tree: Any) -> Any:
     return jax.tree.structure(tree, is_leaf=_tree.is_none)
 
 
-def flatten(inner: Any, max_leaf_size: int | None = None) -> GradientTransformation:
+def flatten(
+    inner: GradientTransformation, max_leaf_size: int | None = None
+) -> GradientTransformation:
     r"""Run ``inner`` on one concatenated vector per dtype instead of on every leaf.
 
     $$\mathrm{flatten}(T)(u) = \mathrm{unravel}\big(T(\mathrm{ravel}(u))\big),\qquad

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _extra, _tree, _validate
-from gradtx._base import GradientTransformation, as_transform, check_state_type
+from gradtx._base import GradientTransformation, Scalar, as_transform, check_state_type
 from gradtx._validate import check_int
 
 
@@ -27,10 +27,10 @@ class MechanicState(NamedTuple):
 
 
 def scale_by_mechanic(
-    base_optimizer: Any,
-    weight_decay: Any = 1e-2,
-    eps: Any = 1e-8,
-    s_init: Any = 1e-6,
+    base_optimizer: GradientTransformation,
+    weight_decay: Scalar = 1e-2,
+    eps: Scalar = 1e-8,
+    s_init: Scalar = 1e-6,
     num_betas: int = 6,
 ) -> GradientTransformation:
     r"""Mechanic: learn the scale $S_t$ of a base optimizer's summed updates by coin betting.

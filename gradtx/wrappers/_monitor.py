@@ -35,7 +35,7 @@ class MonitorNormsState(NamedTuple):
     inner_state: Any
 
 
-def monitor_norms(inner: Any = None) -> GradientTransformation:
+def monitor_norms(inner: GradientTransformation = None) -> GradientTransformation:
     r"""Record the gradient norm, the update norm and their ratio to the weights in the state.
 
     $$\text{grad\_norm} = \lVert g\rVert_2,\quad \text{update\_norm} = \lVert u\rVert_2,\quad

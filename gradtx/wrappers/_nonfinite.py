@@ -44,7 +44,9 @@ def _counters(finite: jax.Array, state: Any) -> tuple[jax.Array, jax.Array]:
     return consecutive.astype(jnp.int32), total.astype(jnp.int32)
 
 
-def apply_if_finite(inner: Any, max_consecutive_errors: int) -> GradientTransformation:
+def apply_if_finite(
+    inner: GradientTransformation, max_consecutive_errors: int
+) -> GradientTransformation:
     r"""Skip steps whose updates contain a NaN or an Inf, as Optax's ``apply_if_finite``.
 
     $$(u_t, s_t) = \begin{cases}
@@ -131,7 +133,7 @@ def _raise_limit(total: Any, max_skipped: int) -> None:
 
 
 def skip_nonfinite_steps(
-    inner: Any, max_skipped: int | None = None, on_limit: str = "raise"
+    inner: GradientTransformation, max_skipped: int | None = None, on_limit: str = "raise"
 ) -> GradientTransformation:
     r"""Skip every step whose gradients or updates are not finite; raise or stop past a limit.
 

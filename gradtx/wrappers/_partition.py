@@ -20,7 +20,13 @@ import jax
 import numpy as np
 
 from gradtx import _tree
-from gradtx._base import GradientTransformation, as_transform, check_state_type, set_to_zero
+from gradtx._base import (
+    GradientTransformation,
+    MaskOrFn,
+    as_transform,
+    check_state_type,
+    set_to_zero,
+)
 
 
 class MaskedNode(NamedTuple):
@@ -120,7 +126,7 @@ def _masked_update(
 
 
 def masked(
-    inner: Any, mask: Any, *, mask_compatible_extra_args: bool = False
+    inner: GradientTransformation, mask: MaskOrFn, *, mask_compatible_extra_args: bool = False
 ) -> GradientTransformation:
     r"""Apply ``inner`` to the leaves selected by ``mask``; pass the others through unchanged.
 
@@ -177,7 +183,7 @@ def masked(
     return GradientTransformation(init, update)
 
 
-def freeze(mask: Any) -> GradientTransformation:
+def freeze(mask: MaskOrFn) -> GradientTransformation:
     r"""Zero the updates of the leaves selected by ``mask`` (freeze them); keep the others.
 
     $$u_\ell \leftarrow \begin{cases} 0 & m_\ell \\ u_\ell & \text{otherwise}\end{cases}$$
@@ -206,9 +212,7 @@ def freeze(mask: Any) -> GradientTransformation:
 
 def _labels(param_labels: Any, tree: Any, transforms: Mapping, who: str) -> list[Any]:
     """One label per leaf of ``tree`` (``None`` for ``None`` leaves), each a transform key."""
-    resolved = (
-        param_labels(tree) if _tree.is_function_of_params(param_labels) else param_labels
-    )
+    resolved = param_labels(tree) if _tree.is_function_of_params(param_labels) else param_labels
     labels = _tree.broadcast_prefix(resolved, tree, "param_labels", who)
     paths, _ = jax.tree_util.tree_flatten_with_path(tree, is_leaf=_tree.is_none)
     out = []

@@ -72,8 +72,8 @@ def _negate(updates: Any) -> Any:
 
 
 def sam(
-    optimizer: Any,
-    adv_optimizer: Any,
+    optimizer: GradientTransformation,
+    adv_optimizer: GradientTransformation,
     sync_period: int = 2,
     reset_state: bool = True,
     opaque_mode: bool = False,

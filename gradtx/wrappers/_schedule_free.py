@@ -15,7 +15,14 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _extra, _tree, _validate
-from gradtx._base import GradientTransformation, as_transform, check_state_type
+from gradtx._base import (
+    DTypeLike,
+    GradientTransformation,
+    Scalar,
+    ScalarOrSchedule,
+    as_transform,
+    check_state_type,
+)
 from gradtx.transforms._scaling import value_at
 
 
@@ -41,11 +48,11 @@ class ScheduleFreeState(NamedTuple):
 
 
 def schedule_free(
-    base_optimizer: Any,
-    learning_rate: Any,
-    b1: Any = 0.9,
-    weight_lr_power: Any = 2.0,
-    state_dtype: Any = None,
+    base_optimizer: GradientTransformation,
+    learning_rate: ScalarOrSchedule,
+    b1: Scalar = 0.9,
+    weight_lr_power: Scalar = 2.0,
+    state_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""Make a base optimizer schedule-free: average its iterates, evaluate at an interpolation.
 

@@ -103,6 +103,18 @@ def test_momo_adam_matches_optax(dtype, adapt, kwargs):
         _assert_same(ours, theirs, dt, rtol=ADAM_RTOL[dtype])
 
 
+@pytest.mark.parametrize("make", [gradtx.momo, gradtx.momo_adam])
+def test_momo_passes_untrained_leaves_and_keeps_its_state_structure(make):
+    params = {"w": jnp.ones(3), "n": jnp.array(7, jnp.int32), "none": None}
+    grads = {"w": jnp.array([1.0, -2.0, 0.5]), "n": np.zeros((), jax.dtypes.float0), "none": None}
+    tx = make()
+    state = tx.init(params)
+    u, new_state = jax.jit(tx.update)(grads, state, params, value=jnp.array(2.0))
+    assert jax.tree.structure(new_state) == jax.tree.structure(state)
+    assert u["none"] is None and u["n"].dtype == jax.dtypes.float0
+    assert bool(jnp.all(jnp.isfinite(u["w"])))
+
+
 def test_momo_adapts_its_lower_bound():
     """The adaptive bound moves above ``lower_bound`` when the loss stays above it."""
     params = _params(jnp.float32)

@@ -154,20 +154,21 @@ def scale_by_momo(
             b = jnp.where(state.count == 0, 0, jnp.asarray(beta, dtype))
             rho = jnp.ones([], dtype)
         ema = _tree.Scalars(decay=b, one_minus=1 - b)
-        exp_avg = _tree.leafwise(
-            lambda g, m: ema_update(m, g, ema(g)), updates, state.exp_avg,
-            names=("updates", "exp_avg"),
+        twice = lambda x: (x, x)  # as an update (untrained leaves pass) and as the state
+        d, exp_avg = _tree.leafwise(
+            lambda g, m: twice(ema_update(m, g, ema(g))), updates, state.exp_avg,
+            names=("updates", "exp_avg"), n_out=2,
         )  # fmt: skip
         average = lambda old, new: b * old + (1 - b) * new.astype(dtype)
         barf = average(state.barf, jnp.asarray(value))
         gamma = average(state.gamma, _dot(updates, params, dtype))
         if pre is None:
-            direction, pre_state = exp_avg, state.preconditioner
+            direction, pre_state = d, state.preconditioner
         else:
             pre_extra = {**extra, "gradient": updates}
-            direction, pre_state = pre.update(exp_avg, state.preconditioner, params, **pre_extra)
-        sq_norm = _dot(exp_avg, direction, dtype)
-        iprod = _dot(exp_avg, params, dtype)
+            direction, pre_state = pre.update(d, state.preconditioner, params, **pre_extra)
+        sq_norm = _dot(d, direction, dtype)
+        iprod = _dot(d, params, dtype)
         alpha = jnp.asarray(value_at(learning_rate, state.count), dtype)
         lam = 0.0 if weight_decay is None else value_at(weight_decay, state.count)
         decay = 1 + alpha * jnp.asarray(lam, dtype)

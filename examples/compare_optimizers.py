@@ -14,8 +14,9 @@ and nonlinear CG (the last two when ``gradtx.second_order`` provides them). A ru
 ends above where it started is reported ``diverged``, one that reaches NaN ``nan@roundK``.
 ``--sweep lr|batch-size|hidden`` instead varies one setting of ``--optimizer``. Prints a
 table and writes ``compare.json`` and ``loss_curves.png`` (``sweep_<kind>.*`` for a sweep)
-into ``--out``. The default takes under a minute on two CPU cores; for a smoke test try
-``--quick --optimizers sgd,adam,lbfgs_fullbatch``.
+into ``--out``; beyond ten runs the figure has one panel per optimizer family under a
+summary of the best of each family. The default takes under a minute on two CPU cores;
+for a smoke test try ``--quick --optimizers sgd,adam,lbfgs_fullbatch``.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from gradtx.optimizers._adam_variants import acprop as acprop
 from gradtx.optimizers._adam_variants import adabelief as adabelief
 from gradtx.optimizers._adam_variants import adan as adan
 from gradtx.optimizers._adam_variants import optimistic_adam as optimistic_adam
+from gradtx.optimizers._adam_variants import optimistic_adam_v2 as optimistic_adam_v2
 from gradtx.optimizers._adam_variants import radam as radam
 from gradtx.optimizers._adam_variants import yogi as yogi
 from gradtx.optimizers._adaptive import adadelta as adadelta

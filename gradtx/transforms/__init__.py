@@ -18,6 +18,10 @@ from gradtx.transforms._adaptive import scale_by_rss as scale_by_rss
 from gradtx.transforms._adaptive import scale_by_stddev as scale_by_stddev
 from gradtx.transforms._clipping import clip as clip
 from gradtx.transforms._clipping import clip_by_global_norm as clip_by_global_norm
+from gradtx.transforms._clipping import (
+    per_example_global_norm_clip as per_example_global_norm_clip,
+)
+from gradtx.transforms._clipping import per_example_layer_norm_clip as per_example_layer_norm_clip
 from gradtx.transforms._composite import scale_by_adadelta as scale_by_adadelta
 from gradtx.transforms._composite import scale_by_adam as scale_by_adam
 from gradtx.transforms._composite import scale_by_adamax as scale_by_adamax
@@ -37,6 +41,7 @@ from gradtx.transforms._factored import FactoredState as FactoredState
 from gradtx.transforms._factored import ScaleByCoverRssState as ScaleByCoverRssState
 from gradtx.transforms._factored import scale_by_cover_rss as scale_by_cover_rss
 from gradtx.transforms._factored import scale_by_factored_rms as scale_by_factored_rms
+from gradtx.transforms._factored import scale_by_param_block_norm as scale_by_param_block_norm
 from gradtx.transforms._factored import scale_by_param_block_rms as scale_by_param_block_rms
 from gradtx.transforms._gain_adaptation import ScaleByLocalGainsState as ScaleByLocalGainsState
 from gradtx.transforms._gain_adaptation import ScaleByVsgdState as ScaleByVsgdState
@@ -85,6 +90,8 @@ from gradtx.transforms._momo import ScaleByMomoState as ScaleByMomoState
 from gradtx.transforms._momo import scale_by_momo as scale_by_momo
 from gradtx.transforms._noise import AddNoiseState as AddNoiseState
 from gradtx.transforms._noise import add_noise as add_noise
+from gradtx.transforms._normalization import centralize as centralize
+from gradtx.transforms._normalization import normalize_by_update_norm as normalize_by_update_norm
 from gradtx.transforms._orthogonal import MuonDimensionNumbers as MuonDimensionNumbers
 from gradtx.transforms._orthogonal import (
     orthogonalize_via_newton_schulz as orthogonalize_via_newton_schulz,
@@ -94,7 +101,13 @@ from gradtx.transforms._orthogonal import scale_by_newton_schulz as scale_by_new
 from gradtx.transforms._orthogonal import scale_by_shape as scale_by_shape
 from gradtx.transforms._parameter_free import COCOBState as COCOBState
 from gradtx.transforms._parameter_free import DoGState as DoGState
+from gradtx.transforms._parameter_free import (
+    ScaleByDistanceOverGradientsState as ScaleByDistanceOverGradientsState,
+)
 from gradtx.transforms._parameter_free import scale_by_cocob as scale_by_cocob
+from gradtx.transforms._parameter_free import (
+    scale_by_distance_over_gradients as scale_by_distance_over_gradients,
+)
 from gradtx.transforms._parameter_free import scale_by_dog as scale_by_dog
 from gradtx.transforms._parameter_free import scale_by_dowg as scale_by_dowg
 from gradtx.transforms._privacy import (

@@ -12,25 +12,44 @@ from gradtx.wrappers._accumulate import MultiSteps as MultiSteps
 from gradtx.wrappers._accumulate import MultiStepsState as MultiStepsState
 from gradtx.wrappers._accumulate import apply_every as apply_every
 from gradtx.wrappers._accumulate import multi_steps as multi_steps
+from gradtx.wrappers._accumulate import skip_large_updates as skip_large_updates
+from gradtx.wrappers._accumulate import skip_not_finite as skip_not_finite
 from gradtx.wrappers._averaging import EmaParamsState as EmaParamsState
-from gradtx.wrappers._averaging import LookaheadParams as LookaheadParams
-from gradtx.wrappers._averaging import LookaheadState as LookaheadState
 from gradtx.wrappers._averaging import PolyakAverageState as PolyakAverageState
 from gradtx.wrappers._averaging import averaged_params as averaged_params
 from gradtx.wrappers._averaging import ema_params as ema_params
-from gradtx.wrappers._averaging import lookahead as lookahead
+from gradtx.wrappers._averaging import incremental_update as incremental_update
+from gradtx.wrappers._averaging import periodic_update as periodic_update
 from gradtx.wrappers._averaging import polyak_average as polyak_average
 from gradtx.wrappers._clipping import adaptive_grad_clip as adaptive_grad_clip
 from gradtx.wrappers._clipping import clip_by_block_rms as clip_by_block_rms
 from gradtx.wrappers._clipping import keep_params_nonnegative as keep_params_nonnegative
+from gradtx.wrappers._clipping import unitwise_clip as unitwise_clip
+from gradtx.wrappers._clipping import unitwise_norm as unitwise_norm
 from gradtx.wrappers._complex import SplitRealAndImaginaryArrays as SplitRealAndImaginaryArrays
 from gradtx.wrappers._complex import SplitRealAndImaginaryState as SplitRealAndImaginaryState
 from gradtx.wrappers._complex import split_real_and_imaginary as split_real_and_imaginary
+from gradtx.wrappers._conditional import ConditionallyMaskState as ConditionallyMaskState
+from gradtx.wrappers._conditional import (
+    ConditionallyTransformState as ConditionallyTransformState,
+)
+from gradtx.wrappers._conditional import conditionally_mask as conditionally_mask
+from gradtx.wrappers._conditional import conditionally_transform as conditionally_transform
 from gradtx.wrappers._flatten import flatten as flatten
+from gradtx.wrappers._freezing import freeze as freeze
+from gradtx.wrappers._freezing import selective_transform as selective_transform
+from gradtx.wrappers._lookahead import LookaheadParams as LookaheadParams
+from gradtx.wrappers._lookahead import LookaheadState as LookaheadState
+from gradtx.wrappers._lookahead import lookahead as lookahead
 from gradtx.wrappers._mechanic import MechanicState as MechanicState
 from gradtx.wrappers._mechanic import scale_by_mechanic as scale_by_mechanic
 from gradtx.wrappers._monitor import MonitorNormsState as MonitorNormsState
+from gradtx.wrappers._monitor import MonitorState as MonitorState
+from gradtx.wrappers._monitor import SnapshotState as SnapshotState
+from gradtx.wrappers._monitor import measure_with_ema as measure_with_ema
+from gradtx.wrappers._monitor import monitor as monitor
 from gradtx.wrappers._monitor import monitor_norms as monitor_norms
+from gradtx.wrappers._monitor import snapshot as snapshot
 from gradtx.wrappers._nonfinite import ApplyIfFiniteState as ApplyIfFiniteState
 from gradtx.wrappers._nonfinite import SkipNonfiniteStepsState as SkipNonfiniteStepsState
 from gradtx.wrappers._nonfinite import ZeroNansState as ZeroNansState
@@ -41,7 +60,6 @@ from gradtx.wrappers._partition import MaskedNode as MaskedNode
 from gradtx.wrappers._partition import MaskedState as MaskedState
 from gradtx.wrappers._partition import MultiTransformState as MultiTransformState
 from gradtx.wrappers._partition import PartitionState as PartitionState
-from gradtx.wrappers._partition import freeze as freeze
 from gradtx.wrappers._partition import labels_by_path as labels_by_path
 from gradtx.wrappers._partition import masked as masked
 from gradtx.wrappers._partition import multi_transform as multi_transform

@@ -1,16 +1,11 @@
-"""Test cases of ``gradtx.optimizers._loss_driven``, merged into ``registry_breadth``.
+"""References of the loss-driven family (``tests/cases/loss_driven.py``), from the papers'
+pseudo-code.
 
-The same formats as ``registry_breadth`` (``CASES``, ``SETTINGS``), ``test_convergence``
-(``CONVERGENCE``) and ``test_breadth_errors`` (``BAD``, ``PRIMITIVES``, ``BAD_PRIMITIVES``), so
-every optimizer registered here goes through the common battery, parity, training, errors,
-checkpoint and convergence tests.
-
-Optax has none of these optimizers: each case is checked against a NumPy reference written
-from the paper's pseudo-code. The references need the loss of the *whole* tree (the parity
-harness passes ``value = 1 + 0.5 |w|^2`` and that function as ``value_fn``), so they are
-written for lists of leaves (:class:`TreeReference`) and adapted by :func:`per_leaf` to the
-registry's leaf-by-leaf ``(init, step)`` protocol. The random draws are JAX's, from the same
-key schedule (split once per step, then once per leaf).
+They need the loss of the *whole* tree (the parity test passes ``value = 1 + 0.5 |w|^2``
+and that function as ``value_fn``), so they are written for lists of leaves
+(:class:`TreeReference`) and adapted by :func:`per_leaf` to the leaf-by-leaf ``(init, step)``
+protocol. The random draws are JAX's, from the same key schedule (split once per step, then
+once per leaf).
 """
 
 from __future__ import annotations
@@ -19,9 +14,6 @@ from typing import Any
 
 import jax
 import numpy as np
-from registry import Case
-
-from gradtx.transforms import _loss_driven as ld
 
 
 def battery_value(leaves: list[np.ndarray]) -> Any:
@@ -134,7 +126,7 @@ class SPSAReference(TreeReference):
 
 
 def per_leaf(reference: type[TreeReference], defaults: dict[str, Any]):
-    """Adapt a :class:`TreeReference` to the registry's ``(init, step)`` protocol, which
+    """Adapt a :class:`TreeReference` to the leaf-by-leaf ``(init, step)`` protocol, which
     calls ``init`` on each leaf, then ``step`` on each leaf in the same order every step:
     the adapter keeps the current leaves (``p + u``, as the harness computes them), so that
     the first leaf's ``step`` can run ``begin`` on the whole tree."""
@@ -201,81 +193,18 @@ def plateau_reference(
 
 
 BOLD = {"increase": 1.05, "decrease": 0.5, "tolerance": 0.0, "momentum": 0.0}
-SEARCH = {"increase": 1.4, "target_rate": 0.2, "key": None}
-SPSA = {"perturbation": 0.01, "stability": 0.0, "alpha": 0.602, "gamma": 0.101, "key": None}
-bold_driver_reference = per_leaf(BoldDriverReference, BOLD)
-random_search_reference = per_leaf(RandomSearchReference, SEARCH)
-spsa_reference = per_leaf(SPSAReference, SPSA)
 
-CASES: list[Case] = [
-    # Against the harness's random gradients about half the steps raise the loss: with the
-    # default increase the scale shrinks until the steps are at float32's rounding of the loss.
-    Case("bold_driver", {"learning_rate": 0.01, "increase": 2.0}, reference=bold_driver_reference),
-    Case(
-        "bold_driver",
-        {"learning_rate": 0.005, "decrease": 0.7, "tolerance": 0.05, "momentum": 0.6},
-        reference=bold_driver_reference,
-        id_suffix="tolerance-momentum",
-    ),
-    # Step sizes that are powers of 2 (x 2 or x 1/2): float32's pow and NumPy's differ by an
-    # ulp for other factors, which the step size accumulates (to 6e-7 in 50 steps).
-    Case(
-        "random_search",
-        {"learning_rate": 0.1, "increase": 2.0, "target_rate": 0.5, "key": 3},
-        reference=random_search_reference,
-    ),
-    # A large perturbation: in float32 the difference of two losses near 20 then has a
-    # relative error of 1e-7 (the reference and XLA round the sums differently).
-    Case(
-        "spsa",
-        {"learning_rate": 0.02, "perturbation": 1.0, "stability": 10.0, "gamma": 1 / 6, "key": 1},
-        reference=spsa_reference,
-    ),
-]
-SETTINGS: dict[str, tuple[Any, ...]] = {  # (lr, tol[, kwargs]): registry_breadth
-    "bold_driver": (0.01, 1e-9),
-    "random_search": (0.1, 1e-9),
-    "spsa": (1.0, 1e-9),
-}
-# (q_lr, q_tol, r_lr, r_tol[, kwargs]). On Rosenbrock, random search and the bold driver
-# reach the valley's end within 0.03; SPSA's decaying gains (alpha = 0.602) crawl along the
-# valley (its error halves in 5000 steps) and diverge at twice the rate: the gap is why
-# gradients win. Its stability constant A is Spall's "a tenth of the iterations", doubled.
-CONVERGENCE: dict[str, tuple[Any, ...]] = {
-    "bold_driver": (0.01, 1e-9, 0.01, 0.03),
-    "random_search": (0.1, 1e-9, 0.01, 0.05),
-    "spsa": (3.0, 1e-12, 0.03, 1.0, {"perturbation": 1e-3, "stability": 1000.0}),
-}
-BAD: list[tuple[str, dict[str, Any], str]] = [
-    ("bold_driver", {"learning_rate": 0.1, "increase": 0.9}, r"increase must be in \[1, inf\)"),
-    ("bold_driver", {"learning_rate": 0.1, "decrease": 0.0}, r"decrease must be in \(0, 1\]"),
-    ("bold_driver", {"learning_rate": 0.1, "tolerance": -0.1}, r"tolerance must be in \[0, inf"),
-    ("bold_driver", {"learning_rate": 0.1, "momentum": 1.0}, r"momentum must be in \[0, 1\)"),
-    ("bold_driver", {"learning_rate": -0.1}, r"learning_rate must be in \[0, inf\)"),
-    ("random_search", {"learning_rate": -0.1}, r"learning_rate must be in \[0, inf\)"),
-    ("random_search", {"learning_rate": 0.1, "increase": 0.5}, r"increase must be in \[1, inf"),
-    ("random_search", {"learning_rate": 0.1, "target_rate": 1.0}, r"target_rate must be in \(0, 1"),
-    ("random_search", {"learning_rate": 0.1, "key": "seed"}, "key must be an int seed"),
-    ("spsa", {"learning_rate": 0.1, "perturbation": 0.0}, r"perturbation must be in \(0, inf"),
-    ("spsa", {"learning_rate": 0.1, "stability": -1.0}, r"stability must be in \[0, inf\)"),
-    ("spsa", {"learning_rate": 0.1, "alpha": -0.5}, r"alpha must be in \[0, inf\)"),
-    ("spsa", {"learning_rate": 0.1, "gamma": -1.0}, r"gamma must be in \[0, inf\)"),
-]
-PRIMITIVES: list[Any] = [
-    ld.scale_by_bold_driver,
-    ld.reduce_on_plateau,
-    ld.random_search_step,
-    ld.spsa_gradient,
-]
-BAD_PRIMITIVES: list[tuple[Any, dict[str, Any], str]] = [
-    (ld.scale_by_bold_driver, {"decrease": 1.5}, r"decrease must be in \(0, 1\]"),
-    (ld.reduce_on_plateau, {"factor": 1.0}, r"factor must be in \(0, 1\)"),
-    (ld.reduce_on_plateau, {"patience": 0}, "patience must be an integer >= 1"),
-    (ld.reduce_on_plateau, {"cooldown": 1.5}, "cooldown must be an integer >= 0"),
-    (ld.reduce_on_plateau, {"accumulation_size": 0}, "accumulation_size must be an integer"),
-    (ld.reduce_on_plateau, {"rtol": 1.5}, r"rtol must be in \[0, 1\]"),
-    (ld.reduce_on_plateau, {"rtol": 0.0, "atol": 0.0}, "must not both be 0"),
-    (ld.reduce_on_plateau, {"min_scale": -1.0}, r"min_scale must be in \[0, inf\)"),
-    (ld.random_search_step, {"target_rate": 0.0}, r"target_rate must be in \(0, 1\)"),
-    (ld.spsa_gradient, {"perturbation": -1.0}, r"perturbation must be in \(0, inf\)"),
-]
+
+SEARCH = {"increase": 1.4, "target_rate": 0.2, "key": None}
+
+
+SPSA = {"perturbation": 0.01, "stability": 0.0, "alpha": 0.602, "gamma": 0.101, "key": None}
+
+
+bold_driver_reference = per_leaf(BoldDriverReference, BOLD)
+
+
+random_search_reference = per_leaf(RandomSearchReference, SEARCH)
+
+
+spsa_reference = per_leaf(SPSAReference, SPSA)

@@ -18,8 +18,6 @@ from gradtx.optimizers._adam import nadamw as nadamw
 from gradtx.optimizers._adam_variants import acprop as acprop
 from gradtx.optimizers._adam_variants import adabelief as adabelief
 from gradtx.optimizers._adam_variants import adan as adan
-from gradtx.optimizers._adam_variants import optimistic_adam as optimistic_adam
-from gradtx.optimizers._adam_variants import optimistic_adam_v2 as optimistic_adam_v2
 from gradtx.optimizers._adam_variants import radam as radam
 from gradtx.optimizers._adam_variants import yogi as yogi
 from gradtx.optimizers._adaptive import adadelta as adadelta
@@ -50,6 +48,8 @@ from gradtx.optimizers._moment_variants import madgrad as madgrad
 from gradtx.optimizers._moment_variants import simplified_ademamix as simplified_ademamix
 from gradtx.optimizers._momo import momo as momo
 from gradtx.optimizers._momo import momo_adam as momo_adam
+from gradtx.optimizers._optimistic import optimistic_adam as optimistic_adam
+from gradtx.optimizers._optimistic import optimistic_adam_v2 as optimistic_adam_v2
 from gradtx.optimizers._orthogonal import muon as muon
 from gradtx.optimizers._parameter_free import cocob as cocob
 from gradtx.optimizers._parameter_free import dog as dog

@@ -27,6 +27,7 @@ from gradtx.transforms._scaling import scale_by_learning_rate
         "seed": hp.KEY,
     },
     example={"learning_rate": 0.5, "l2_norm_clip": 1.0, "noise_multiplier": 0.1, "seed": 0},
+    per_example=True,
     optax="`optax.contrib.dpsgd`",
     pytorch="—",
 )

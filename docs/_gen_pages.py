@@ -67,6 +67,7 @@ FAMILY_ORDER = (
     "adaptive",
     "adam",
     "adam_variants",
+    "optimistic",
     "moment_variants",
     "sign",
     "layerwise",

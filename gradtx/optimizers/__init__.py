@@ -15,10 +15,9 @@ from gradtx.optimizers._adam import adamw as adamw
 from gradtx.optimizers._adam import amsgrad as amsgrad
 from gradtx.optimizers._adam import nadam as nadam
 from gradtx.optimizers._adam import nadamw as nadamw
+from gradtx.optimizers._adam_variants import acprop as acprop
 from gradtx.optimizers._adam_variants import adabelief as adabelief
 from gradtx.optimizers._adam_variants import adan as adan
-from gradtx.optimizers._adam_variants import optimistic_adam as optimistic_adam
-from gradtx.optimizers._adam_variants import optimistic_adam_v2 as optimistic_adam_v2
 from gradtx.optimizers._adam_variants import radam as radam
 from gradtx.optimizers._adam_variants import yogi as yogi
 from gradtx.optimizers._adaptive import adadelta as adadelta
@@ -32,6 +31,7 @@ from gradtx.optimizers._factored import sm3 as sm3
 from gradtx.optimizers._gain_adaptation import delta_bar_delta as delta_bar_delta
 from gradtx.optimizers._gain_adaptation import local_gains as local_gains
 from gradtx.optimizers._gain_adaptation import vsgd as vsgd
+from gradtx.optimizers._galore import galore as galore
 from gradtx.optimizers._hessian_diagonal import sophia as sophia
 from gradtx.optimizers._kronecker import psgd_kron as psgd_kron
 from gradtx.optimizers._kronecker import shampoo as shampoo
@@ -49,10 +49,15 @@ from gradtx.optimizers._moment_variants import adopt as adopt
 from gradtx.optimizers._moment_variants import lazy_adam as lazy_adam
 from gradtx.optimizers._moment_variants import madgrad as madgrad
 from gradtx.optimizers._moment_variants import simplified_ademamix as simplified_ademamix
+from gradtx.optimizers._momo import momo as momo
+from gradtx.optimizers._momo import momo_adam as momo_adam
+from gradtx.optimizers._optimistic import optimistic_adam as optimistic_adam
+from gradtx.optimizers._optimistic import optimistic_adam_v2 as optimistic_adam_v2
 from gradtx.optimizers._orthogonal import muon as muon
 from gradtx.optimizers._parameter_free import cocob as cocob
 from gradtx.optimizers._parameter_free import dog as dog
 from gradtx.optimizers._parameter_free import dowg as dowg
+from gradtx.optimizers._privacy import dpsgd as dpsgd
 from gradtx.optimizers._sam import sam as sam
 from gradtx.optimizers._schedule_free import schedule_free_adamw as schedule_free_adamw
 from gradtx.optimizers._schedule_free import schedule_free_sgd as schedule_free_sgd

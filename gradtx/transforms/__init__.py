@@ -1,5 +1,7 @@
 """Primitives: each concept of an optimizer, written once."""
 
+from gradtx.transforms._adam_variants import ScaleByAcpropState as ScaleByAcpropState
+from gradtx.transforms._adam_variants import scale_by_acprop as scale_by_acprop
 from gradtx.transforms._adam_variants import scale_by_adan as scale_by_adan
 from gradtx.transforms._adam_variants import scale_by_belief as scale_by_belief
 from gradtx.transforms._adam_variants import scale_by_radam as scale_by_radam
@@ -48,6 +50,9 @@ from gradtx.transforms._gain_adaptation import ScaleByLocalGainsState as ScaleBy
 from gradtx.transforms._gain_adaptation import ScaleByVsgdState as ScaleByVsgdState
 from gradtx.transforms._gain_adaptation import scale_by_local_gains as scale_by_local_gains
 from gradtx.transforms._gain_adaptation import scale_by_vsgd as scale_by_vsgd
+from gradtx.transforms._galore import GaLoreDimensionNumbers as GaLoreDimensionNumbers
+from gradtx.transforms._galore import GaLoreState as GaLoreState
+from gradtx.transforms._galore import scale_by_galore as scale_by_galore
 from gradtx.transforms._hessian_diagonal import HessianDiagonalState as HessianDiagonalState
 from gradtx.transforms._hessian_diagonal import HutchinsonState as HutchinsonState
 from gradtx.transforms._hessian_diagonal import (
@@ -84,6 +89,8 @@ from gradtx.transforms._momentum import TraceState as TraceState
 from gradtx.transforms._momentum import bias_correction as bias_correction
 from gradtx.transforms._momentum import ema as ema
 from gradtx.transforms._momentum import trace as trace
+from gradtx.transforms._momo import ScaleByMomoState as ScaleByMomoState
+from gradtx.transforms._momo import scale_by_momo as scale_by_momo
 from gradtx.transforms._noise import AddNoiseState as AddNoiseState
 from gradtx.transforms._noise import add_noise as add_noise
 from gradtx.transforms._normalization import centralize as centralize
@@ -106,6 +113,12 @@ from gradtx.transforms._parameter_free import (
 )
 from gradtx.transforms._parameter_free import scale_by_dog as scale_by_dog
 from gradtx.transforms._parameter_free import scale_by_dowg as scale_by_dowg
+from gradtx.transforms._privacy import (
+    DifferentiallyPrivateAggregateState as DifferentiallyPrivateAggregateState,
+)
+from gradtx.transforms._privacy import (
+    differentially_private_aggregate as differentially_private_aggregate,
+)
 from gradtx.transforms._psgd import PSGDKronState as PSGDKronState
 from gradtx.transforms._psgd import psgd_update_probability as psgd_update_probability
 from gradtx.transforms._psgd import scale_by_psgd_kron as scale_by_psgd_kron

@@ -28,6 +28,9 @@ from gradtx.wrappers._clipping import clip_by_block_rms as clip_by_block_rms
 from gradtx.wrappers._clipping import keep_params_nonnegative as keep_params_nonnegative
 from gradtx.wrappers._clipping import unitwise_clip as unitwise_clip
 from gradtx.wrappers._clipping import unitwise_norm as unitwise_norm
+from gradtx.wrappers._complex import SplitRealAndImaginaryArrays as SplitRealAndImaginaryArrays
+from gradtx.wrappers._complex import SplitRealAndImaginaryState as SplitRealAndImaginaryState
+from gradtx.wrappers._complex import split_real_and_imaginary as split_real_and_imaginary
 from gradtx.wrappers._conditional import ConditionallyMaskState as ConditionallyMaskState
 from gradtx.wrappers._conditional import (
     ConditionallyTransformState as ConditionallyTransformState,

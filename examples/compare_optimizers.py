@@ -74,7 +74,9 @@ def parse_args(argv):
     if min(sizes) < 1:
         p.error("--epochs, --full-batch-iters, --batch-size, --online-steps, --hidden must be >= 1")
     known = (*gradtx.OPTIMIZERS, *FULL_BATCH)
-    chosen = known if args.optimizers == "all" else args.optimizers.split(",")
+    # Per-example optimizers (DP-SGD) need a gradient per example, not the batch's gradient.
+    every = [n for n in known if n in FULL_BATCH or not gradtx.OPTIMIZERS[n].per_example]
+    chosen = every if args.optimizers == "all" else args.optimizers.split(",")
     args.names = list(dict.fromkeys(n.strip() for n in chosen))
     unknown = [n for n in [*args.names, args.optimizer] if n not in known]
     if unknown or args.optimizer in FULL_BATCH:

@@ -132,7 +132,7 @@ def test_hypothesis_invalid_hyperparameters_raise_at_construction(lr, b1, b2, ep
 
 @pytest.mark.parametrize(
     "fn",
-    [OPT[c.name] for c in cases.ONE_CASE_PER_OPTIMIZER] + PRIMITIVES,
+    [OPT[name] for name in dict.fromkeys(c.name for c in cases.CASES)] + PRIMITIVES,
     ids=lambda fn: fn.__name__,
 )
 def test_public_functions_are_documented(fn):

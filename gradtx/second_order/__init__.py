@@ -11,6 +11,9 @@ Levenberg–Marquardt, dogleg, Gauss–Newton). Transforms tell a driver what ea
 through a :class:`Report` in their state, read by :func:`report_of`.
 """
 
+from gradtx.second_order._backtracking import (
+    scale_by_backtracking_linesearch as scale_by_backtracking_linesearch,
+)
 from gradtx.second_order._cg import ScaleByNonlinearCgState as ScaleByNonlinearCgState
 from gradtx.second_order._cg import cg_beta as cg_beta
 from gradtx.second_order._cg import nonlinear_cg as nonlinear_cg
@@ -31,9 +34,6 @@ from gradtx.second_order._least_squares import LeastSquaresResult as LeastSquare
 from gradtx.second_order._least_squares import LeastSquaresStatus as LeastSquaresStatus
 from gradtx.second_order._least_squares import least_squares as least_squares
 from gradtx.second_order._linesearch import LineSearchState as LineSearchState
-from gradtx.second_order._linesearch import (
-    scale_by_backtracking_linesearch as scale_by_backtracking_linesearch,
-)
 from gradtx.second_order._linesearch import value_and_grad_from_state as value_and_grad_from_state
 from gradtx.second_order._minimize import METHODS as METHODS
 from gradtx.second_order._minimize import MinimizeResult as MinimizeResult

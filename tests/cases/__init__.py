@@ -42,6 +42,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+import gradtx
 from cases.common import Case
 
 __all__ = ["BAD", "BAD_PRIMITIVES", "CASES", "CONVERGENCE", "FAMILIES", "MODULES"]
@@ -54,8 +55,10 @@ FAMILIES = (
     "adam",
     "sign",
     "adam_variants",
+    "optimistic",
     "layerwise",
     "factored",
+    "kronecker",
     "sgd_variants",
     "moment_variants",
     "orthogonal",
@@ -67,6 +70,9 @@ FAMILIES = (
     "parameter_free",
     "gain_adaptation",
     "loss_driven",
+    "momo",
+    "galore",
+    "privacy",
 )
 MODULES = {family: importlib.import_module(f"cases.{family}") for family in FAMILIES}
 
@@ -83,7 +89,14 @@ def _gather(name: str, empty: Any) -> Any:
 
 
 CASES: list[Case] = _gather("CASES", [])
-ONE_CASE_PER_OPTIMIZER: list[Case] = list({c.name: c for c in CASES[::-1]}.values())[::-1]
+# The registry-wide tests give every optimizer one gradient shaped like the parameters, so
+# they leave out those that take per-example gradients (DP-SGD; its own tests are in
+# tests/test_optax_contrib_names.py).
+ONE_CASE_PER_OPTIMIZER: list[Case] = [
+    c
+    for c in list({c.name: c for c in CASES[::-1]}.values())[::-1]
+    if not gradtx.OPTIMIZERS[c.name].per_example
+]
 QUADRATIC: dict[str, tuple[Any, ...]] = _gather("QUADRATIC", {})
 CONVERGENCE: dict[str, tuple[Any, ...]] = _gather("CONVERGENCE", {})
 BAD: list[tuple[str, dict[str, Any], str]] = _gather("BAD", [])

@@ -36,7 +36,8 @@ def _muon_optax(
     muon_weight_dimension_numbers=None,
     consistent_rms=None,
 ):
-    """``optax.contrib.muon`` with a Python-int ``ns_steps`` (see the module docstring)."""
+    """``optax.contrib.muon`` with a Python-int ``ns_steps`` (see the module docstring). The
+    arguments are spelled out: ``optax.inject_hyperparams`` reads them from the signature."""
     return optax.contrib.muon(
         learning_rate,
         ns_steps=5 if ns_steps is None else ns_steps,

@@ -1,5 +1,5 @@
 """Training-safety wrappers: clipping, non-finite protection, masks and partitions,
-gradient accumulation, flattening, Lookahead, parameter averaging and monitoring, and the
+gradient accumulation, flattening, quantized state, Lookahead, parameter averaging and monitoring, and the
 transforms that wrap another optimizer (SAM, Mechanic, schedule-free). A wrapper never
 imports an optimizer: the aliases built from these wrappers are in :mod:`gradtx.optimizers`.
 
@@ -43,6 +43,11 @@ from gradtx.wrappers._partition import labels_by_path as labels_by_path
 from gradtx.wrappers._partition import masked as masked
 from gradtx.wrappers._partition import multi_transform as multi_transform
 from gradtx.wrappers._partition import partition as partition
+from gradtx.wrappers._quantize_state import QuantizedState as QuantizedState
+from gradtx.wrappers._quantize_state import StateBuffer as StateBuffer
+from gradtx.wrappers._quantize_state import dequantize_state as dequantize_state
+from gradtx.wrappers._quantize_state import moment_rule as moment_rule
+from gradtx.wrappers._quantize_state import quantize_state as quantize_state
 from gradtx.wrappers._sam import SAMState as SAMState
 from gradtx.wrappers._sam import normalize as normalize
 from gradtx.wrappers._schedule_free import ScheduleFreeState as ScheduleFreeState

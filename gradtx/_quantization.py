@@ -72,7 +72,7 @@ def dynamic_map(bits: int, signed: bool) -> np.ndarray:
     n = magnitude_bits(bits, signed)
     mags = []
     for c in range(2**n):  # c = 2**k - 1 + j with k = n - 1 - e fraction bits, j in [0, 2**k]
-        k = int(math.floor(math.log2(c + 1)))
+        k = (c + 1).bit_length() - 1
         j = c + 1 - 2**k
         e = n - 1 - k
         mags.append(10.0**-e * (0.1 + j * 0.9 / 2**k))

@@ -1,7 +1,8 @@
 """Training-safety wrappers: clipping, non-finite protection, masks and partitions,
-gradient accumulation, flattening, quantized state, Lookahead, parameter averaging and monitoring, and the
-transforms that wrap another optimizer (SAM, Mechanic, schedule-free). A wrapper never
-imports an optimizer: the aliases built from these wrappers are in :mod:`gradtx.optimizers`.
+gradient accumulation, flattening, quantized state, Lookahead, parameter averaging and
+monitoring, and the transforms that wrap another optimizer (SAM, Mechanic, schedule-free).
+A wrapper never imports an optimizer: the aliases built from these wrappers are in
+:mod:`gradtx.optimizers`.
 
 Each is a :class:`~gradtx.GradientTransformation` with Optax's protocol; a wrapper takes an
 inner transform (gradtx or Optax) and forwards the extra keyword arguments to it.

@@ -171,7 +171,10 @@ def quantize_state(
         raise ValueError(f"bits must be 4 or 8, got {bits!r}.")
     block_size = _validate.check_int("block_size", block_size, 1)
     if bits == 4 and block_size % 2:
-        raise ValueError(f"block_size must be even with bits=4 (two codes a byte), got {block_size}.")
+        raise ValueError(
+            f"block_size must be an even integer >= 2 with bits=4 (two codes share a byte), "
+            f"got {block_size}."
+        )
     min_size = _validate.check_int("min_size", min_size, 0)
     scale_dtype = _validate.check_dtype("scale_dtype", scale_dtype)
     if scale_dtype is None or jnp.issubdtype(scale_dtype, jnp.complexfloating):
@@ -203,10 +206,12 @@ def quantize_state(
         check_state_type(state, QuantizedState, "quantize_state")
         decoded = dequantize_state(state.inner_state)
         updates, new = inner.update(updates, decoded, params, **extra)
-        store = lambda old, x: x if not isinstance(old, QuantizedArray) else (
-            _quantization.quantize(x, old.bits, old.block_size, old.signed, old.scale.dtype))
+        store = lambda old, x: (
+            x
+            if not isinstance(old, QuantizedArray)
+            else (_quantization.quantize(x, old.bits, old.block_size, old.signed, old.scale.dtype))
+        )
         new = jax.tree.map(store, state.inner_state, new, is_leaf=_is_quantized)
         return updates, QuantizedState(new)
 
     return GradientTransformation(init, update)
-

@@ -58,6 +58,13 @@ def moment_rule(buffer: StateBuffer) -> str | None:
 
     Returns:
       ``"signed"``, ``"unsigned"`` or ``None`` (keep it).
+
+    Example:
+      >>> import jax.numpy as jnp, gradtx
+      >>> buffer = gradtx.StateBuffer("[1].nu['w']", "nu", "ScaleByRmsState", (4096,), jnp.float32)
+      >>> gradtx.moment_rule(buffer), gradtx.moment_rule(buffer._replace(field="z"))
+      ('unsigned', None)
+      >>> only_second = lambda b: "unsigned" if gradtx.moment_rule(b) == "unsigned" else None
     """
     if buffer.field in FIRST_MOMENTS:
         return SIGNED
@@ -103,7 +110,18 @@ def _is_quantized(x: Any) -> bool:
 
 
 def dequantize_state(state: Any) -> Any:
-    """The state with every :class:`~gradtx._quantization.QuantizedArray` decoded."""
+    """The state with every :class:`~gradtx._quantization.QuantizedArray` decoded.
+
+    Use it to read a moment of a :func:`quantize_state` state (the transform itself decodes
+    on every update).
+
+    Example:
+      >>> import jax.numpy as jnp, gradtx
+      >>> tx = gradtx.quantize_state(gradtx.scale_by_adam(), min_size=1)
+      >>> _, state = tx.update(jnp.full(4, 2.0), tx.init(jnp.zeros(4)))
+      >>> [round(x, 6) for x in gradtx.dequantize_state(state.inner_state)[1].nu.tolist()]
+      [0.004, 0.004, 0.004, 0.004]
+    """
     decode = lambda x: _quantization.dequantize(x) if isinstance(x, QuantizedArray) else x
     return jax.tree.map(decode, state, is_leaf=_is_quantized)
 

@@ -42,6 +42,8 @@ def adabelief(
     eps_root: ScalarOrSchedule = 1e-16,
     *,
     nesterov: bool = False,
+    mu_dtype: DTypeLike | None = None,
+    nu_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""AdaBelief: Adam whose second moment is that of the prediction error $g - m$.
 
@@ -61,6 +63,7 @@ def adabelief(
       eps_root: $\epsilon_\text{root} \ge 0$, added to $s_t$.
       nesterov: kept for Optax's signature; ``True`` raises ``ValueError`` (see
         :func:`gradtx.scale_by_belief`).
+      mu_dtype, nu_dtype: the dtypes of the two moments, as in :func:`gradtx.adam`.
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with live hyperparameters.
@@ -78,7 +81,9 @@ def adabelief(
       -0.1111
     """
     return chain(
-        scale_by_belief(b1, b2, eps, eps_root, nesterov=nesterov),
+        scale_by_belief(
+            b1, b2, eps, eps_root, nesterov=nesterov, mu_dtype=mu_dtype, nu_dtype=nu_dtype
+        ),
         scale_by_learning_rate(learning_rate),
     )
 
@@ -93,6 +98,9 @@ def yogi(
     b1: ScalarOrSchedule = 0.9,
     b2: ScalarOrSchedule = 0.999,
     eps: ScalarOrSchedule = 1e-3,
+    *,
+    mu_dtype: DTypeLike | None = None,
+    nu_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""Yogi: Adam with an additive, sign-controlled second moment.
 
@@ -111,6 +119,7 @@ def yogi(
       b1: $\beta_1 \in [0, 1)$.
       b2: $\beta_2 \in [0, 1)$.
       eps: $\epsilon \ge 0$, outside the root.
+      mu_dtype, nu_dtype: the dtypes of the two moments, as in :func:`gradtx.adam`.
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with live hyperparameters.
@@ -126,7 +135,10 @@ def yogi(
       >>> round(float(tx.update(jnp.array([3.0]), tx.init(jnp.zeros(1)))[0][0]), 4)
       -0.1
     """
-    return chain(scale_by_yogi(b1, b2, eps), scale_by_learning_rate(learning_rate))
+    return chain(
+        scale_by_yogi(b1, b2, eps, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
+        scale_by_learning_rate(learning_rate),
+    )
 
 
 @optimizer(
@@ -144,6 +156,8 @@ def radam(
     threshold: ScalarOrSchedule = 5.0,
     *,
     nesterov: bool = False,
+    mu_dtype: DTypeLike | None = None,
+    nu_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""RAdam: Adam that falls back to momentum SGD while its variance is intractable.
 
@@ -167,6 +181,7 @@ def radam(
       eps_root: $\epsilon_\text{root} \ge 0$, inside the root.
       threshold: $\tau$, the smallest $\rho_t$ at which the adaptive step is used.
       nesterov: NAdam's look-ahead first moment.
+      mu_dtype, nu_dtype: the dtypes of the two moments, as in :func:`gradtx.adam`.
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with live hyperparameters.
@@ -183,7 +198,16 @@ def radam(
       -0.3
     """
     return chain(
-        scale_by_radam(b1, b2, eps, eps_root, threshold, nesterov=nesterov),
+        scale_by_radam(
+            b1,
+            b2,
+            eps,
+            eps_root,
+            threshold,
+            nesterov=nesterov,
+            mu_dtype=mu_dtype,
+            nu_dtype=nu_dtype,
+        ),
         scale_by_learning_rate(learning_rate),
     )
 
@@ -269,6 +293,7 @@ def optimistic_adam(
     eps_root: ScalarOrSchedule = 0.0,
     mu_dtype: DTypeLike | None = None,
     *,
+    nu_dtype: DTypeLike | None = None,
     nesterov: bool = True,
 ) -> GradientTransformation:
     r"""Optimistic Adam: Adam's direction, extrapolated with the previous one.
@@ -291,6 +316,7 @@ def optimistic_adam(
       eps: $\epsilon \ge 0$, outside the root.
       eps_root: $\epsilon_\text{root} \ge 0$, inside the root.
       mu_dtype: dtype of the first moment.
+      nu_dtype: dtype of the second moment (see :func:`gradtx.adam`).
       nesterov: use NAdam's look-ahead first moment.
 
     Returns:
@@ -309,7 +335,7 @@ def optimistic_adam(
     """
     beta = learning_rate if optimism is None else optimism
     return chain(
-        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov),
+        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nu_dtype=nu_dtype, nesterov=nesterov),
         scale_by_optimistic_gradient(alpha=learning_rate, beta=beta),
         scale(-1.0),
     )

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _tree, _validate
-from gradtx._base import GradientTransformation, Scalar, check_state_type
+from gradtx._base import DTypeLike, GradientTransformation, Scalar, check_state_type
 from gradtx.transforms._momentum import ema_scalars
 
 _SOURCES = ("updates", "gradient")
@@ -57,6 +57,7 @@ def scale_by_rms(
     *,
     eps_root: Scalar = 0.0,
     source: str = "updates",
+    accumulator_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""Divide by the root of an EMA of squared gradients (RMSprop; Adam's denominator).
 
@@ -77,6 +78,9 @@ def scale_by_rms(
       bias_correction: divide $\nu_t$ by $1-\beta^t$ (as Adam does).
       eps_root: $\epsilon_\text{root} \ge 0$, inside the root (keeps meta-gradients finite).
       source: ``"updates"`` (this member's input) or ``"gradient"`` (the chain's input).
+      accumulator_dtype: dtype of the stored statistic (default: the parameter's real dtype),
+        e.g. ``jnp.bfloat16`` to halve its memory; the arithmetic is done in at least
+        float32 and the result rounded once on store.
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with a :class:`ScaleByRmsState`.
@@ -93,11 +97,11 @@ def scale_by_rms(
     """
     _check_common(decay, eps, eps_root, source)
     _validate.check_nonnegative("initial_scale", initial_scale)
+    accumulator_dtype = _validate.check_dtype("accumulator_dtype", accumulator_dtype)
 
     def init(params):
-        return ScaleByRmsState(
-            _tree.zero_count(), _tree.full_like(params, initial_scale, real=True)
-        )
+        nu = _tree.full_like(params, initial_scale, accumulator_dtype, real=True)
+        return ScaleByRmsState(_tree.zero_count(), nu)
 
     def update(updates, state, params=None, **extra):
         del params
@@ -140,6 +144,7 @@ def scale_by_stddev(
     bias_correction: bool = False,
     *,
     source: str = "updates",
+    accumulator_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""Divide by a running standard deviation of the gradient (centred RMSprop).
 
@@ -147,7 +152,8 @@ def scale_by_stddev(
     \quad u_t \leftarrow \frac{u_t}{\sqrt{\hat\nu_t - |\hat\mu_t|^2 + \epsilon}}$$
 
     (or $\epsilon$ outside the root when ``eps_in_sqrt=False``); hats are bias-corrected
-    when ``bias_correction``. Arguments as in :func:`scale_by_rms`.
+    when ``bias_correction``. Arguments as in :func:`scale_by_rms` (``accumulator_dtype`` is
+    the dtype of both $\mu$ and $\nu$).
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with a :class:`ScaleByStddevState`.
@@ -164,9 +170,15 @@ def scale_by_stddev(
     """
     _check_common(decay, eps, 0.0, source)
     _validate.check_nonnegative("initial_scale", initial_scale)
+    accumulator_dtype = _validate.check_dtype("accumulator_dtype", accumulator_dtype)
 
     def init(params):
-        mu, nu = _tree.zeros_like(params), _tree.full_like(params, initial_scale, real=True)
+        mu = (  # a complex leaf keeps a complex mean
+            _tree.zeros_like(params)
+            if accumulator_dtype is None
+            else _tree.accumulator_copy(params, accumulator_dtype, zeros=True)
+        )
+        nu = _tree.full_like(params, initial_scale, accumulator_dtype, real=True)
         return ScaleByStddevState(_tree.zero_count(), mu, nu)
 
     def update(updates, state, params=None, **extra):
@@ -203,7 +215,11 @@ class ScaleByRssState(NamedTuple):
 
 
 def scale_by_rss(
-    initial_accumulator_value: Scalar = 0.1, eps: Scalar = 1e-7, *, source: str = "updates"
+    initial_accumulator_value: Scalar = 0.1,
+    eps: Scalar = 1e-7,
+    *,
+    source: str = "updates",
+    accumulator_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""Divide by the root of the sum of all squared gradients (AdaGrad).
 
@@ -214,6 +230,7 @@ def scale_by_rss(
       initial_accumulator_value: $G_0 \ge 0$.
       eps: $\epsilon \ge 0$, inside the root (Optax's convention; PyTorch adds it outside).
       source: ``"updates"`` or ``"gradient"``, as in :func:`scale_by_rms`.
+      accumulator_dtype: dtype of $G$, as in :func:`scale_by_rms`.
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with a :class:`ScaleByRssState`.
@@ -231,9 +248,11 @@ def scale_by_rss(
     _validate.check_nonnegative("initial_accumulator_value", initial_accumulator_value)
     _validate.check_nonnegative("eps", eps)
     _validate.check_choice("source", source, _SOURCES)
+    accumulator_dtype = _validate.check_dtype("accumulator_dtype", accumulator_dtype)
 
     def init(params):
-        return ScaleByRssState(_tree.full_like(params, initial_accumulator_value, real=True))
+        acc = _tree.full_like(params, initial_accumulator_value, accumulator_dtype, real=True)
+        return ScaleByRssState(acc)
 
     def update(updates, state, params=None, **extra):
         del params
@@ -271,6 +290,7 @@ def scale_by_max_rms(
     bias_correction: bool = True,
     *,
     source: str = "updates",
+    accumulator_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""Divide by the root of the running *maximum* of the second moment (AMSGrad).
 
@@ -287,6 +307,7 @@ def scale_by_max_rms(
       eps_root: $\epsilon_\text{root} \ge 0$, inside the root.
       bias_correction: correct $\nu_t$ before the maximum.
       source: ``"updates"`` or ``"gradient"``, as in :func:`scale_by_rms`.
+      accumulator_dtype: dtype of $\nu$ and $\nu^{\max}$, as in :func:`scale_by_rms`.
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with a :class:`ScaleByMaxRmsState`.
@@ -304,9 +325,11 @@ def scale_by_max_rms(
       [0.25]
     """
     _check_common(decay, eps, eps_root, source)
+    accumulator_dtype = _validate.check_dtype("accumulator_dtype", accumulator_dtype)
 
     def init(params):
-        nu, nu_max = _tree.zeros_like(params, real=True), _tree.zeros_like(params, real=True)
+        nu = _tree.zeros_like(params, accumulator_dtype, real=True)
+        nu_max = _tree.zeros_like(params, accumulator_dtype, real=True)
         return ScaleByMaxRmsState(_tree.zero_count(), nu, nu_max)
 
     def update(updates, state, params=None, **extra):
@@ -339,7 +362,11 @@ class ScaleByInfinityNormState(NamedTuple):
 
 
 def scale_by_infinity_norm(
-    decay: Scalar = 0.999, eps: Scalar = 1e-8, *, source: str = "updates"
+    decay: Scalar = 0.999,
+    eps: Scalar = 1e-8,
+    *,
+    source: str = "updates",
+    accumulator_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""Divide by an exponentially weighted infinity norm of the gradient (Adamax).
 
@@ -349,6 +376,7 @@ def scale_by_infinity_norm(
       decay: $\beta \in [0, 1)$ (Adamax's ``b2``).
       eps: $\epsilon \ge 0$, added to $|g|$ (Optax's placement).
       source: ``"updates"`` or ``"gradient"``, as in :func:`scale_by_rms`.
+      accumulator_dtype: dtype of $\nu$, as in :func:`scale_by_rms`.
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with a :class:`ScaleByInfinityNormState`.
@@ -363,9 +391,10 @@ def scale_by_infinity_norm(
       [-1.0]
     """
     _check_common(decay, eps, 0.0, source)
+    accumulator_dtype = _validate.check_dtype("accumulator_dtype", accumulator_dtype)
 
     def init(params):
-        return ScaleByInfinityNormState(_tree.zeros_like(params, real=True))
+        return ScaleByInfinityNormState(_tree.zeros_like(params, accumulator_dtype, real=True))
 
     def update(updates, state, params=None, **extra):
         del params

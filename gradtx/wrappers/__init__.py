@@ -8,6 +8,7 @@ Each is a :class:`~gradtx.GradientTransformation` with Optax's protocol; a wrapp
 inner transform (gradtx or Optax) and forwards the extra keyword arguments to it.
 """
 
+from gradtx._quantization import QuantizedArray as QuantizedArray
 from gradtx.wrappers._accumulate import ApplyEveryState as ApplyEveryState
 from gradtx.wrappers._accumulate import MultiSteps as MultiSteps
 from gradtx.wrappers._accumulate import MultiStepsState as MultiStepsState

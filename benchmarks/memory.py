@@ -152,15 +152,10 @@ def rounding_table(steps: int = 500) -> list[str]:
     def run(dtype, seed):
         def step(w, k):
             u = jax.tree.map(lambda g: -lr * g, jax.grad(loss)(w))
-            return gradtx.apply_updates(w, u, rounding_key=k), None
+            return gradtx.apply_updates(w, u, rounding_key=None if seed is None else k), None
 
-        keys = None if seed is None else jax.random.split(jax.random.key(seed), steps)
-        if keys is None:
-            w = (w_true + 0.5).astype(dtype)
-            for _ in range(steps):
-                w = jax.jit(lambda w: step(w, None)[0])(w)
-        else:
-            w, _ = jax.jit(lambda w: jax.lax.scan(step, w, keys))((w_true + 0.5).astype(dtype))
+        keys = jax.random.split(jax.random.key(0 if seed is None else seed), steps)
+        w, _ = jax.jit(lambda w: jax.lax.scan(step, w, keys))((w_true + 0.5).astype(dtype))
         return float(loss(w))
 
     start = float(loss(w_true + 0.5))

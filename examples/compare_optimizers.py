@@ -14,8 +14,9 @@ and nonlinear CG (the last two when ``gradtx.second_order`` provides them). A ru
 ends above where it started is reported ``diverged``, one that reaches NaN ``nan@roundK``.
 ``--sweep lr|batch-size|hidden`` instead varies one setting of ``--optimizer``. Prints a
 table and writes ``compare.json`` and ``loss_curves.png`` (``sweep_<kind>.*`` for a sweep)
-into ``--out``. The default takes under a minute on two CPU cores; for a smoke test try
-``--quick --optimizers sgd,adam,lbfgs_fullbatch``.
+into ``--out``; beyond ten runs the figure has one panel per optimizer family under a
+summary of the best of each family. The default takes under a minute on two CPU cores;
+for a smoke test try ``--quick --optimizers sgd,adam,lbfgs_fullbatch``.
 """
 
 from __future__ import annotations
@@ -73,7 +74,9 @@ def parse_args(argv):
     if min(sizes) < 1:
         p.error("--epochs, --full-batch-iters, --batch-size, --online-steps, --hidden must be >= 1")
     known = (*gradtx.OPTIMIZERS, *FULL_BATCH)
-    chosen = known if args.optimizers == "all" else args.optimizers.split(",")
+    # Per-example optimizers (DP-SGD) need a gradient per example, not the batch's gradient.
+    every = [n for n in known if n in FULL_BATCH or not gradtx.OPTIMIZERS[n].per_example]
+    chosen = every if args.optimizers == "all" else args.optimizers.split(",")
     args.names = list(dict.fromkeys(n.strip() for n in chosen))
     unknown = [n for n in [*args.names, args.optimizer] if n not in known]
     if unknown or args.optimizer in FULL_BATCH:

@@ -145,9 +145,11 @@ def plot(sname: str, surface: Surface, paths: dict, path: Path) -> None:
         ax.contour(X, Y, Z, levels=levels, cmap="Greys", linewidths=0.7, norm="log")
     else:
         ax.contour(X, Y, Z, levels=25, cmap="Greys", linewidths=0.7)
-    cmap = plt.get_cmap("tab10")
+    # tab10 without its grey (the contours are grey), then black; dashed after ten methods
+    colors = [c for k, c in enumerate(plt.get_cmap("tab10").colors) if k != 7] + ["black"]
     for i, (name, xy) in enumerate(paths.items()):
-        ax.plot(xy[:, 0], xy[:, 1], "-o", color=cmap(i), ms=2, lw=1.3, label=name)
+        style = "-o" if i < len(colors) else "--o"
+        ax.plot(xy[:, 0], xy[:, 1], style, color=colors[i % len(colors)], ms=2, lw=1.3, label=name)
     ax.plot(*surface.start, "k*", ms=12)
     ax.set(
         xlim=(x0, x1),

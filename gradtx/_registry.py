@@ -29,6 +29,8 @@ class OptimizerInfo:
         :mod:`gradtx._hyper`): which are live, static or structural, and what each accepts.
       example: keyword arguments that train the case study's small MLP well.
       needs_value: whether ``update`` needs the ``value`` extra argument.
+      per_example: whether ``update`` takes per-example gradients (a batch axis first in
+        every leaf, as DP-SGD does) rather than one gradient shaped like the parameters.
       optax: the same method in Optax, as Markdown (``"`optax.adam`"``; ``"—"``: none;
         ``None``: not declared, which ``tests/test_docs.py`` reports).
       pytorch: the same method in ``torch.optim``, as Markdown (``"—"``: none).
@@ -40,6 +42,7 @@ class OptimizerInfo:
     hyperparams: dict[str, Hyperparameter]
     example: dict[str, Any] = field(default_factory=dict)
     needs_value: bool = False
+    per_example: bool = False
     optax: str | None = None
     pytorch: str | None = None
 
@@ -100,6 +103,7 @@ def optimizer(
     hyperparams: dict[str, Hyperparameter] | None = None,
     example: dict[str, Any] | None = None,
     needs_value: bool = False,
+    per_example: bool = False,
     joint: Callable[[dict[str, Any]], None] | None = None,
     optax: str | None = None,
     pytorch: str | None = None,
@@ -112,6 +116,7 @@ def optimizer(
         see :mod:`gradtx._hyper`), e.g. ``{"b3": DECAY, "ns_steps": count(1)}``.
       example: keyword arguments that train the case study's small MLP well.
       needs_value: whether ``update`` needs the loss (``value=``).
+      per_example: whether ``update`` takes per-example gradients (batch axis first).
       joint: a check of several concrete values together (``joint(values_by_name)``).
       optax, pytorch: the same method's name in Optax and in ``torch.optim`` (Markdown, for
         the documentation's tables; ``"—"`` where there is none).
@@ -132,9 +137,10 @@ def optimizer(
             family_of(fn),
             specs,
             dict(example or {}),
-            needs_value,
-            optax,
-            pytorch,
+            needs_value=needs_value,
+            per_example=per_example,
+            optax=optax,
+            pytorch=pytorch,
         )
         return public
 

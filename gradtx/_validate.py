@@ -94,6 +94,15 @@ def check_nonnegative(name: str, value: Any) -> None:
     check_range(name, value, 0.0, None)
 
 
+def check_nonnegative_or_inf(name: str, value: Any) -> None:
+    """`value` in [0, inf], infinity included (a bound that may be switched off)."""
+    v = concrete_value(value)
+    if v is not None and not v >= 0:  # also rejects NaN
+        raise ValueError(f"{name} must be in [0, inf], got {value!r}.")
+    if v is None and not callable(value) and not isinstance(value, jax.core.Tracer):
+        check_range(name, value, 0.0, None)  # not a real scalar: the usual message
+
+
 def check_positive(name: str, value: Any) -> None:
     """`value` in (0, inf)."""
     check_range(name, value, 0.0, None, low_open=True)

@@ -12,17 +12,17 @@ import json
 import os
 from typing import NamedTuple
 
+import cases
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import gradient_stream, nested_params
-from registry import all_one_case_per_optimizer
+from helpers import gradient_stream, nested_params
 
 import gradtx
 from gradtx import checkpoint
 
-CASES = all_one_case_per_optimizer()  # the core optimizers and every breadth family
+CASES = cases.ONE_CASE_PER_OPTIMIZER  # every registered optimizer
 IDS = [c.name for c in CASES]
 N, K = 7, 3  # K is odd: with MultiSteps(every 2) the save falls mid-accumulation
 

@@ -1,5 +1,5 @@
 """Muon, Sophia and SAM beyond the common battery: the properties of each new primitive, the
-options the registry's parity cases do not reach, and SAM (a wrapper, not a registered
+options the parity cases (``tests/cases``) do not reach, and SAM (a wrapper, not a registered
 optimizer), each against ``optax.contrib`` step by step.
 
 Float32 tolerances for Muon are wider than the battery's: its quintic Newton-Schulz map has
@@ -16,8 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from conftest import assert_trees_close, gradient_stream, precision, tree_max_abs
-from test_breadth_parity import FAST_COMPILE
+from helpers import FAST_COMPILE, assert_trees_close, gradient_stream, precision, tree_max_abs
 
 import gradtx
 from gradtx import muon, sophia

@@ -1,21 +1,22 @@
 """Every optimizer, at its default settings and a suitable learning rate, converges.
 
 Problems: an ill-conditioned quadratic (condition number 10) and the 2-D Rosenbrock
-function from (-1.2, 1), 5000 full-batch steps in float64. The tolerance on the distance to
-the minimizer is what each method reaches (with margin), so a regression shows up.
-Weight-decay variants stop near, not at, the minimizer (the decay shifts the optimum).
+function from (-1.2, 1), 5000 full-batch steps in float64 (``cases.CONVERGENCE``); and the
+quadratic in 3000 steps at another rate (``cases.QUADRATIC``). The tolerance on the distance
+to the minimizer is what each method reaches (with margin), so a regression shows up.
+Weight-decay variants stop near, not at, the minimizer (the decay shifts the optimum); sign
+methods and other fixed-size steps end in a cycle of the order of the learning rate.
 """
 
 from __future__ import annotations
 
 import inspect
 
+import cases
 import jax
 import jax.numpy as jnp
 import pytest
-import registry  # noqa: F401 - first: tests/registry.py imports registry_breadth
-import registry_breadth
-from conftest import precision
+from helpers import precision, solve
 
 import gradtx
 
@@ -28,53 +29,6 @@ def quadratic(w):
 
 def rosenbrock(w):
     return (1 - w[0]) ** 2 + 100 * (w[1] - w[0] ** 2) ** 2
-
-
-# name: (quadratic lr, quadratic tol, rosenbrock lr, rosenbrock tol[, other kwargs]); the rate
-# is passed as `learning_rate` (or `max_learning_rate`) where the optimizer takes one
-SETTINGS = {
-    "gd": (0.1, 1e-9, 1e-3, 0.2),
-    "sgd": (0.1, 1e-9, 1e-3, 0.2),
-    "heavy_ball": (0.3, 1e-9, 3e-3, 1e-9),
-    "ema_momentum": (0.3, 1e-9, 3e-2, 1e-9),
-    "adagrad": (1.0, 1e-9, 1.0, 0.05),
-    "adadelta": (1.0, 0.05, 0.1, 0.15),  # slow by design: its first steps are ~sqrt(eps)
-    "rmsprop": (1e-3, 2e-3, 3e-3, 0.02),
-    "rprop": (1.0, 1e-9, 1e-3, 3e-3),
-    "adam": (0.03, 1e-9, 0.03, 1e-9),
-    "adamw": (0.03, 1e-9, 0.03, 1e-3),
-    "nadam": (0.1, 1e-9, 0.01, 1e-4),
-    "nadamw": (0.1, 1e-9, 0.01, 1e-3),
-    "amsgrad": (0.1, 1e-9, 1.0, 1e-3),
-    "adamax": (0.03, 1e-9, 0.03, 1e-6),
-    "adamaxw": (0.03, 1e-9, 0.03, 1e-3),
-    # The breadth optimizers. Sign methods move by a fixed step, so they stop within about a
-    # step of the minimizer; RAdam's first steps are plain momentum SGD, and on Rosenbrock it
-    # is still in the valley after 5000 steps (Optax's radam diverges at lr 0.01).
-    "sign_sgd": (1e-3, 2e-3, 1e-3, 0.6),
-    "signum": (1e-3, 3e-3, 1e-3, 0.05),
-    "lion": (1e-3, 2e-3, 1e-3, 5e-3),
-    "adabelief": (0.03, 1e-9, 0.01, 1e-5),
-    "yogi": (0.03, 1e-9, 0.1, 1e-9),
-    "radam": (0.03, 1e-9, 3e-3, 0.95),
-    # Adan on Rosenbrock ends in a jitter band around the minimizer: over 40 starts moved by
-    # 1e-12 the final distance spans 2.6e-6 to 5.2e-5 (median 2.3e-5), so 1e-4.
-    "adan": (3e-3, 1e-4, 1e-3, 1e-4),
-    "optimistic_adam": (0.01, 1e-9, 0.01, 0.01),
-    "noisy_sgd": (0.1, 0.01, 1e-3, 0.2),
-    "polyak_sgd": (1.0, 1e-7, 1.0, 1e-7),  # the rate is max_learning_rate; needs `value`
-    "optimistic_gradient_descent": (0.05, 1e-9, 1e-3, 0.5),
-    "lamb": (0.01, 1e-9, 0.01, 0.15),
-    "lars": (1.0, 1e-9, 1.0, 2e-3),
-    "fromage": (0.01, 1e-9, 0.01, 0.03),
-    "novograd": (1e-3, 1e-3, 1e-3, 1e-3),
-    "adafactor": (0.03, 1e-9, 0.01, 0.1),
-    "sm3": (0.1, 1e-9, 1.0, 2e-3),
-}
-
-
-for _family in registry_breadth.FAMILY_REGISTRIES:
-    SETTINGS.update(_family.CONVERGENCE)
 
 
 def _solve(tx, f, w0, steps=5000):
@@ -90,13 +44,16 @@ def _solve(tx, f, w0, steps=5000):
 
 
 def test_every_optimizer_has_settings():
-    assert set(SETTINGS) == set(gradtx.OPTIMIZERS)
+    """Every optimizer but those that take per-example gradients (DP-SGD)."""
+    names = {n for n, info in gradtx.OPTIMIZERS.items() if not info.per_example}
+    assert set(cases.CONVERGENCE) == names
+    assert set(cases.QUADRATIC) == names
 
 
 @pytest.mark.parametrize("problem", ["quadratic", "rosenbrock"])
-@pytest.mark.parametrize("name", sorted(SETTINGS))
+@pytest.mark.parametrize("name", sorted(cases.CONVERGENCE))
 def test_converges(name, problem):
-    q_lr, q_tol, r_lr, r_tol, *more = SETTINGS[name]  # a 5th item: other constructor kwargs
+    q_lr, q_tol, r_lr, r_tol, *more = cases.CONVERGENCE[name]  # a 5th item: other kwargs
     with precision("float64"):
         if problem == "quadratic":
             f, w0, solution, lr, tol = quadratic, jnp.ones(3), jnp.zeros(3), q_lr, q_tol
@@ -109,3 +66,17 @@ def test_converges(name, problem):
         w = _solve(factory(**kwargs), f, w0)
         error = float(jnp.max(jnp.abs(w - solution)))
         assert error <= tol, f"{name} on {problem}: |w - w*| = {error:.3g} > {tol:g}"
+
+
+@pytest.mark.parametrize("case", cases.ONE_CASE_PER_OPTIMIZER, ids=lambda c: c.name)
+def test_converges_on_a_quadratic(case):
+    """3000 full-batch float64 steps on the quadratic at ``cases.QUADRATIC``'s rate (passed
+    as the case's scheduled hyperparameter; ``None``: it has no rate of its own)."""
+    lr, tol, *more = cases.QUADRATIC[case.name]  # a 3rd item: other constructor kwargs
+    with precision("float64"):
+        rate = case.extra.get("schedule", "learning_rate")
+        kwargs = {**({rate: lr} if rate else {}), **(more[0] if more else {})}
+        tx = gradtx.OPTIMIZERS[case.name].factory(**kwargs)
+        w = solve(tx, quadratic, jnp.ones(3), 3000, gradtx.OPTIMIZERS[case.name].needs_value)
+        error = float(jnp.max(jnp.abs(w)))
+        assert error <= tol, f"{case.name}: |w - w*| = {error:.3g} > {tol:g}"

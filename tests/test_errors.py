@@ -1,7 +1,17 @@
-"""Bad input gets a clear error naming the argument and its range, or the tree path."""
+"""Bad input gets a clear error naming the argument and its range, or the tree path; every
+public optimizer and primitive is documented (summary, math, Args, Returns, References,
+example).
+
+The bad arguments of the optimizers, and of the primitives of a family's own module, are in
+the family's ``tests/cases`` module (``BAD``, ``BAD_PRIMITIVES``); the primitives of the
+shared modules (clipping, momentum, second moments, differences, noise, step sizes) are here.
+"""
 
 from __future__ import annotations
 
+import inspect
+
+import cases
 import jax.numpy as jnp
 import pytest
 from hypothesis import given, settings
@@ -9,55 +19,47 @@ from hypothesis import strategies as st
 
 import gradtx
 
-BAD = [
-    (gradtx.sgd, {"learning_rate": -0.1}, r"learning_rate must be in \[0, inf\)"),
-    (gradtx.sgd, {"learning_rate": float("nan")}, "learning_rate must be in"),
-    (gradtx.sgd, {"learning_rate": float("inf")}, "learning_rate must be in"),
-    (gradtx.sgd, {"learning_rate": 0.1, "momentum": 1.0}, r"momentum must be in \[0, 1\)"),
-    (gradtx.sgd, {"learning_rate": 0.1, "nesterov": True}, "nesterov=True needs a momentum"),
-    (gradtx.sgd, {"learning_rate": 0.1, "accumulator_dtype": jnp.int32}, "accumulator_dtype"),
-    (gradtx.adam, {"learning_rate": 1e-3, "b1": -0.1}, r"b1 must be in \[0, 1\)"),
-    (gradtx.adam, {"learning_rate": 1e-3, "b2": 1.0}, r"b2 must be in \[0, 1\)"),
-    (gradtx.adam, {"learning_rate": 1e-3, "eps": -1e-8}, r"eps must be in \[0, inf\)"),
-    (gradtx.adam, {"learning_rate": 1e-3, "eps_root": -1.0}, "eps_root must be in"),
-    (gradtx.adam, {"learning_rate": "0.1"}, "learning_rate must be a real scalar"),
-    (gradtx.adam, {"learning_rate": jnp.ones(2)}, "learning_rate must be a real scalar"),
-    (gradtx.adamw, {"learning_rate": 1e-3, "weight_decay": -1e-4}, "weight_decay must be in"),
-    (gradtx.rmsprop, {"learning_rate": 1e-3, "decay": 1.5}, "decay must be in"),
-    (gradtx.rmsprop, {"learning_rate": 1e-3, "nesterov": True}, "nesterov=True needs a momentum"),
-    (gradtx.rmsprop, {"learning_rate": 1e-3, "initial_scale": -1.0}, "initial_scale must be in"),
-    (
-        gradtx.adagrad,
-        {"learning_rate": 0.1, "initial_accumulator_value": -1.0},
-        "initial_accumulator_value must be in",
-    ),
-    (gradtx.adadelta, {"rho": 1.0}, r"rho must be in \[0, 1\)"),
-    (gradtx.rprop, {"learning_rate": 0.0}, r"learning_rate must be in \(0, inf\)"),
-    (gradtx.rprop, {"learning_rate": 0.1, "eta_minus": 1.5}, r"eta_minus must be in \(0, 1\]"),
-    (gradtx.rprop, {"learning_rate": 0.1, "eta_plus": 0.5}, "eta_plus must be in"),
-    (
-        gradtx.rprop,
-        {"learning_rate": 0.1, "min_step_size": 2.0, "max_step_size": 1.0},
-        "max_step_size must be >= min_step_size",
-    ),
-    (gradtx.rprop, {"learning_rate": lambda t: 0.1}, "learning_rate must be a fixed number"),
-    (gradtx.amsgrad, {"learning_rate": 1e-3, "b1": 2}, "b1 must be in"),
-    (gradtx.adamax, {"learning_rate": 1e-3, "b2": -0.5}, "b2 must be in"),
+OPT = {name: info.factory for name, info in gradtx.OPTIMIZERS.items()}
+
+SHARED_PRIMITIVES = [
+    gradtx.scale_by_belief_rms,
+    gradtx.scale_by_additive_rms,
+    gradtx.scale_by_rectified_rms,
+    gradtx.scale_by_optimistic_gradient,
+    gradtx.scale_by_difference_moments,
+    gradtx.add_noise,
+    gradtx.scale_by_polyak,
+]
+SHARED_BAD_PRIMITIVES = [
     (gradtx.clip_by_global_norm, {"max_norm": 0.0}, r"max_norm must be in \(0, inf\)"),
     (gradtx.clip, {"max_delta": -1.0}, "max_delta must be in"),
     (gradtx.trace, {"decay": 1.2}, "decay must be in"),
     (gradtx.ema, {"decay": 0.9, "debias": False, "nesterov": True}, "requires debias=True"),
-    (gradtx.scale_by_rms, {"source": "grads"}, "source must be one of"),
-    (gradtx.sgd, {"learning_rate": lambda t: -0.1}, r"learning_rate \(schedule at step 0\)"),
-    (gradtx.sgd, {"learning_rate": lambda: 0.1}, "must be callable as schedule"),
-    (gradtx.adam, {"learning_rate": 1e-3, "mu_dtype": "not-a-dtype"}, "mu_dtype"),
+    (gradtx.scale_by_belief_rms, {"source": "grad"}, "source must be one of"),
+    (gradtx.scale_by_additive_rms, {"initial_accumulator_value": -1.0}, "initial_acc"),
+    (gradtx.scale_by_rectified_rms, {"decay": 1.0}, r"decay must be in \[0, 1\)"),
+    (gradtx.scale_by_difference_moments, {"eps": -1.0}, "eps must be in"),
+    (gradtx.add_noise, {"eta": 0.1, "gamma": -1.0}, r"gamma must be in \[0, inf\)"),
 ]
+PRIMITIVES = cases.PRIMITIVES + SHARED_PRIMITIVES
+BAD_PRIMITIVES = cases.BAD_PRIMITIVES + SHARED_BAD_PRIMITIVES
 
 
-@pytest.mark.parametrize("factory, kwargs, match", BAD, ids=lambda x: getattr(x, "__name__", ""))
-def test_bad_hyperparameters_raise_clear_value_errors(factory, kwargs, match):
+def _ids(table):
+    """``name-argument``: the factory and the last of the arguments given (sorted)."""
+    return [f"{getattr(f, '__name__', f)}-{sorted(k)[-1]}" for f, k, _ in table]
+
+
+@pytest.mark.parametrize("name, kwargs, match", cases.BAD, ids=_ids(cases.BAD))
+def test_bad_hyperparameters_raise_clear_value_errors(name, kwargs, match):
     with pytest.raises(ValueError, match=match):
-        factory(**kwargs)
+        OPT[name](**kwargs)
+
+
+@pytest.mark.parametrize("fn, kwargs, match", BAD_PRIMITIVES, ids=_ids(BAD_PRIMITIVES))
+def test_bad_primitive_arguments_raise_clear_value_errors(fn, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        fn(**kwargs)
 
 
 def test_unknown_argument_names_the_factory():
@@ -94,6 +96,17 @@ def test_weight_decay_without_params_says_so():
         tx.update(params, tx.init(params))
 
 
+def test_missing_params_or_value_say_what_is_needed():
+    g = {"w": jnp.ones(2)}
+    tx = OPT["polyak_sgd"]()
+    with pytest.raises(ValueError, match="value=loss_value"):
+        tx.update(g, tx.init(g), g)
+    for name in ("lamb", "lars", "fromage", "novograd", "adafactor"):
+        tx = OPT[name](learning_rate=0.1)
+        with pytest.raises(ValueError, match="needs `params`"):
+            tx.update(g, tx.init(g))
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     lr=st.floats(allow_nan=True, allow_infinity=True),
@@ -115,3 +128,16 @@ def test_hypothesis_invalid_hyperparameters_raise_at_construction(lr, b1, b2, ep
     else:
         with pytest.raises(ValueError):
             gradtx.adam(lr, b1=b1, b2=b2, eps=eps)
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [OPT[name] for name in dict.fromkeys(c.name for c in cases.CASES)] + PRIMITIVES,
+    ids=lambda fn: fn.__name__,
+)
+def test_public_functions_are_documented(fn):
+    doc = inspect.getdoc(fn) or ""
+    summary = doc.split("\n")[0]
+    assert summary.endswith(".") and len(summary) <= 100, summary
+    for part in ("$$", "Args:", "Returns:", "References:", ">>>"):
+        assert part in doc, f"{fn.__name__}: no {part!r}"

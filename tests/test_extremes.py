@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import inspect
 
+import cases
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from registry import all_one_case_per_optimizer
 
 import gradtx
 
-CASES = all_one_case_per_optimizer()  # the core optimizers and every breadth family
+CASES = cases.ONE_CASE_PER_OPTIMIZER  # every registered optimizer
 IDS = [c.name for c in CASES]
 STEPS = 20
 DIRECTION = np.array([1.0, -1.0, 0.5, -2.0])  # gradient = scale * DIRECTION, every step
@@ -37,9 +37,10 @@ LINEAR |= {"local_gains", "delta_bar_delta"}
 # the accumulator is +inf and the update m / sqrt(inf) is exactly 0: the parameters freeze.
 # The same happens in Optax and PyTorch; it is the algorithm in float32, not a gradtx bug.
 SQUARES = {"adam", "adamw", "nadam", "nadamw", "amsgrad", "rmsprop", "adagrad", "adadelta"}
-# The breadth optimizers that do the same: a g² (or a norm, whose square overflows) in the
+# The other optimizers that do the same: a g² (or a norm, whose square overflows) in the
 # denominator is inf, so the update is exactly 0.
-SQUARES |= {"adabelief", "yogi", "adan", "optimistic_adam", "lamb", "novograd", "fromage"}
+SQUARES |= {"adabelief", "yogi", "adan", "optimistic_adam", "optimistic_adam_v2", "lamb"}
+SQUARES |= {"novograd", "fromage"}
 SQUARES |= {"adafactor", "sm3", "polyak_sgd"}
 SQUARES |= {"adopt", "ademamix", "simplified_ademamix", "madgrad", "lazy_adam"}
 # Parameter-free methods, all of whose steps are scale-free in exact arithmetic: Prodigy's and
@@ -49,6 +50,11 @@ SQUARES |= {"adopt", "ademamix", "simplified_ademamix", "madgrad", "lazy_adam"}
 # θ (L + R) / (L max(G + L, αL)) has L max(G + L, αL) ~ α |g|² in the denominator: inf, bet 0.
 SQUARES |= {"prodigy", "dadapt_adamw", "schedule_free_adamw", "dog", "dowg", "mechanize"}
 SQUARES |= {"cocob"}
+# The matrix preconditioners accumulate G Gᵀ (Shampoo, SOAP): inf, and the step is 0.
+SQUARES |= {"shampoo", "soap"}
+# MoMo's step min(lr, (f - f*) / |d|²) d: |d|² is inf (formed in the step, not kept), the
+# step 0. GaLore is Adam on its projected gradients (and on vectors, as here).
+SQUARES |= {"momo", "momo_adam", "galore"}
 # Muon sends vectors, like the (4,) one here, to its Adam (NAdamW) fallback, whose ν is inf.
 # (Matrices freeze too, as in Optax: Newton-Schulz on G / |G|_F is scale-free, but |G|_F
 # overflows and G / inf = 0.)
@@ -57,7 +63,7 @@ SQUARES |= {"muon"}
 SQUARES |= {"vsgd"}
 # The inf that freezes these is in the state, except for the stateless ones and COCOB, whose
 # overflowing product is formed in the step (its L, G, R and θ are finite).
-NO_INF_KEPT = {"lamb", "fromage", "polyak_sgd", "cocob"}
+NO_INF_KEPT = {"lamb", "fromage", "polyak_sgd", "cocob", "momo"}
 # Clipped: Sophia's step clip(m / max(γ h, ε), ±ρ) is ±ρ = ±1 at |g| = 1e30 (sign-like, lr
 # per step; its Hessian estimate of the linear loss is 0), and m / ε at 1e-30.
 CLIPPED = {"sophia"}
@@ -65,6 +71,9 @@ CLIPPED = {"sophia"}
 # its g² takes over; LARS's first step has trust ratio 1 (zero weights), then both norms
 # overflow and the ratio is 0, and momentum carries the first step on.
 LINEAR_THEN_FROZEN = {"radam", "lars"}
+# ACProp divides g by the *previous* step's second moment, so its first step, which has none
+# yet, is lr g (measured: a mean factor 1/20 over the 20 steps); then (g - m)² is inf.
+LINEAR_THEN_FROZEN |= {"acprop"}
 LINEAR |= {"optimistic_gradient_descent", "noisy_sgd", "asgd"}
 # SAM with an SGD outer step: every other step is an outer step lr g (the ascent, normalized,
 # is undone by it), so the mean factor is 1/2.
@@ -79,6 +88,9 @@ TINY_NO_STEP = {"sm3", "polyak_sgd"}
 # |g| ~ sqrt(ε) down). Prodigy's step γ m / (√v + dε) with m ~ d g: γ m ~ 1e-6 * 3e-7 * 1e-31
 # is below float32's smallest normal, and XLA flushes it to 0.
 TINY_NO_STEP |= {"vsgd", "prodigy"}
+# MoMo's cap (f - f*) / |d|²: at 1e-30 the loss never moves from 1 in float32 and |d|²
+# underflows to 0, a zero denominator, which MoMo (as Optax) turns into no step.
+TINY_NO_STEP |= {"momo", "momo_adam"}
 TINY_NOISE = {"noisy_sgd"}
 # Loss-driven methods read the loss, here the test's linear 1 + g·w: at |g| = 1e30 it
 # overflows float32 once |w| > 3e8 (one step proportional to |g|), at 1e-30 it is exactly 1.

@@ -1,7 +1,7 @@
 """Local gains, delta-bar-delta and vSGD beyond the common battery.
 
 The per-leaf cases (NumPy references of the papers' pseudo-code) are in
-``registry_gain_adaptation.py`` and run through ``test_breadth_parity*.py``. Here: vSGD's
+``cases/gain_adaptation.py`` and run through ``test_parity.py``. Here: vSGD's
 variants that couple the leaves (vSGD-g) or need the loss (Hutchinson's curvature) against
 whole-tree NumPy references, the behaviour of the gains at their bounds, the errors, and
 the two claims of the case study on the digits MLP (a reduced copy of
@@ -16,9 +16,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import registry  # noqa: F401 - first: tests/registry.py imports registry_breadth
-from conftest import assert_trees_close, gradient_stream, nested_params, precision, tree_max_abs
-from test_breadth_parity import FAST_COMPILE
+from helpers import (
+    FAST_COMPILE,
+    assert_trees_close,
+    gradient_stream,
+    nested_params,
+    precision,
+    tree_max_abs,
+)
 
 import gradtx
 from gradtx import delta_bar_delta, local_gains, vsgd

@@ -1,7 +1,7 @@
 """The loss-driven family beyond the common battery: reduce-on-plateau against Optax
 (positive losses) and a NumPy reference with PyTorch's logic (negative ones); the decision
 rules of the bold driver, random search and SPSA, and runs against the references of
-``registry_loss_driven`` along a true gradient; the learning-rate range test."""
+``references/loss_driven.py`` along a true gradient; the learning-rate range test."""
 
 from __future__ import annotations
 
@@ -12,12 +12,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-import registry  # noqa: F401 - first: tests/registry.py imports registry_breadth
-from conftest import precision
-from registry_loss_driven import BOLD, SEARCH, SPSA, plateau_reference, run_tree_reference
-from registry_loss_driven import BoldDriverReference as BoldRef
-from registry_loss_driven import RandomSearchReference as SearchRef
-from registry_loss_driven import SPSAReference as SPSARef
+from helpers import precision
+from references.loss_driven import BOLD, SEARCH, SPSA, plateau_reference, run_tree_reference
+from references.loss_driven import BoldDriverReference as BoldRef
+from references.loss_driven import RandomSearchReference as SearchRef
+from references.loss_driven import SPSAReference as SPSARef
 
 import gradtx
 from gradtx import bold_driver, random_search, spsa

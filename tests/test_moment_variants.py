@@ -1,10 +1,11 @@
 """Behaviours of the moment-variant optimizers that the common battery does not check.
 
 PyTorch parity (``torch.optim.ASGD`` and ``torch.optim.SparseAdam``, float64, 60 steps, to
-1e-12) runs where torch is installed; the NumPy references of ``registry_moment_variants``
-pin the same rules everywhere else. Also: lazy rows keep their parameters and moments,
-ASGD's average is readable with ``averaged_params``, MADGRAD matches Optax in float32 and
-Optax's float64 departs (its float32 ``sqrt(k + 1)``), ADOPT's clipping threshold is live.
+1e-12) runs where torch is installed; the NumPy references (``references/moment_variants.py``
+and ``references/sgd_variants.py``) pin the same rules everywhere else. Also: lazy rows keep
+their parameters and moments, ASGD's average is readable with ``averaged_params``, MADGRAD
+matches Optax in float32 and Optax's float64 departs (its float32 ``sqrt(k + 1)``), ADOPT's
+clipping threshold is a function of the step.
 """
 
 from __future__ import annotations
@@ -14,10 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-import registry  # noqa: F401 - first: tests/registry.py imports registry_breadth
-from conftest import assert_trees_close, precision
-from registry_moment_variants import asgd_reference
-from test_breadth_battery import fast_jit
+from helpers import assert_trees_close, fast_jit, precision
+from references.sgd_variants import asgd_reference
 
 import gradtx
 from gradtx import adopt, asgd, lazy_adam, madgrad

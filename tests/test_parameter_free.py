@@ -11,9 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-import registry  # noqa: F401 - first: tests/registry.py imports registry_breadth
-from conftest import assert_trees_close, precision
-from test_breadth_battery import fast_jit
+from helpers import assert_trees_close, fast_jit, precision
 
 import gradtx
 from gradtx import scale_by_dog, scale_by_mechanic, schedule_free, schedule_free_eval_params

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import inspect
 
+import cases
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-import registry
-from conftest import assert_trees_close, gradient_stream, nested_params, precision
+from helpers import assert_trees_close, gradient_stream, nested_params, precision
 
 import gradtx
 import gradtx.optimizers as optimizers_module
@@ -23,10 +23,19 @@ def test_every_public_optimizer_is_registered_and_tested():
         if not name.startswith("_") and inspect.isfunction(obj) and name not in ("optimizer",)
     }
     assert public == set(gradtx.OPTIMIZERS), public ^ set(gradtx.OPTIMIZERS)
-    assert {c.name for c in registry._all_cases()} == set(gradtx.OPTIMIZERS)
+    assert {c.name for c in cases.CASES} == set(gradtx.OPTIMIZERS)
     for name in gradtx.OPTIMIZERS:
         assert getattr(gradtx, name) is gradtx.OPTIMIZERS[name].factory
         assert name in gradtx.__all__
+
+
+def test_every_case_is_in_the_module_of_its_family():
+    """``tests/cases/<family>.py`` holds the cases of ``gradtx/optimizers/_<family>.py``."""
+    families = {info.family for info in gradtx.OPTIMIZERS.values()}
+    assert set(cases.FAMILIES) == families, set(cases.FAMILIES) ^ families
+    for family, module in cases.MODULES.items():
+        for case in module.CASES:
+            assert case.family == family, f"{case.id} is in cases/{family}.py"
 
 
 def test_public_names_have_docstrings_with_math_and_example():

@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import precision
+from helpers import precision
 from jax.flatten_util import ravel_pytree
 
 import gradtx

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from conftest import precision
+from helpers import precision
 
 import gradtx
 from gradtx.second_order import (

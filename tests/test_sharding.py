@@ -15,11 +15,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import cases
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from registry import all_one_case_per_optimizer
 
 import gradtx
 from gradtx.sharding import state_shardings
@@ -31,7 +31,7 @@ CHILD_ENV = {"XLA_FLAGS": "--xla_force_host_platform_device_count=8", "JAX_PLATF
 
 def _transforms() -> dict[str, gradtx.GradientTransformation]:
     """Every registered optimizer, and Adam under each wrapper that holds parameter-sized state."""
-    out = {c.id: c.make() for c in all_one_case_per_optimizer()}
+    out = {c.id: c.make() for c in cases.ONE_CASE_PER_OPTIMIZER}
     adam = gradtx.adam(1e-2)
     out["adam-clip-finite"] = gradtx.chain(
         gradtx.clip_by_global_norm(1.0), gradtx.apply_if_finite(adam, 3)

@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import gradient_stream, nested_params, precision
+from helpers import gradient_stream, nested_params, precision
 
 import gradtx
 from gradtx import wrappers as gw

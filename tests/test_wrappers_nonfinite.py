@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import gradient_stream, nested_params
+from helpers import gradient_stream, nested_params
 
 import gradtx
 from gradtx import wrappers as gw

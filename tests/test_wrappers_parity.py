@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from conftest import RTOL, assert_trees_close, gradient_stream, nested_params, precision
+from helpers import RTOL, assert_trees_close, gradient_stream, nested_params, precision
 
 import gradtx
 from gradtx import wrappers as gw

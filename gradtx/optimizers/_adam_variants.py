@@ -6,10 +6,10 @@ AdaBelief, Yogi, RAdam, Adan and Optimistic Adam each keep Adam's debiased first
 sign-controlled step (Yogi, :func:`gradtx.scale_by_additive_rms`), Adam's second moment used
 only once its variance is tractable and rectified (RAdam,
 :func:`gradtx.scale_by_rectified_rms`), or moments of the differences of consecutive
-gradients (Adan, :func:`gradtx.scale_by_difference_moments`). Optimistic Adam extrapolates
-Adam's direction with the previous one (:func:`gradtx.scale_by_optimistic_gradient`). The
-names and arguments are Optax's (``scale_by_belief``, ``scale_by_yogi``, ``scale_by_radam``,
-``scale_by_adan``).
+gradients (Adan, :func:`gradtx.scale_by_difference_moments`). ACProp divides the
+raw gradient by AdaBelief's second moment of the previous step
+(:func:`gradtx.scale_by_acprop`). The names and arguments are Optax's (``scale_by_belief``,
+``scale_by_yogi``, ``scale_by_radam``, ``scale_by_adan``, ``scale_by_acprop``).
 """
 
 from __future__ import annotations
@@ -18,15 +18,14 @@ from gradtx import _hyper as hp
 from gradtx._base import DTypeLike, GradientTransformation, MaskOrFn, ScalarOrSchedule, chain
 from gradtx._registry import optimizer
 from gradtx.transforms._adam_variants import (
+    scale_by_acprop,
     scale_by_adan,
     scale_by_belief,
     scale_by_radam,
     scale_by_yogi,
 )
-from gradtx.transforms._composite import scale_by_adam
 from gradtx.transforms._decay import add_decayed_weights
-from gradtx.transforms._difference import scale_by_optimistic_gradient
-from gradtx.transforms._scaling import scale, scale_by_learning_rate
+from gradtx.transforms._scaling import scale_by_learning_rate
 
 
 @optimizer(
@@ -84,6 +83,62 @@ def adabelief(
         scale_by_belief(
             b1, b2, eps, eps_root, nesterov=nesterov, mu_dtype=mu_dtype, nu_dtype=nu_dtype
         ),
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+@optimizer(
+    example={"learning_rate": 0.003},
+    optax="`optax.contrib.acprop`",
+    pytorch="—",
+)
+def acprop(
+    learning_rate: ScalarOrSchedule,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-16,
+    eps_root: ScalarOrSchedule = 1e-16,
+    weight_decay: ScalarOrSchedule = 0.0,
+    mask: MaskOrFn = None,
+) -> GradientTransformation:
+    r"""ACProp: AdaBelief's second moment, applied one step late to the raw gradient.
+
+    $$s_t = \beta_2 s_{t-1} + (1-\beta_2)(g_t - m_{t-1})^2 + \epsilon_\text{root},\quad
+    w_{t+1} = w_t - \eta_t\Big(\frac{g_t}{\sqrt{s_{t-1}/(1-\beta_2^{t-1})} + \epsilon}
+    + \lambda w_t\Big)$$
+
+    with $m_t$ the EMA of the gradient (decay $\beta_1$) and the first step's denominator 1.
+    It is ``chain(scale_by_acprop(b1, b2, eps, eps_root), add_decayed_weights(weight_decay,
+    mask), lr)``, Optax's form (the numerator is the gradient, as in the authors' code).
+
+    Args:
+      learning_rate: $\eta \ge 0$, a constant or a schedule.
+      b1: $\beta_1 \in [0, 1)$, the decay of the mean that centers the second moment.
+      b2: $\beta_2 \in [0, 1)$.
+      eps: $\epsilon \ge 0$, outside the root.
+      eps_root: $\epsilon_\text{root} \ge 0$, added to $s_t$.
+      weight_decay: $\lambda \ge 0$, multiplied by the learning rate as in Optax.
+      mask: which leaves to decay (see :func:`gradtx.add_decayed_weights`).
+
+    Returns:
+      A :class:`~gradtx.GradientTransformation` with live hyperparameters.
+
+    References:
+      Zhuang, Ding, Tang, Tatikonda, Dvornek, Papademetris & Duncan, "Momentum Centering
+      and Asynchronous Update for Adaptive Gradient Methods", NeurIPS 2021,
+      arXiv:2110.05454.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx import acprop
+      >>> tx = acprop(0.1)
+      >>> p = jnp.zeros(1)
+      >>> [round(x, 4) for x in tx.update(jnp.array([3.0]), tx.init(p), p)[0].tolist()]
+      [-0.3]
+    """
+    return chain(
+        scale_by_acprop(b1, b2, eps, eps_root),
+        add_decayed_weights(weight_decay, mask),
         scale_by_learning_rate(learning_rate),
     )
 
@@ -275,67 +330,4 @@ def adan(
         scale_by_adan(b1, b2, b3, eps, eps_root),
         add_decayed_weights(weight_decay, mask),
         scale_by_learning_rate(learning_rate),
-    )
-
-
-@optimizer(
-    hyperparams={"optimism": hp.live(optional=True)},
-    example={"learning_rate": 0.01},
-    optax="`optax.optimistic_adam`",
-    pytorch="—",
-)
-def optimistic_adam(
-    learning_rate: ScalarOrSchedule,
-    optimism: ScalarOrSchedule | None = None,
-    b1: ScalarOrSchedule = 0.9,
-    b2: ScalarOrSchedule = 0.999,
-    eps: ScalarOrSchedule = 1e-8,
-    eps_root: ScalarOrSchedule = 0.0,
-    mu_dtype: DTypeLike | None = None,
-    *,
-    nu_dtype: DTypeLike | None = None,
-    nesterov: bool = True,
-) -> GradientTransformation:
-    r"""Optimistic Adam: Adam's direction, extrapolated with the previous one.
-
-    $$d_t = \frac{\hat m_t}{\sqrt{\hat\nu_t + \epsilon_\text{root}} + \epsilon},\qquad
-    w_{t+1} = w_t - \big((\eta_t + \omega)\, d_t - \omega\, d_{t-1}\big),\qquad d_0 := d_1$$
-
-    with $\omega$ = ``optimism`` (default: $\eta_t$, giving $2\eta d_t - \eta d_{t-1}$) and
-    NAdam's look-ahead $\hat m_t$ when ``nesterov`` (the default, as in Optax). It is
-    ``chain(scale_by_adam(..., nesterov), scale_by_optimistic_gradient(alpha=learning_rate,
-    beta=optimism), scale(-1))``. Made for min-max problems (GANs).
-    **Difference from Optax:** the learning rate may be a schedule (Optax 0.2.8's
-    ``optimistic_adam`` rejects one and is deprecated for ``optimistic_adam_v2``).
-
-    Args:
-      learning_rate: $\eta \ge 0$, a constant or a schedule.
-      optimism: $\omega$, the weight of the extrapolation, or ``None`` for $\eta_t$.
-      b1: $\beta_1 \in [0, 1)$.
-      b2: $\beta_2 \in [0, 1)$.
-      eps: $\epsilon \ge 0$, outside the root.
-      eps_root: $\epsilon_\text{root} \ge 0$, inside the root.
-      mu_dtype: dtype of the first moment.
-      nu_dtype: dtype of the second moment (see :func:`gradtx.adam`).
-      nesterov: use NAdam's look-ahead first moment.
-
-    Returns:
-      A :class:`~gradtx.GradientTransformation` with live hyperparameters.
-
-    References:
-      Daskalakis, Ilyas, Syrgkanis & Zeng, "Training GANs with Optimism", ICLR 2018,
-      arXiv:1711.00141, Algorithm 1.
-
-    Example:
-      >>> import jax.numpy as jnp
-      >>> from gradtx import optimistic_adam
-      >>> tx = optimistic_adam(0.1, nesterov=False)
-      >>> round(float(tx.update(jnp.array([3.0]), tx.init(jnp.zeros(1)))[0][0]), 4)
-      -0.1
-    """
-    beta = learning_rate if optimism is None else optimism
-    return chain(
-        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nu_dtype=nu_dtype, nesterov=nesterov),
-        scale_by_optimistic_gradient(alpha=learning_rate, beta=beta),
-        scale(-1.0),
     )

@@ -10,6 +10,9 @@ gradient tolerance in one jitted loop. Transforms tell a driver what each update
 through a :class:`Report` in their state, read by :func:`report_of`.
 """
 
+from gradtx.second_order._backtracking import (
+    scale_by_backtracking_linesearch as scale_by_backtracking_linesearch,
+)
 from gradtx.second_order._cg import ScaleByNonlinearCgState as ScaleByNonlinearCgState
 from gradtx.second_order._cg import cg_beta as cg_beta
 from gradtx.second_order._cg import nonlinear_cg as nonlinear_cg
@@ -27,9 +30,6 @@ from gradtx.second_order._lbfgs import lbfgs as lbfgs
 from gradtx.second_order._lbfgs import scale_by_lbfgs as scale_by_lbfgs
 from gradtx.second_order._lbfgs import two_loop as two_loop
 from gradtx.second_order._linesearch import LineSearchState as LineSearchState
-from gradtx.second_order._linesearch import (
-    scale_by_backtracking_linesearch as scale_by_backtracking_linesearch,
-)
 from gradtx.second_order._linesearch import value_and_grad_from_state as value_and_grad_from_state
 from gradtx.second_order._minimize import METHODS as METHODS
 from gradtx.second_order._minimize import MinimizeResult as MinimizeResult

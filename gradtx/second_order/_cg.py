@@ -188,6 +188,10 @@ def nonlinear_cg(
     """
     step = scale(-1.0) if learning_rate is None else scale_by_learning_rate(learning_rate)
     search = resolve_linesearch(
-        linesearch, "nonlinear_cg", curv_rtol=0.1, initial_guess="quadratic", interpolation="cubic"
+        linesearch,
+        "nonlinear_cg",
+        curv_rtol=0.1,
+        initial_guess_strategy="quadratic",
+        interpolation="cubic",
     )
     return chain(scale_by_nonlinear_cg(variant), step, search)

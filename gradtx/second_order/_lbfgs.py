@@ -19,7 +19,7 @@ class ScaleByLbfgsState(NamedTuple):
     Attributes:
       count: int32 number of updates.
       params: $x_{k-1}$, the parameters of the previous update.
-      grad: $g_{k-1}$, the gradient of the previous update.
+      updates: $g_{k-1}$, the gradient (the input updates) of the previous update.
       s: the stored $s_i = x_{i+1} - x_i$, each leaf with a leading axis of length $m$.
       y: the stored $y_i = g_{i+1} - g_i$, same layout.
       rho: $\rho_i = 1 / s_i^\top y_i$, shape $(m,)$.
@@ -30,7 +30,7 @@ class ScaleByLbfgsState(NamedTuple):
 
     count: jax.Array
     params: Any
-    grad: Any
+    updates: Any
     s: Any
     y: Any
     rho: jax.Array
@@ -107,7 +107,9 @@ def two_loop(g: Any, s: Any, y: Any, rho: jax.Array, head: Any, size: Any, gamma
     return jax.lax.fori_loop(0, m, oldest_first, r)
 
 
-def scale_by_lbfgs(memory_size: int = 10) -> GradientTransformation:
+def scale_by_lbfgs(
+    memory_size: int = 10, scale_init_precond: bool = True
+) -> GradientTransformation:
     r"""Precondition the gradient by the L-BFGS inverse-Hessian approximation.
 
     $$u_k = H_k\, g_k, \qquad H_k = V_{k-1}^\top H_{k-1} V_{k-1} + \rho_{k-1} s_{k-1}
@@ -119,12 +121,15 @@ def scale_by_lbfgs(memory_size: int = 10) -> GradientTransformation:
     $O(mn)$. A pair is skipped when $s^\top y \le \varepsilon\,\|s\|\,\|y\|$ ($\varepsilon$
     the dtype's machine epsilon): a relative guard that keeps $H_k$ positive definite and
     that does not depend on the scale of $f$. Before the first stored pair the output is
-    $g / \|g\|_2$ (a unit-length first step, as in L-BFGS-B). The output has the
-    sign of the gradient: follow it by ``scale(-1)`` or a learning rate (see :func:`lbfgs`).
-    Needs ``params`` (to form $s$).
+    $g / \|g\|_2$ (a unit-length first step, as in L-BFGS-B; Optax caps the scale at 1,
+    $\min(1, 1/\|g\|_2)$). With ``scale_init_precond=False`` the initial inverse Hessian is
+    $H^{(0)}_k = I$ ($\gamma_k = 1$, also before the first pair), as in Optax. The output
+    has the sign of the gradient: follow it by ``scale(-1)`` or a learning rate (see
+    :func:`lbfgs`). Needs ``params`` (to form $s$).
 
     Args:
       memory_size: $m \ge 1$.
+      scale_init_precond: scale the initial inverse Hessian by $\gamma_k$ (else $I$).
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with a :class:`ScaleByLbfgsState`.
@@ -168,7 +173,7 @@ def scale_by_lbfgs(memory_size: int = 10) -> GradientTransformation:
             raise ValueError("scale_by_lbfgs needs params (to form s = x_k - x_{k-1}).")
         dtype = state.rho.dtype
         _tree.check_same_structure(("params", "updates"), (params, updates))
-        s, y = _tree.sub(params, state.params), _tree.sub(updates, state.grad)
+        s, y = _tree.sub(params, state.params), _tree.sub(updates, state.updates)
         sy, yy = _tree.vdot(s, y).astype(dtype), _tree.vdot(y, y).astype(dtype)
         eps = jnp.finfo(dtype).eps
         bound = eps * _tree.norm(s).astype(dtype) * jnp.sqrt(yy)
@@ -179,9 +184,12 @@ def scale_by_lbfgs(memory_size: int = 10) -> GradientTransformation:
         head = jnp.where(ok, (state.head + 1) % m, state.head).astype(jnp.int32)
         size = jnp.where(ok, jnp.minimum(state.size + 1, m), state.size).astype(jnp.int32)
         gamma = jnp.where(ok, sy / jnp.where(ok, yy, 1), state.gamma)
-        first = 1 / _tree.norm(updates).astype(dtype)  # a unit-length first step
-        first = jnp.where(jnp.isfinite(first), first, 1).astype(dtype)
-        h0 = jnp.where(size > 0, gamma, first)
+        if scale_init_precond:
+            first = 1 / _tree.norm(updates).astype(dtype)  # a unit-length first step
+            first = jnp.where(jnp.isfinite(first), first, 1).astype(dtype)
+            h0 = jnp.where(size > 0, gamma, first)
+        else:
+            h0 = jnp.ones([], dtype)
         direction = two_loop(updates, mem_s, mem_y, rho, head, size, h0)
         new = ScaleByLbfgsState(
             _tree.safe_increment(state.count),
@@ -202,6 +210,7 @@ def scale_by_lbfgs(memory_size: int = 10) -> GradientTransformation:
 def lbfgs(
     learning_rate: Scalar | None = None,
     memory_size: int = 10,
+    scale_init_precond: bool = True,
     linesearch: GradientTransformation | str | None = "zoom",
 ) -> GradientTransformation:
     r"""L-BFGS: the limited-memory BFGS direction followed by a strong-Wolfe line search.
@@ -209,8 +218,8 @@ def lbfgs(
     $$x_{k+1} = x_k - \alpha_k\, H_k\, \nabla f(x_k)$$
 
     with $H_k$ from :func:`scale_by_lbfgs` and $\alpha_k$ from the line search (first trial
-    1), times ``learning_rate`` when one is given. It is
-    ``chain(scale_by_lbfgs(m), scale(-1) or scale_by_learning_rate(lr), linesearch)``: the
+    1), times ``learning_rate`` when one is given. It is ``chain(scale_by_lbfgs(m,
+    scale_init_precond), scale(-1) or scale_by_learning_rate(lr), linesearch)``: the
     update needs the extra arguments ``value``, ``grad`` and ``value_fn`` (see
     :func:`scale_by_zoom_linesearch`), as in ``optax.lbfgs``. With ``linesearch=None`` it
     takes fixed steps (then give a ``learning_rate``).
@@ -218,6 +227,8 @@ def lbfgs(
     Args:
       learning_rate: $\eta \ge 0$ multiplying the direction, or ``None`` (1).
       memory_size: $m \ge 1$, the number of stored pairs.
+      scale_init_precond: scale the initial inverse Hessian by $\gamma_k = s^\top y /
+        y^\top y$ (else the identity); see :func:`scale_by_lbfgs`.
       linesearch: ``"zoom"`` (strong Wolfe, $c_2 = 0.9$, first trial 1), ``"backtracking"``,
         ``None``, or any line-search transform.
 
@@ -243,5 +254,5 @@ def lbfgs(
       [1.33333, 1.33333]
     """
     step = scale(-1.0) if learning_rate is None else scale_by_learning_rate(learning_rate)
-    search = resolve_linesearch(linesearch, "lbfgs", initial_guess="one")
-    return chain(scale_by_lbfgs(memory_size), step, search)
+    search = resolve_linesearch(linesearch, "lbfgs", initial_guess_strategy="one")
+    return chain(scale_by_lbfgs(memory_size, scale_init_precond), step, search)

@@ -77,8 +77,7 @@ class MinimizeResult(NamedTuple):
       grad: $\\nabla f(x)$.
       grad_norm: $\\|\\nabla f(x)\\|$ in the norm chosen for the stopping rule.
       iterations: int32 number of updates made.
-      num_fun_evals, num_grad_evals, num_hvp_evals, num_hessian_evals: int32 counts,
-        including the evaluation at ``x0``.
+      num_fun_evals, num_grad_evals, num_hvp_evals, num_hessian_evals: int32 counts (x0's too).
       status: int32 :class:`Status` code.
       converged: ``status == Status.CONVERGED``.
       state: the transform's final state with ``return_state=True``, else ``None`` (a
@@ -149,7 +148,7 @@ def _build(method: Any, linesearch: Any) -> Any:
                 )
             tx = hessian_free()
         elif method == "gd":
-            default = {"initial_guess": "quadratic", "interpolation": "cubic"}  # as CG
+            default = {"initial_guess_strategy": "quadratic", "interpolation": "cubic"}  # as CG
             tx = chain(scale(-1.0), resolve_linesearch(linesearch or "zoom", "gd", **default))
         else:
             tx = {"lbfgs": lbfgs, "cg": nonlinear_cg, "newton": newton}[method](**search)
@@ -249,10 +248,11 @@ def _solve(static: _Static, x0: Any, tol: jax.Array, maxiter: jax.Array) -> Mini
         counts, point = c.counts, None
         if report is not None:
             counts, point = counts + jnp.stack(report.info).astype(jnp.int32), report.point
-        if point is not None:  # reuse what the line search evaluated at x (valid after any update)
-            value, grad, fresh = point.value.astype(c.value.dtype), point.grad, jnp.asarray(0)
+        if point is not None:  # reuse what the line search evaluated at x, if it did
+            (value, grad), fresh = _records.stored_or_computed(point, vg, x), ~point.valid
         else:
-            (value, grad), fresh = vg(x), jnp.asarray(1)
+            (value, grad), fresh = vg(x), jnp.asarray(True)
+        value = value.astype(c.value.dtype)
         counts = counts + jnp.stack([fresh, fresh, 0, 0]).astype(jnp.int32)
         failed = False if report is None else report.failed
         decreased = value < c.value

@@ -214,5 +214,5 @@ def newton(
       [0.8, 0.8]
     """
     step = scale(-1.0) if learning_rate is None else scale_by_learning_rate(learning_rate)
-    search = resolve_linesearch(linesearch, "newton", initial_guess="one")
+    search = resolve_linesearch(linesearch, "newton", initial_guess_strategy="one")
     return chain(scale_by_newton(min_damping_rtol), step, search)

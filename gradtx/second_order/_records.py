@@ -61,7 +61,9 @@ class AcceptedPoint(NamedTuple):
     Attributes:
       value: $f(x_{k+1})$.
       grad: $\\nabla f(x_{k+1})$, a tree like the parameters.
-      valid: False until the first ``update`` (then ``value`` and ``grad`` are placeholders).
+      valid: whether ``value`` and ``grad`` are those of the point: False until the first
+        ``update`` (they are placeholders), and always False for a backtracking search
+        without ``store_grad`` (it evaluates values only).
     """
 
     value: jax.Array
@@ -73,6 +75,17 @@ def empty_point(params: Any) -> AcceptedPoint:
     """A placeholder :class:`AcceptedPoint` (works on ``jax.ShapeDtypeStruct`` trees)."""
     dtype = _tree.result_dtype(params)
     return AcceptedPoint(jnp.zeros([], dtype), _tree.zeros_like(params), jnp.asarray(False))
+
+
+def stored_or_computed(point: AcceptedPoint, compute: Any, x: Any) -> tuple[Any, Any]:
+    """``(point.value, point.grad)`` if the point is valid, else ``compute(x)`` (a value
+    and a gradient, cast to the point's dtypes)."""
+
+    def computed(x):
+        value, grad = compute(x)
+        return jnp.asarray(value).astype(point.value.dtype), _tree.cast_like(grad, point.grad)
+
+    return jax.lax.cond(point.valid, lambda _: (point.value, point.grad), computed, x)
 
 
 class Report(NamedTuple):

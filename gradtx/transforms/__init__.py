@@ -1,5 +1,7 @@
 """Primitives: each concept of an optimizer, written once."""
 
+from gradtx.transforms._adam_variants import ScaleByAcpropState as ScaleByAcpropState
+from gradtx.transforms._adam_variants import scale_by_acprop as scale_by_acprop
 from gradtx.transforms._adam_variants import scale_by_adan as scale_by_adan
 from gradtx.transforms._adam_variants import scale_by_belief as scale_by_belief
 from gradtx.transforms._adam_variants import scale_by_radam as scale_by_radam
@@ -16,6 +18,10 @@ from gradtx.transforms._adaptive import scale_by_rss as scale_by_rss
 from gradtx.transforms._adaptive import scale_by_stddev as scale_by_stddev
 from gradtx.transforms._clipping import clip as clip
 from gradtx.transforms._clipping import clip_by_global_norm as clip_by_global_norm
+from gradtx.transforms._clipping import (
+    per_example_global_norm_clip as per_example_global_norm_clip,
+)
+from gradtx.transforms._clipping import per_example_layer_norm_clip as per_example_layer_norm_clip
 from gradtx.transforms._composite import scale_by_adadelta as scale_by_adadelta
 from gradtx.transforms._composite import scale_by_adam as scale_by_adam
 from gradtx.transforms._composite import scale_by_adamax as scale_by_adamax
@@ -31,15 +37,22 @@ from gradtx.transforms._difference import scale_by_difference_moments as scale_b
 from gradtx.transforms._difference import (
     scale_by_optimistic_gradient as scale_by_optimistic_gradient,
 )
+from gradtx.transforms._eigenbasis import KroneckerBasis as KroneckerBasis
+from gradtx.transforms._eigenbasis import KroneckerBasisState as KroneckerBasisState
+from gradtx.transforms._eigenbasis import kronecker_eigenbasis as kronecker_eigenbasis
 from gradtx.transforms._factored import FactoredState as FactoredState
 from gradtx.transforms._factored import ScaleByCoverRssState as ScaleByCoverRssState
 from gradtx.transforms._factored import scale_by_cover_rss as scale_by_cover_rss
 from gradtx.transforms._factored import scale_by_factored_rms as scale_by_factored_rms
+from gradtx.transforms._factored import scale_by_param_block_norm as scale_by_param_block_norm
 from gradtx.transforms._factored import scale_by_param_block_rms as scale_by_param_block_rms
 from gradtx.transforms._gain_adaptation import ScaleByLocalGainsState as ScaleByLocalGainsState
 from gradtx.transforms._gain_adaptation import ScaleByVsgdState as ScaleByVsgdState
 from gradtx.transforms._gain_adaptation import scale_by_local_gains as scale_by_local_gains
 from gradtx.transforms._gain_adaptation import scale_by_vsgd as scale_by_vsgd
+from gradtx.transforms._galore import GaLoreDimensionNumbers as GaLoreDimensionNumbers
+from gradtx.transforms._galore import GaLoreState as GaLoreState
+from gradtx.transforms._galore import scale_by_galore as scale_by_galore
 from gradtx.transforms._hessian_diagonal import HessianDiagonalState as HessianDiagonalState
 from gradtx.transforms._hessian_diagonal import HutchinsonState as HutchinsonState
 from gradtx.transforms._hessian_diagonal import (
@@ -76,8 +89,12 @@ from gradtx.transforms._momentum import TraceState as TraceState
 from gradtx.transforms._momentum import bias_correction as bias_correction
 from gradtx.transforms._momentum import ema as ema
 from gradtx.transforms._momentum import trace as trace
+from gradtx.transforms._momo import ScaleByMomoState as ScaleByMomoState
+from gradtx.transforms._momo import scale_by_momo as scale_by_momo
 from gradtx.transforms._noise import AddNoiseState as AddNoiseState
 from gradtx.transforms._noise import add_noise as add_noise
+from gradtx.transforms._normalization import centralize as centralize
+from gradtx.transforms._normalization import normalize_by_update_norm as normalize_by_update_norm
 from gradtx.transforms._orthogonal import MuonDimensionNumbers as MuonDimensionNumbers
 from gradtx.transforms._orthogonal import (
     orthogonalize_via_newton_schulz as orthogonalize_via_newton_schulz,
@@ -87,9 +104,25 @@ from gradtx.transforms._orthogonal import scale_by_newton_schulz as scale_by_new
 from gradtx.transforms._orthogonal import scale_by_shape as scale_by_shape
 from gradtx.transforms._parameter_free import COCOBState as COCOBState
 from gradtx.transforms._parameter_free import DoGState as DoGState
+from gradtx.transforms._parameter_free import (
+    ScaleByDistanceOverGradientsState as ScaleByDistanceOverGradientsState,
+)
 from gradtx.transforms._parameter_free import scale_by_cocob as scale_by_cocob
+from gradtx.transforms._parameter_free import (
+    scale_by_distance_over_gradients as scale_by_distance_over_gradients,
+)
 from gradtx.transforms._parameter_free import scale_by_dog as scale_by_dog
 from gradtx.transforms._parameter_free import scale_by_dowg as scale_by_dowg
+from gradtx.transforms._privacy import (
+    DifferentiallyPrivateAggregateState as DifferentiallyPrivateAggregateState,
+)
+from gradtx.transforms._privacy import (
+    differentially_private_aggregate as differentially_private_aggregate,
+)
+from gradtx.transforms._psgd import PSGDKronState as PSGDKronState
+from gradtx.transforms._psgd import psgd_update_probability as psgd_update_probability
+from gradtx.transforms._psgd import scale_by_psgd_kron as scale_by_psgd_kron
+from gradtx.transforms._psgd import soft_trust_region as soft_trust_region
 from gradtx.transforms._scaling import ScaleByScheduleState as ScaleByScheduleState
 from gradtx.transforms._scaling import scale as scale
 from gradtx.transforms._scaling import scale_by_learning_rate as scale_by_learning_rate
@@ -99,6 +132,8 @@ from gradtx.transforms._second_moments import SecondMomentState as SecondMomentS
 from gradtx.transforms._second_moments import scale_by_additive_rms as scale_by_additive_rms
 from gradtx.transforms._second_moments import scale_by_belief_rms as scale_by_belief_rms
 from gradtx.transforms._second_moments import scale_by_rectified_rms as scale_by_rectified_rms
+from gradtx.transforms._shampoo import ShampooState as ShampooState
+from gradtx.transforms._shampoo import scale_by_shampoo as scale_by_shampoo
 from gradtx.transforms._sign import InterpolatedEmaState as InterpolatedEmaState
 from gradtx.transforms._sign import interpolated_ema as interpolated_ema
 from gradtx.transforms._sign import scale_by_lion as scale_by_lion

@@ -5,13 +5,25 @@ They keep Optax's names and arguments (``scale_by_belief``, ``scale_by_yogi``,
 preconditioner (:func:`gradtx.scale_by_belief_rms`, :func:`gradtx.scale_by_additive_rms`,
 :func:`gradtx.scale_by_rectified_rms`, :func:`gradtx.scale_by_difference_moments`): the
 first moment and its bias correction are those of Adam, written once.
+
+ACProp's direction (``scale_by_acprop``) is AdaBelief's second moment read one step late:
+its numerator is the raw gradient and its statistic needs the *previous* average, which no
+member of a chain can see, so it is one primitive made of the same per-leaf steps
+(:func:`~gradtx.transforms._momentum.ema_update`, ``second_moment_step``).
 """
 
 from __future__ import annotations
 
-from gradtx._base import DTypeLike, GradientTransformation, Scalar, chain
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradtx import _tree, _validate
+from gradtx._base import DTypeLike, GradientTransformation, Scalar, chain, check_state_type
+from gradtx.transforms._adaptive import second_moment_step
 from gradtx.transforms._difference import scale_by_difference_moments
-from gradtx.transforms._momentum import bias_correction, ema
+from gradtx.transforms._momentum import bias_correction, ema, ema_scalars, ema_update
 from gradtx.transforms._second_moments import (
     scale_by_additive_rms,
     scale_by_belief_rms,
@@ -219,3 +231,79 @@ def scale_by_adan(
         ema(b1, debias=True),
         scale_by_difference_moments(b2, b3, eps, eps_root, source="gradient"),
     )
+
+
+class ScaleByAcpropState(NamedTuple):
+    """Step count, the EMA of the gradient $m$ and the EMA of the prediction error $s$."""
+
+    count: jax.Array
+    mu: Any
+    nu: Any
+
+
+def scale_by_acprop(
+    b1: Scalar = 0.9, b2: Scalar = 0.999, eps: Scalar = 1e-16, eps_root: Scalar = 1e-16
+) -> GradientTransformation:
+    r"""ACProp's direction: the gradient over the root of the *previous* belief moment.
+
+    $$u_t = \frac{g_t}{\sqrt{\hat s_{t-1}} + \epsilon},\qquad
+    \hat s_{t-1} = \frac{s_{t-1}}{1-\beta_2^{t-1}}\ (\hat s_0 = 1),$$
+    $$s_t = \beta_2 s_{t-1} + (1-\beta_2)\,|g_t - m_{t-1}|^2 + \epsilon_\text{root},\qquad
+    m_t = \beta_1 m_{t-1} + (1-\beta_1)\, g_t$$
+
+    $\beta_1$ = ``b1``, $\beta_2$ = ``b2``, $\epsilon$ = ``eps``, $\epsilon_\text{root}$ =
+    ``eps_root``. The second moment is AdaBelief's (the variance of the gradient around its
+    running mean, :func:`gradtx.scale_by_belief_rms`), but the step divides the *current*
+    gradient by the moment of the *previous* steps ("asynchronous"), so numerator and
+    denominator are independent; the first step is the gradient itself (Optax's rule).
+
+    Args:
+      b1: $\beta_1 \in [0, 1)$, the decay of the mean $m$.
+      b2: $\beta_2 \in [0, 1)$, the decay of the second moment $s$.
+      eps: $\epsilon \ge 0$, outside the root.
+      eps_root: $\epsilon_\text{root} \ge 0$, added to $s_t$ at every step.
+
+    Returns:
+      A :class:`~gradtx.GradientTransformation` with a :class:`ScaleByAcpropState`.
+
+    References:
+      Zhuang, Ding, Tang, Tatikonda, Dvornek, Papademetris & Duncan, "Momentum Centering
+      and Asynchronous Update for Adaptive Gradient Methods", NeurIPS 2021,
+      arXiv:2110.05454.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx import scale_by_acprop
+      >>> tx = scale_by_acprop(b1=0.5, b2=0.5, eps=0.0, eps_root=0.0)
+      >>> u, s = tx.update(jnp.array([4.0]), tx.init(jnp.zeros(1)))  # m = 2, s = 8
+      >>> u.tolist(), tx.update(jnp.array([4.0]), s)[0].tolist()     # 4 / sqrt(8 / 0.5)
+      ([4.0], [1.0])
+    """
+    _validate.check_decay("b1", b1)
+    _validate.check_decay("b2", b2)
+    _validate.check_nonnegative("eps", eps)
+    _validate.check_nonnegative("eps_root", eps_root)
+
+    def init(params):
+        zeros = _tree.zeros_like(params)
+        return ScaleByAcpropState(_tree.zero_count(), zeros, _tree.zeros_like(params, real=True))
+
+    def update(updates, state, params=None, **extra):
+        del params, extra
+        check_state_type(state, ScaleByAcpropState, "scale_by_acprop")
+        first = state.count == 0
+        mean = ema_scalars(b1, state.count)
+        second = ema_scalars(b2, state.count, eps=eps, eps_root=eps_root)
+
+        def step(g, m, nu):
+            s = second(g)
+            nu_hat = jnp.where(first, 1, nu / jnp.where(first, 1, s.correction))
+            u = g / (jnp.sqrt(nu_hat) + s.eps)
+            new_nu = second_moment_step(g - m, nu, s) + s.eps_root
+            return u, ema_update(m, g, mean(g)), new_nu
+
+        names = ("updates", "mu", "nu")
+        updates, mu, nu = _tree.leafwise(step, updates, state.mu, state.nu, names=names, n_out=3)
+        return updates, ScaleByAcpropState(_tree.safe_increment(state.count), mu, nu)
+
+    return GradientTransformation(init, update)

@@ -3,7 +3,8 @@ r"""Memory-efficient second moments: Adafactor's factored RMS and SM3's cover su
 Both replace the per-entry statistic of :func:`gradtx.scale_by_rms` /
 :func:`gradtx.scale_by_rss` by statistics of rows and columns (of every axis, for SM3), so
 a $n \times m$ matrix costs $n + m$ numbers instead of $nm$. Also here: Adafactor's
-relative step size, :func:`scale_by_param_block_rms`.
+relative step size, :func:`scale_by_param_block_rms`, and Optax's variant with the norm,
+:func:`scale_by_param_block_norm`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gradtx import _tree, _validate
+from gradtx import _extra, _tree, _validate
 from gradtx._base import EmptyState, GradientTransformation, Scalar, check_state_type
 from gradtx.transforms._adaptive import statistic_source
 from gradtx.transforms._momentum import ema_scalars, ema_update
@@ -167,11 +168,35 @@ def scale_by_factored_rms(
     return GradientTransformation(init, update)
 
 
+def _scale_by_param_block(
+    statistic: Callable[[jax.Array], jax.Array], min_scale: Scalar, who: str
+) -> GradientTransformation:
+    """Multiply each leaf by ``max(sqrt(statistic(|w|**2)), min_scale)``: its parameter's RMS
+    (``statistic=jnp.mean``) or norm (``jnp.sum``), floored."""
+    _validate.check_nonnegative("min_scale", min_scale)
+
+    def update(updates, state, params=None, **extra):
+        del extra
+        _extra.require_params(params, who)
+        scalars = _tree.Scalars(min_scale=min_scale)
+
+        def step(u, p):
+            size = jnp.sqrt(statistic(_tree.abs_sq(p))).astype(_tree.real_dtype(u.dtype))
+            return u * jnp.maximum(size, scalars(u).min_scale)
+
+        return _tree.leafwise(step, updates, params, names=("updates", "params")), state
+
+    return GradientTransformation(lambda params: EmptyState(), update)
+
+
 def scale_by_param_block_rms(min_scale: Scalar = 1e-3) -> GradientTransformation:
     r"""Multiply each leaf by the RMS of its parameters: a step size relative to the weights.
 
     $$u_\ell \leftarrow \max\big(\mathrm{rms}(w_\ell),\ \epsilon_2\big)\, u_\ell,\qquad
     \mathrm{rms}(w) = \Big(\tfrac1n\sum_i |w_i|^2\Big)^{1/2},\ \epsilon_2 = \text{min\_scale}$$
+
+    A block is one leaf (a weight matrix, a bias); :func:`scale_by_param_block_norm` uses
+    the norm instead of the RMS.
 
     Args:
       min_scale: $\epsilon_2 \ge 0$, so that zero-initialized leaves can move.
@@ -191,23 +216,37 @@ def scale_by_param_block_rms(min_scale: Scalar = 1e-3) -> GradientTransformation
       >>> tx.update(jnp.array([1.0, 0.5]), tx.init(w), w)[0].tolist()
       [3.0, 1.5]
     """
-    _validate.check_nonnegative("min_scale", min_scale)
+    return _scale_by_param_block(jnp.mean, min_scale, "scale_by_param_block_rms")
 
-    def update(updates, state, params=None, **extra):
-        del extra
-        if params is None:
-            raise ValueError(
-                "scale_by_param_block_rms needs `params`: call update(updates, state, params)."
-            )
-        scalars = _tree.Scalars(min_scale=min_scale)
 
-        def step(u, p):
-            rms = jnp.sqrt(jnp.mean(_tree.abs_sq(p))).astype(_tree.real_dtype(u.dtype))
-            return u * jnp.maximum(rms, scalars(u).min_scale)
+def scale_by_param_block_norm(min_scale: Scalar = 1e-3) -> GradientTransformation:
+    r"""Multiply each leaf by the l2 norm of its parameters (Optax's ``scale_by_param_block_norm``).
 
-        return _tree.leafwise(step, updates, params, names=("updates", "params")), state
+    $$u_\ell \leftarrow \max\big(\lVert w_\ell\rVert_2,\ \epsilon_2\big)\, u_\ell,\qquad
+    \lVert w\rVert_2 = \Big(\sum_i |w_i|^2\Big)^{1/2},\ \epsilon_2 = \text{min\_scale}$$
 
-    return GradientTransformation(lambda params: EmptyState(), update)
+    The norm of a matrix is its Frobenius norm. Like :func:`scale_by_param_block_rms`, with
+    the sum in place of the mean: large leaves get larger steps.
+
+    Args:
+      min_scale: $\epsilon_2 \ge 0$, so that zero-initialized leaves can move.
+
+    Returns:
+      A stateless :class:`~gradtx.GradientTransformation`; its ``update`` needs ``params``.
+
+    References:
+      Shazeer & Stern, "Adafactor: Adaptive Learning Rates with Sublinear Memory Cost",
+      ICML 2018, arXiv:1804.04235, section 8 (relative step size).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx import scale_by_param_block_norm
+      >>> tx = scale_by_param_block_norm()
+      >>> w = jnp.array([3.0, -4.0])                    # ||w|| = 5
+      >>> tx.update(jnp.array([1.0, 0.5]), tx.init(w), w)[0].tolist()
+      [5.0, 2.5]
+    """
+    return _scale_by_param_block(jnp.sum, min_scale, "scale_by_param_block_norm")
 
 
 class ScaleByCoverRssState(NamedTuple):

@@ -1,11 +1,13 @@
 """Learning-rate-free primitives: DoG's and DoWG's distance over gradients, COCOB's bets.
 
 :func:`scale_by_dog` and :func:`scale_by_dowg` are SGD whose step is the largest distance
-from the start over the root of the summed squared gradient norms; :func:`scale_by_cocob`
-bets on each coordinate like a gambler on coins. All need ``params``. Sums over the tree are
-accumulated in at least float32, scalar state is in JAX's default float dtype (Optax 0.2.8:
-the parameters' lowest). Prodigy and D-Adaptation, which estimate the distance to the
-solution for Adam, are :func:`gradtx.scale_by_prodigy` and :func:`gradtx.scale_by_dadapt_adam`.
+from the start over the root of the summed squared gradient norms;
+:func:`scale_by_distance_over_gradients` (Optax's layer-wise DoG) takes DoG's step size for
+each leaf; :func:`scale_by_cocob` bets on each coordinate like a gambler on coins. All need
+``params``. Sums over the tree are accumulated in at least float32, scalar state is in JAX's
+default float dtype (Optax 0.2.8: the parameters' lowest). Prodigy and D-Adaptation, which
+estimate the distance to the solution for Adam, are :func:`gradtx.scale_by_prodigy` and
+:func:`gradtx.scale_by_dadapt_adam`.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _extra, _tree, _validate
-from gradtx._base import GradientTransformation, Scalar, check_state_type
+from gradtx._base import DTypeLike, GradientTransformation, Scalar, check_state_type
 
 
 def _dot(a: jax.Array, b: jax.Array) -> jax.Array:
@@ -31,6 +33,14 @@ class DoGState(NamedTuple):
     init_params: Any
     max_dist: jax.Array
     sum_sq_norm_grads: jax.Array
+
+
+def _dog_step_size(max_dist, sq_dist, sum_sq, grad_sq, eps):
+    """DoG's step size from the squared distance to the start and squared gradient norm:
+    ``r = max(r, sqrt(sq_dist))``, ``G = G + grad_sq``, ``eta = r / sqrt(G + eps)``."""
+    r = jnp.maximum(max_dist, jnp.sqrt(sq_dist))
+    total = sum_sq + grad_sq
+    return r, total, r / jnp.sqrt(total + eps)
 
 
 def _distance_over_gradients(who, first_dist, weighted, eps, first_step=None):
@@ -52,9 +62,7 @@ def _distance_over_gradients(who, first_dist, weighted, eps, first_step=None):
             total = r * grad_sq + state.sum_sq_norm_grads
             lr = r / (jnp.sqrt(total) + eps)
         else:
-            r = jnp.maximum(state.max_dist, jnp.sqrt(sq))
-            total = state.sum_sq_norm_grads + grad_sq
-            lr = r / jnp.sqrt(total + eps)
+            r, total, lr = _dog_step_size(state.max_dist, sq, state.sum_sq_norm_grads, grad_sq, eps)
             if first_step is not None:  # init_step = ("learning_rate", value)
                 lr = jnp.where(state.count == 0, first_step, lr)
         scalars = _tree.Scalars(lr=lr)
@@ -148,6 +156,101 @@ def scale_by_dowg(
     else:
         _validate.check_positive("init_estim_sq_dist", init_estim_sq_dist)
     return _distance_over_gradients("scale_by_dowg", lambda _: init_estim_sq_dist, True, eps)
+
+
+class ScaleByDistanceOverGradientsState(NamedTuple):
+    """Layer-wise DoG (Optax's fields): per trainable leaf, the largest distance from the
+    start and the sum of squared gradient norms (scalars), and the start itself."""
+
+    max_dist: Any
+    grad_sum_of_squares: Any
+    init_params: Any
+
+
+def scale_by_distance_over_gradients(
+    reps_rel: Scalar = 1e-6,
+    eps: Scalar = 1e-8,
+    param_dtype: DTypeLike | None = jnp.float32,
+    global_scale: Scalar = 1.0,
+) -> GradientTransformation:
+    r"""Layer-wise DoG (LDoG): :func:`scale_by_dog`'s step size, computed for each leaf.
+
+    $$\bar r_{\ell,t} = \max\big(\bar r_{\ell,t-1}, \lVert x_{\ell,t} - x_{\ell,0}\rVert\big),\quad
+    G_{\ell,t} = G_{\ell,t-1} + \lVert g_{\ell,t}\rVert^2,\quad
+    u_{\ell,t} = s\,\frac{\bar r_{\ell,t}}{\sqrt{G_{\ell,t} + \epsilon}}\, g_{\ell,t}$$
+
+    for each leaf $\ell$ (a weight matrix, a bias), with $\bar r_{\ell,0} = r_\text{rel}(1 +
+    \lVert x_{\ell,0}\rVert)$, $r_\text{rel}$ = ``reps_rel``, $s$ = ``global_scale``. This is
+    Optax's ``scale_by_distance_over_gradients``; the step size is DoG's, written once
+    (:func:`scale_by_dog` takes the norms over the whole tree). The scalars are kept in the
+    leaf's real dtype promoted to at least float32, with shape ``()`` (Optax: ``(1,)``, which
+    turns a scalar parameter's update into shape ``(1,)``).
+
+    Args:
+      reps_rel: $r_\text{rel} > 0$, the first distance relative to the initial norm (the
+        paper: ``1e-6``, ``1e-4`` with batch normalization).
+      eps: $\epsilon \ge 0$, added to $G$.
+      param_dtype: dtype of the stored $x_0$ (Optax's default float32; ``None``: the
+        parameter's, promoted to at least float32).
+      global_scale: $s$, a finite factor (``-1.0`` for a descent direction).
+
+    Returns:
+      A :class:`~gradtx.GradientTransformation` with a
+      :class:`ScaleByDistanceOverGradientsState`; its ``update`` needs ``params``.
+
+    References:
+      Ivgi, Hinder & Carmon, "DoG is SGD's Best Friend: A Parameter-Free Dynamic Step Size
+      Schedule", ICML 2023, arXiv:2302.12022, section 4 (layer-wise DoG).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx import scale_by_distance_over_gradients
+      >>> tx = scale_by_distance_over_gradients(reps_rel=0.5, eps=0.0)
+      >>> p = {"a": jnp.zeros(2), "b": jnp.array([3.0, 4.0])}   # r_0 = 0.5 and 3
+      >>> g = {"a": jnp.array([3.0, 4.0]), "b": jnp.array([0.0, 2.0])}
+      >>> u, _ = tx.update(g, tx.init(p), p)                     # r_0 / |g| * g
+      >>> u["a"].tolist(), u["b"].tolist()
+      ([0.30000001192092896, 0.4000000059604645], [0.0, 3.0])
+    """
+    _validate.check_positive("reps_rel", reps_rel)
+    _validate.check_nonnegative("eps", eps)
+    _validate.check_finite("global_scale", global_scale)
+    param_dtype = _validate.check_dtype("param_dtype", param_dtype)
+
+    def init(params):
+        def first(p):
+            if p is None or not _tree.is_trainable(p):
+                return None
+            dtype = jnp.promote_types(_tree.real_dtype(p.dtype), jnp.float32)
+            norm = jnp.sqrt(jnp.sum(_tree.abs_sq(p))).astype(dtype)
+            return reps_rel * (1 + norm)
+
+        r0 = jax.tree.map(first, params, is_leaf=_tree.is_none)
+        zeros = jax.tree.map(jnp.zeros_like, r0)
+        start = _tree.accumulator_copy(params, param_dtype)
+        return ScaleByDistanceOverGradientsState(r0, zeros, start)
+
+    def update(updates, state, params=None, **extra):
+        del extra
+        who = "scale_by_distance_over_gradients"
+        check_state_type(state, ScaleByDistanceOverGradientsState, who)
+        _extra.require_params(params, who)
+        scalars = _tree.Scalars(eps=eps, scale=global_scale)
+
+        def step(g, p, p0, r, total):
+            s = scalars(r)
+            sq = jnp.sum(_tree.abs_sq(p - p0))
+            r, total, lr = _dog_step_size(r, sq, total, jnp.sum(_tree.abs_sq(g)), s.eps)
+            return (s.scale * lr) * g, r, total
+
+        names = ("updates", "params", "init_params", "max_dist", "grad_sum_of_squares")
+        updates, r, total = _tree.leafwise(
+            step, updates, params, state.init_params, state.max_dist,
+            state.grad_sum_of_squares, names=names, n_out=3,
+        )  # fmt: skip
+        return updates, ScaleByDistanceOverGradientsState(r, total, state.init_params)
+
+    return GradientTransformation(init, update)
 
 
 class COCOBState(NamedTuple):

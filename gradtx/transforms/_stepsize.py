@@ -164,6 +164,18 @@ def scale_by_rprop(
 _TINY = float(jnp.finfo(jnp.float64).eps)
 
 
+def polyak_step_size(gap: jax.Array, denominator: jax.Array, max_step: Scalar) -> jax.Array:
+    r"""Polyak's step size $\min(\text{gap} / \text{denominator},\ \gamma_{\max})$, written once.
+
+    ``gap`` is $f(w) - f^\star$ (or a model's estimate of it), ``denominator`` the squared
+    norm of the direction (plus any $\epsilon$). Where the denominator is at most
+    $2.2 \cdot 10^{-16}$ the step is 0 (no 0/0), as in Optax's ``polyak_sgd`` and MoMo.
+    """
+    tiny = denominator <= _TINY
+    step = jnp.minimum(gap / jnp.where(tiny, 1, denominator), jnp.asarray(max_step, gap.dtype))
+    return jnp.where(tiny, 0, step).astype(gap.dtype)
+
+
 def scale_by_polyak(
     f_min: Scalar = 0.0, max_learning_rate: Scalar = 1.0, eps: Scalar = 0.0, variant: str = "sps"
 ) -> GradientTransformation:
@@ -220,11 +232,7 @@ def scale_by_polyak(
         if variant == "sps+":
             gap = jnp.maximum(gap, 0)
         denominator = sq_norm + jnp.asarray(eps, dtype)
-        tiny = denominator <= _TINY
-        step = jnp.minimum(
-            gap / jnp.where(tiny, 1, denominator), jnp.asarray(max_learning_rate, dtype)
-        )
-        scalars = _tree.Scalars(step=jnp.where(tiny, 0, step))
+        scalars = _tree.Scalars(step=polyak_step_size(gap, denominator, max_learning_rate))
         return _tree.leafwise(lambda u: u * scalars(u).step, updates), state
 
     return GradientTransformation(lambda params: EmptyState(), update)

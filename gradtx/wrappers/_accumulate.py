@@ -1,5 +1,6 @@
 """Gradient accumulation: emulate a k times larger batch (:class:`MultiSteps`), or sum and
-apply every k steps (:func:`apply_every`)."""
+apply every k steps (:func:`apply_every`). Also Optax's two tests of a mini-step for
+``MultiSteps(should_skip_update_fn=...)``: :func:`skip_not_finite`, :func:`skip_large_updates`."""
 
 from __future__ import annotations
 
@@ -11,7 +12,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradtx import _tree, _validate
-from gradtx._base import DTypeLike, GradientTransformation, as_transform, check_state_type
+from gradtx._base import (
+    DTypeLike,
+    GradientTransformation,
+    Scalar,
+    as_transform,
+    check_state_type,
+)
 from gradtx._validate import check_int
 
 
@@ -79,7 +86,8 @@ class MultiSteps:
       use_grad_mean: average the mini-step gradients (True) or sum them.
       should_skip_update_fn: optional ``fn(updates, gradient_step, params) -> (skip, info)``;
         a mini-step with ``skip`` True is ignored (Optax's protocol); ``info`` is stored in
-        ``skip_state``.
+        ``skip_state``. Optax's two are :func:`skip_not_finite` and
+        :func:`skip_large_updates`.
       accumulator_dtype: dtype of ``acc_grads``; ``None`` as above.
 
     References:
@@ -236,6 +244,71 @@ def multi_steps(
     return MultiSteps(
         opt, every_k_schedule, use_grad_mean, should_skip_update_fn, accumulator_dtype
     ).gradient_transformation()
+
+
+def skip_not_finite(updates: Any, gradient_step: Any, params: Any) -> tuple[jax.Array, dict]:
+    r"""A ``should_skip_update_fn`` for :class:`MultiSteps`: skip a mini-step with a NaN or Inf.
+
+    $$\text{skip} = \big[\#\{i : u_i \notin \mathbb{R}\} > 0\big]$$
+
+    counted over every entry of every trainable leaf of ``updates``.
+
+    Args:
+      updates: the mini-step's updates.
+      gradient_step: the inner step count (unused; Optax's protocol).
+      params: the parameters (unused).
+
+    Returns:
+      ``(should_skip, info)``: a bool scalar, and ``{"should_skip": ..., "num_not_finite":
+      int32 count}``, which :class:`MultiSteps` stores in ``skip_state``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx import skip_not_finite
+      >>> skip, info = skip_not_finite([jnp.array([1.0, jnp.inf, jnp.nan])], 0, None)
+      >>> bool(skip), int(info["num_not_finite"])
+      (True, 2)
+    """
+    del gradient_step, params
+    counts = [jnp.sum(~jnp.isfinite(u), dtype=jnp.int32) for u in _tree.trainable_leaves(updates)]
+    num = sum(counts, jnp.zeros([], jnp.int32))
+    skip = num > 0
+    return skip, {"should_skip": skip, "num_not_finite": num}
+
+
+def skip_large_updates(
+    updates: Any, gradient_step: Any, params: Any, max_squared_norm: Scalar
+) -> tuple[jax.Array, dict]:
+    r"""A ``should_skip_update_fn`` for :class:`MultiSteps`: skip a mini-step with a large norm.
+
+    $$\text{skip} = \neg\big(\lVert u\rVert_2^2 < c\big),\qquad c = \text{max\_squared\_norm}$$
+
+    so a NaN or infinite norm is skipped too. Bind ``max_squared_norm`` with
+    ``functools.partial(skip_large_updates, max_squared_norm=c)``.
+
+    Args:
+      updates: the mini-step's updates.
+      gradient_step: the inner step count (unused; Optax's protocol).
+      params: the parameters (unused).
+      max_squared_norm: $c \in [0, \infty]$, the largest squared global norm accepted.
+
+    Returns:
+      ``(should_skip, info)``: a bool scalar, and ``{"should_skip": ..., "norm_squared":
+      ...}`` (accumulated in at least float32).
+
+    Example:
+      >>> import functools, jax.numpy as jnp
+      >>> from gradtx import skip_large_updates
+      >>> fn = functools.partial(skip_large_updates, max_squared_norm=100.0)
+      >>> skip, info = fn([jnp.array([6.0, 8.0])], 0, None)
+      >>> bool(skip), float(info["norm_squared"])
+      (True, 100.0)
+    """
+    del gradient_step, params
+    _validate.check_nonnegative_or_inf("max_squared_norm", max_squared_norm)
+    norm_sq = _tree.tree_sum_of_squares(updates)
+    skip = jnp.logical_not(norm_sq < max_squared_norm)
+    return skip, {"should_skip": skip, "norm_squared": norm_sq}
 
 
 class ApplyEveryState(NamedTuple):

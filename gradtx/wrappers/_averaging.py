@@ -1,9 +1,11 @@
-"""Averages of the parameters: Lookahead's slow weights, and EMA / Polyak averages in the state.
+"""Averages of the parameters: EMA and Polyak averages kept in the state.
 
 :func:`ema_params` and :func:`polyak_average` pass the updates through unchanged and keep a
 running average of the *parameters after the update* in their state. Place them last in a
 chain, so that they see the final update, and read the average with
-:func:`averaged_params` (or ``state.average``) for evaluation.
+:func:`averaged_params` (or ``state.average``) for evaluation. Optax's function forms, for a
+target network kept by hand, are :func:`incremental_update` (an EMA step) and
+:func:`periodic_update` (a copy every K steps).
 """
 
 from __future__ import annotations
@@ -19,112 +21,10 @@ from gradtx._base import (
     GradientTransformation,
     Scalar,
     ScalarOrSchedule,
-    as_transform,
     check_state_type,
 )
 from gradtx._validate import check_int
 from gradtx.transforms._momentum import one_minus_power
-
-
-class LookaheadParams(NamedTuple):
-    """The fast and slow weights of :func:`lookahead` (Optax's layout).
-
-    Attributes:
-      fast: the weights the gradient is computed at.
-      slow: the slow weights, for evaluation.
-    """
-
-    fast: Any
-    slow: Any
-
-    @classmethod
-    def init_synced(cls, params: Any) -> LookaheadParams:
-        """Fast and slow weights both equal to ``params``."""
-        return cls(fast=params, slow=params)
-
-
-class LookaheadState(NamedTuple):
-    """State of :func:`lookahead`: the fast optimizer's state and the steps since the sync."""
-
-    fast_state: Any
-    steps_since_sync: jax.Array
-
-
-def lookahead(
-    fast_optimizer: GradientTransformation,
-    sync_period: int,
-    slow_step_size: Scalar,
-    reset_state: bool = False,
-) -> GradientTransformation:
-    r"""Lookahead: k fast steps forward, then move the slow weights part of the way there.
-
-    $$\phi_{t+1} = \phi_t + \alpha\,(\theta_{t,k} - \phi_t),\qquad \theta_{t+1,0} = \phi_{t+1}$$
-
-    where $\theta_{t,i}$ are the fast weights after $i$ steps of ``fast_optimizer``,
-    $\phi$ the slow weights, $k$ = ``sync_period`` and $\alpha$ = ``slow_step_size``.
-    The parameters are a :class:`LookaheadParams`; compute the gradient at ``params.fast``
-    and apply the returned :class:`LookaheadParams` updates unmodified (Optax's semantics).
-    ``init`` also accepts plain parameters (taken as the fast ones), as Optax's does.
-
-    Args:
-      fast_optimizer: the inner optimizer (gradtx or Optax).
-      sync_period: $k \ge 1$.
-      slow_step_size: $\alpha \in [0, 1]$.
-      reset_state: re-initialise the fast optimizer's state at every synchronisation.
-
-    Returns:
-      A :class:`~gradtx.GradientTransformation` with a :class:`LookaheadState`.
-
-    References:
-      Zhang, Lucas, Hinton & Ba, "Lookahead Optimizer: k steps forward, 1 step back",
-      NeurIPS 2019, arXiv:1907.08610.
-
-    Example:
-      >>> import jax.numpy as jnp, gradtx
-      >>> from gradtx.wrappers import LookaheadParams, lookahead
-      >>> tx = lookahead(gradtx.sgd(1.0), sync_period=2, slow_step_size=0.5)
-      >>> params = LookaheadParams.init_synced(jnp.zeros(1))
-      >>> state = tx.init(params)
-      >>> for _ in range(2):
-      ...     u, state = tx.update(jnp.array([-1.0]), state, params)
-      ...     params = gradtx.apply_updates(params, u)
-      >>> params.fast.tolist(), params.slow.tolist()
-      ([1.0], [1.0])
-    """
-    fast_optimizer = as_transform(fast_optimizer, "lookahead fast_optimizer")
-    sync_period = check_int("sync_period", sync_period, 1)
-    _validate.check_range("slow_step_size", slow_step_size, 0.0, 1.0)
-
-    def init(params):
-        fast = params.fast if hasattr(params, "fast") else params  # plain params: the fast ones
-        return LookaheadState(fast_optimizer.init(fast), _tree.zero_count())
-
-    def update(updates, state, params=None, **extra):
-        check_state_type(state, LookaheadState, "lookahead")
-        if not (hasattr(params, "fast") and hasattr(params, "slow")):
-            raise ValueError(
-                "lookahead needs `params` with `fast` and `slow` weights (a LookaheadParams), "
-                f"got {type(params).__name__}."
-            )
-        fast_updates, fast_state = fast_optimizer.update(
-            updates, state.fast_state, params.fast, **extra
-        )
-        sync = state.steps_since_sync == sync_period - 1
-        alpha = jnp.asarray(slow_step_size)
-
-        def step(u, f, s):
-            diff = f + u - s  # the fast weights after this step, minus the slow ones
-            a, on = alpha.astype(_tree.real_dtype(diff.dtype)), sync.astype(diff.dtype)
-            return (u - on * (1 - a) * diff).astype(u.dtype), (a * on * diff).astype(s.dtype)
-
-        new_fast, new_slow = _two_outputs(step, fast_updates, params.fast, params.slow)
-        if reset_state:
-            fresh = _tree.cast_like(fast_optimizer.init(params.fast), fast_state)
-            fast_state = jax.tree.map(lambda new, old: jnp.where(sync, new, old), fresh, fast_state)
-        steps = ((state.steps_since_sync + 1) % sync_period).astype(jnp.int32)
-        return LookaheadParams(fast=new_fast, slow=new_slow), LookaheadState(fast_state, steps)
-
-    return GradientTransformation(init, update)
 
 
 class EmaParamsState(NamedTuple):
@@ -153,6 +53,11 @@ class PolyakAverageState(NamedTuple):
     average: Any
 
 
+def _interpolate(new: jax.Array, old: jax.Array, weight: jax.Array) -> jax.Array:
+    """$w\\,\\text{new} + (1 - w)\\,\\text{old}$: exactly ``new`` at $w = 1$, ``old`` at $w = 0$."""
+    return weight * new + (1 - weight) * old
+
+
 def _param_average(weight, accumulator_dtype, state_type, who) -> GradientTransformation:
     """A pass-through transform with ``average <- average + w_t (params + updates - average)``."""
     accumulator_dtype = _validate.check_dtype("accumulator_dtype", accumulator_dtype)
@@ -169,8 +74,7 @@ def _param_average(weight, accumulator_dtype, state_type, who) -> GradientTransf
 
         def step(u, p, a):
             new_p = (p + u).astype(p.dtype)  # the parameter as apply_updates will produce it
-            wa = w.astype(_tree.real_dtype(a.dtype))
-            return u, a + wa * (new_p.astype(a.dtype) - a)
+            return u, _interpolate(new_p.astype(a.dtype), a, w.astype(_tree.real_dtype(a.dtype)))
 
         updates, average = _tree.leafwise(
             step, updates, params, state.average, names=("updates", "params", "average"), n_out=2
@@ -285,6 +189,78 @@ def polyak_average(
     return _param_average(weight, accumulator_dtype, PolyakAverageState, "polyak_average")
 
 
+def incremental_update(new_tensors: Any, old_tensors: Any, step_size: Scalar) -> Any:
+    r"""One step of a moving average of parameters (a Polyak or "soft" target-network update).
+
+    $$\bar w \leftarrow \tau\, w + (1 - \tau)\, \bar w,\qquad \tau = \text{step\_size}$$
+
+    The function form of the average that :func:`ema_params` keeps in a state: for a target
+    network kept by hand. ``None`` leaves of ``new_tensors`` stay ``None``; each result has
+    the dtype of ``new_tensors`` (half precision computed in float32).
+
+    Args:
+      new_tensors: $w$, the latest parameters.
+      old_tensors: $\bar w$, the average so far, with the structure of ``new_tensors``.
+      step_size: $\tau \in [0, 1]$ (1 copies ``new_tensors``).
+
+    Returns:
+      The new average, with the structure of ``new_tensors``.
+
+    References:
+      Polyak & Juditsky, "Acceleration of Stochastic Approximation by Averaging", SIAM J.
+      Control Optim. 30(4), 1992, doi:10.1137/0330046.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx import incremental_update
+      >>> incremental_update({"w": jnp.full(2, 2.0)}, {"w": jnp.ones(2)}, 0.25)["w"].tolist()
+      [1.25, 1.25]
+    """
+    _validate.check_range("step_size", step_size, 0.0, 1.0)
+    scalars = _tree.Scalars(tau=step_size)
+
+    def step(new, old):
+        return _interpolate(new, old.astype(new.dtype), scalars(new).tau)
+
+    names = ("new_tensors", "old_tensors")
+    return _tree.leafwise(step, new_tensors, old_tensors, names=names)
+
+
+def periodic_update(
+    new_tensors: Any, old_tensors: Any, steps: int | jax.Array, update_period: int | jax.Array
+) -> Any:
+    r"""Copy the parameters every ``update_period`` steps (a "hard" target-network update).
+
+    $$\bar w \leftarrow \begin{cases} w & t \bmod K = 0 \\ \bar w & \text{otherwise}\end{cases}$$
+
+    with $t$ = ``steps`` and $K$ = ``update_period``; both may be traced.
+
+    Args:
+      new_tensors: $w$, the latest parameters.
+      old_tensors: $\bar w$, the slow copy, with the structure of ``new_tensors``.
+      steps: $t$, the number of updates of the online parameters.
+      update_period: $K \ge 1$, an integer.
+
+    Returns:
+      ``new_tensors`` or ``old_tensors``.
+
+    References:
+      Mnih et al., "Human-level control through deep reinforcement learning", Nature 518,
+      2015, doi:10.1038/nature14236 (arXiv:1312.5602 for the workshop version).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx import periodic_update
+      >>> [periodic_update(jnp.ones(1), jnp.zeros(1), t, 5).tolist() for t in (4, 5)]
+      [[0.0], [1.0]]
+    """
+    if _validate.concrete_value(update_period) is not None:
+        check_int("update_period", update_period, 1)
+    _tree.check_same_structure(("new_tensors", "old_tensors"), (new_tensors, old_tensors))
+    copy = jnp.mod(steps, update_period) == 0
+    return jax.lax.cond(copy, lambda: new_tensors, lambda: old_tensors)
+
+
 def _find_averages(state: Any) -> list[Any]:
     if isinstance(state, (EmaParamsState, PolyakAverageState)):
         return [state]
@@ -321,24 +297,3 @@ def averaged_params(opt_state: Any) -> Any:
             f"state, found {len(found)}."
         )
     return found[0].average
-
-
-def _two_outputs(step: Any, updates: Any, *others: Any) -> tuple[Any, Any]:
-    """Apply ``step(u, *other_leaves) -> (a, b)`` per trainable leaf; two trees out.
-
-    ``None`` and untrained leaves of ``updates`` pass through to both outputs.
-    """
-    names = ("updates", *(f"params[{i}]" for i in range(len(others))))
-    _tree.check_same_structure(names, (updates, *others))
-    flat, treedef = jax.tree.flatten(updates, is_leaf=_tree.is_none)
-    rest = [_tree.leaves_with_none(t) for t in others]
-    first, second = [], []
-    for u, *more in zip(flat, *rest):
-        if u is None or not _tree.is_trainable(u):
-            first.append(u)
-            second.append(u)
-            continue
-        a, b = step(u, *more)
-        first.append(a)
-        second.append(b)
-    return jax.tree.unflatten(treedef, first), jax.tree.unflatten(treedef, second)

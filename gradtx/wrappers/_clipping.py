@@ -1,13 +1,15 @@
 """Per-block clipping and constraints: block RMS, adaptive (unit-wise) clipping, non-negativity.
 
-All three are stateless and act on one leaf (one "block": a weight matrix, a bias) at a
-time, so they compose with any optimizer in a :func:`gradtx.chain`.
+The three transforms are stateless and act on one leaf (one "block": a weight matrix, a bias)
+at a time, so they compose with any optimizer in a :func:`gradtx.chain`. Also here, Optax's
+two steps of adaptive clipping: :func:`unitwise_norm` and :func:`unitwise_clip`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 
 from gradtx import _extra, _tree, _validate
@@ -53,24 +55,92 @@ def clip_by_block_rms(threshold: Scalar) -> GradientTransformation:
     return GradientTransformation(lambda params: EmptyState(), update)
 
 
-def _unitwise_norm(x: Any, axis: Any) -> Any:
-    """The l2 norm of each unit of ``x``, broadcast to ``x``'s shape (Optax's conventions)."""
-    if axis is not None:
-        sq = jnp.sum(_tree.abs_sq(x), axis=axis, keepdims=True)
-    elif jnp.squeeze(x).ndim <= 1:  # scalars and vectors: the whole leaf
-        sq = jnp.sum(_tree.abs_sq(x), keepdims=True)
-    elif x.ndim in (2, 3):  # dense (in, out) or multi-head dense: per output unit
-        sq = jnp.sum(_tree.abs_sq(x), axis=0, keepdims=True)
-    elif x.ndim == 4:  # conv kernel HWIO
-        sq = jnp.sum(_tree.abs_sq(x), axis=(0, 1, 2), keepdims=True)
-    elif x.ndim == 5:  # 3-D conv kernel DHWIO
-        sq = jnp.sum(_tree.abs_sq(x), axis=(0, 1, 2, 3), keepdims=True)
-    else:
-        raise ValueError(
-            f"adaptive_grad_clip: cannot infer the units of a leaf of shape {x.shape}; "
-            "pass `axis` (the axes to reduce over)."
-        )
+def unitwise_norm(x: jax.typing.ArrayLike, axis: int | tuple[int, ...] | None = None) -> jax.Array:
+    r"""The l2 norm of each unit (output neuron) of ``x``, broadcast back to ``x``'s shape.
+
+    $$n_{i} = \Big(\sum_{j \in \text{unit } i} |x_j|^2\Big)^{1/2}$$
+
+    A unit is a slice of ``x`` over the axes ``axis``; ``None`` infers them from the rank
+    (Optax's conventions): a scalar or vector is one unit, a dense kernel ``(in, out)`` or a
+    multi-head kernel of rank 3 is reduced over axis 0, a conv kernel ``HWIO`` over
+    ``(0, 1, 2)`` and a 3-D conv kernel ``DHWIO`` over ``(0, 1, 2, 3)``.
+
+    Args:
+      x: an array.
+      axis: an axis or a tuple of axes to reduce over, or ``None`` (a rank of 6 or more then
+        raises ``ValueError``).
+
+    Returns:
+      An array of ``x``'s shape holding each entry's unit norm (real for complex ``x``).
+
+    References:
+      Brock, De, Smith & Simonyan, "High-Performance Large-Scale Image Recognition Without
+      Normalization", ICML 2021, arXiv:2102.06171.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx import unitwise_norm
+      >>> unitwise_norm(jnp.array([[3.0, 1.0], [4.0, 0.0]])).tolist()  # one norm per column
+      [[5.0, 1.0], [5.0, 1.0]]
+    """
+    x = jnp.asarray(x)
+    if axis is None:
+        if jnp.squeeze(x).ndim <= 1:  # scalars and vectors: the whole leaf
+            axis = tuple(range(x.ndim))
+        elif x.ndim in (2, 3):  # dense (in, out) or multi-head dense: per output unit
+            axis = 0
+        elif x.ndim in (4, 5):  # conv kernel HWIO, 3-D conv kernel DHWIO
+            axis = tuple(range(x.ndim - 1))
+        else:
+            raise ValueError(
+                f"unitwise_norm: cannot infer the units of an array of shape {x.shape}; "
+                "pass `axis` (the axes to reduce over)."
+            )
+    sq = jnp.sum(_tree.abs_sq(x), axis=axis, keepdims=True)
     return jnp.broadcast_to(jnp.sqrt(sq), x.shape)
+
+
+def unitwise_clip(
+    g_norm: jax.typing.ArrayLike,
+    max_norm: jax.typing.ArrayLike,
+    grad: jax.typing.ArrayLike,
+    div_eps: Scalar = 1e-6,
+) -> jax.Array:
+    r"""Rescale each unit of ``grad`` whose norm is at least ``max_norm`` down to ``max_norm``.
+
+    $$g \leftarrow \begin{cases} g & n_g < n_\text{max} \\
+      \dfrac{n_\text{max}}{\max(n_g, \delta)}\, g & \text{otherwise}\end{cases}$$
+
+    with $n_g$ = ``g_norm`` (from :func:`unitwise_norm`), $n_\text{max}$ = ``max_norm`` and
+    $\delta$ = ``div_eps``, which only prevents a division by zero. The step of
+    :func:`adaptive_grad_clip`.
+
+    Args:
+      g_norm: the unit norms of ``grad``, with ``grad``'s shape.
+      max_norm: the largest allowed norm of each unit, with ``grad``'s shape.
+      grad: the array to clip.
+      div_eps: $\delta > 0$.
+
+    Returns:
+      ``grad`` with its too-large units rescaled.
+
+    Raises:
+      ValueError: if the three arrays do not have the same shape.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx import unitwise_clip, unitwise_norm
+      >>> g = jnp.array([6.0, 8.0])
+      >>> unitwise_clip(unitwise_norm(g), jnp.full(2, 5.0), g).tolist()
+      [3.0, 4.0]
+    """
+    shapes = [jnp.shape(a) for a in (g_norm, max_norm, grad)]
+    if len(set(shapes)) != 1:
+        raise ValueError(
+            f"unitwise_clip: g_norm, max_norm and grad must have the same shape, got {shapes}."
+        )
+    clipped = grad * (max_norm / jnp.maximum(g_norm, div_eps))
+    return jnp.where(g_norm < max_norm, grad, clipped)
 
 
 def adaptive_grad_clip(
@@ -84,10 +154,10 @@ def adaptive_grad_clip(
       & \text{otherwise}\end{cases}
       \qquad \lambda = \text{clipping},\ \epsilon = \text{eps}$$
 
-    A unit $i$ is one output unit: a column of a dense kernel ``(in, out)``, the ``(H, W,
-    I)`` slice of a conv kernel ``HWIO``; a vector or scalar is one unit. The norms are
-    l2 norms over the unit. The $10^{-6}$ floor only prevents a division by zero, as in
-    Optax.
+    A unit $i$ is one output unit (:func:`unitwise_norm`): a column of a dense kernel
+    ``(in, out)``, the ``(H, W, I)`` slice of a conv kernel ``HWIO``; a vector or scalar is
+    one unit. The norms are l2 norms over the unit. The $10^{-6}$ floor only prevents a
+    division by zero, as in Optax.
 
     Args:
       clipping: $\lambda > 0$, the largest allowed ratio of a unit's update norm to its
@@ -119,12 +189,11 @@ def adaptive_grad_clip(
         _extra.require_params(params, "adaptive_grad_clip")
 
         def step(u, p):
-            g_norm = _unitwise_norm(u, axis)
-            p_norm = _unitwise_norm(p, axis).astype(g_norm.dtype)
+            g_norm = unitwise_norm(u, axis)
+            p_norm = unitwise_norm(p, axis).astype(g_norm.dtype)
             lam = jnp.asarray(clipping, g_norm.dtype)
             max_norm = lam * jnp.maximum(p_norm, jnp.asarray(eps, g_norm.dtype))
-            clipped = u * (max_norm / jnp.maximum(g_norm, jnp.asarray(1e-6, g_norm.dtype)))
-            return jnp.where(g_norm < max_norm, u, clipped.astype(u.dtype))
+            return unitwise_clip(g_norm, max_norm, u, jnp.asarray(1e-6, g_norm.dtype))
 
         return _tree.leafwise(step, updates, params, names=("updates", "params")), state
 

@@ -1,4 +1,4 @@
-"""Per-layer treatment: masks, partitions by label, labels from paths, frozen parameters.
+"""Per-layer treatment: masks, partitions by label, labels from paths.
 
 A *mask* is a tree of Python bools with the structure of the parameters (or of a prefix of
 it: ``{"encoder": True, "decoder": False}`` covers every leaf below each key), or a function
@@ -25,7 +25,6 @@ from gradtx._base import (
     MaskOrFn,
     as_transform,
     check_state_type,
-    set_to_zero,
 )
 
 
@@ -181,33 +180,6 @@ def masked(
         return updates, MaskedState(inner_state)
 
     return GradientTransformation(init, update)
-
-
-def freeze(mask: MaskOrFn) -> GradientTransformation:
-    r"""Zero the updates of the leaves selected by ``mask`` (freeze them); keep the others.
-
-    $$u_\ell \leftarrow \begin{cases} 0 & m_\ell \\ u_\ell & \text{otherwise}\end{cases}$$
-
-    It is ``masked(set_to_zero(), mask)``. To also save the optimizer state of the frozen
-    leaves, put the optimizer under ``masked(opt, not-mask)`` or use :func:`partition`.
-
-    Args:
-      mask: ``True`` for the leaves to freeze: a bool (all or nothing), a tree of bools with
-        the structure of the params or a prefix of it, or a function of the params.
-
-    Returns:
-      A :class:`~gradtx.GradientTransformation` with a :class:`MaskedState`.
-
-    Example:
-      >>> import jax.numpy as jnp
-      >>> from gradtx.wrappers import freeze
-      >>> tx = freeze({"embed": True, "head": False})
-      >>> g = {"embed": jnp.ones(2), "head": jnp.ones(2)}
-      >>> u, _ = tx.update(g, tx.init(g))
-      >>> u["embed"].tolist(), u["head"].tolist()
-      ([0.0, 0.0], [1.0, 1.0])
-    """
-    return masked(set_to_zero(), mask)
 
 
 def _labels(param_labels: Any, tree: Any, transforms: Mapping, who: str) -> list[Any]:

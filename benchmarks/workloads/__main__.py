@@ -1,0 +1,5 @@
+"""``python -m benchmarks.workloads``: see :mod:`benchmarks.workloads.run`."""
+
+from .run import main
+
+main()

@@ -1,0 +1,325 @@
+r"""PSGD-Kron: a Kronecker-factored preconditioner $P = Q^\top Q$ fitted on a Lie group.
+
+Each axis of a leaf has a factor $Q_i$: upper triangular, or diagonal (a vector) for an axis
+longer than ``max_size_triangular``, of size 1, or of a 0-D/1-D leaf. With probability
+``preconditioner_update_probability`` a step draws $v \sim \mathcal N(0, I)$ and moves each
+$Q_i$ multiplicatively towards the fixed point of Li's criterion
+$\mathbb E[h^\top P h + v^\top P^{-1} v]$, $P\,\mathbb E[h h^\top]\,P = I$, i.e.
+$P = \mathbb E[h h^\top]^{-1/2}$; no eigendecomposition, only products and triangular solves.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradtx import _tree, _validate
+from gradtx._base import (
+    EmptyState,
+    GradientTransformation,
+    KeyLike,
+    Scalar,
+    ScalarOrSchedule,
+    Schedule,
+    check_state_type,
+)
+from gradtx.transforms._kronecker import _LETTERS, per_leaf
+
+HIGHEST = jax.lax.Precision.HIGHEST
+
+
+def psgd_update_probability(
+    max_prob: float = 1.0, min_prob: float = 0.03, decay: float = 0.001, flat_start: int = 250
+) -> Schedule:
+    r"""psgd_jax's annealed probability of refitting the preconditioner at step $t$.
+
+    $$p_t = \operatorname{clip}\big(p_\max e^{-\delta (t - t_0)}, p_\min, p_\max\big)$$
+    (1 for the first $t_0 = 250$ steps, 0.03 by step ~3750).
+
+    Args:
+      max_prob: $p_\max$, the probability at the start, in $[0, 1]$.
+      min_prob: $p_\min$, the floor, in $[0, 1]$.
+      decay: $\delta$, the exponential decay rate per step, $\ge 0$.
+      flat_start: $t_0$, the steps before the decay starts, $\ge 0$.
+
+    Returns:
+      A schedule ``schedule(count) -> probability``.
+
+    References:
+      Li, "Preconditioned stochastic gradient descent", IEEE TNNLS 2018
+      (arXiv:1512.04202); the annealing of psgd_jax (Evan Walters, 2024).
+
+    Example:
+      >>> import gradtx
+      >>> s = gradtx.psgd_update_probability()
+      >>> s = psgd_update_probability()
+      >>> [round(float(s(t)), 3) for t in (0, 250, 1000, 5000)]
+      [1.0, 1.0, 0.472, 0.03]
+    """
+
+    _validate.check_range("max_prob", max_prob, 0.0, 1.0)
+    _validate.check_range("min_prob", min_prob, 0.0, 1.0)
+    _validate.check_nonnegative("decay", decay)
+    _validate.check_int("flat_start", flat_start, 0)
+
+    def schedule(count):
+        p = max_prob * jnp.exp(-decay * (jnp.asarray(count, jnp.float32) - flat_start))
+        return jnp.clip(p, min_prob, max_prob)
+
+    return schedule
+
+
+def soft_trust_region(scale: ScalarOrSchedule = 1.5) -> GradientTransformation:
+    r"""Squash each entry smoothly to about $[-s, s]$ (psgd_jax's trust region).
+
+    $$u \leftarrow s\,\Big(0.1\,\operatorname{sign}(x)\log(1 + |x|) + 0.9 \tanh x\Big),
+    \qquad x = u / s$$
+
+    Near 0 it is the identity ($\approx u$ for $|u| \ll s$); far out it grows only
+    logarithmically, so one large preconditioned entry cannot blow a step up.
+
+    Args:
+      scale: $s > 0$.
+
+    Returns:
+      A stateless :class:`~gradtx.GradientTransformation`.
+
+    References:
+      psgd_jax (Evan Walters), ``kron``'s ``trust_region_scale``, 2024.
+
+    Example:
+      >>> import jax.numpy as jnp, gradtx
+      >>> tx = gradtx.soft_trust_region(1.0)
+      >>> [round(x, 3) for x in tx.update(jnp.array([0.01, 100.0]), tx.init(None))[0].tolist()]
+      [0.01, 1.362]
+    """
+    _validate.check_positive("scale", scale)
+
+    def update(updates, state, params=None, **extra):
+        del params, extra
+        sc = _tree.Scalars(scale=scale)
+
+        def squash(u):
+            s = sc(u).scale
+            x = u / s
+            return s * (0.1 * jnp.sign(x) * jnp.log1p(jnp.abs(x)) + 0.9 * jnp.tanh(x))
+
+        return _tree.leafwise(squash, updates), state
+
+    return GradientTransformation(lambda params: EmptyState(), update)
+
+
+class PSGDKronState(NamedTuple):
+    """Step count, random key data and the factors: a tuple per trained leaf, one
+    ``(n, n)`` upper-triangular or ``(n,)`` diagonal factor per axis (``(1,)`` for 0-D)."""
+
+    count: jax.Array
+    key: jax.Array
+    qs: Any
+
+
+def _triangular(shape: tuple, max_size: int) -> list[bool]:
+    return [len(shape) >= 2 and 1 < n <= max_size for n in shape]
+
+
+def _along(q: jax.Array, x: jax.Array, axis: int, transpose: bool = False) -> jax.Array:
+    """$Q$ (or $Q^\top$) applied to axis ``axis`` of ``x``; a vector factor scales it."""
+    if q.ndim == 1:
+        shape = [1] * x.ndim
+        shape[axis] = -1
+        return x * q.reshape(shape)
+    sub = _LETTERS[: x.ndim]
+    m = f"Z{sub[axis]}" if not transpose else f"{sub[axis]}Z"
+    return jnp.einsum(f"{m},{sub}->{sub.replace(sub[axis], 'Z')}", q, x, precision=HIGHEST)
+
+
+def _solve_along(q: jax.Array, x: jax.Array, axis: int) -> jax.Array:
+    r"""$Q^{-\top}$ applied to axis ``axis`` of ``x`` (a triangular solve)."""
+    if q.ndim == 1:
+        shape = [1] * x.ndim
+        shape[axis] = -1
+        return x / q.reshape(shape)
+    moved = jnp.moveaxis(x, axis, 0)
+    flat = moved.reshape(moved.shape[0], -1)
+    sol = jax.lax.linalg.triangular_solve(q, flat, left_side=True, lower=False, transpose_a=True)
+    return jnp.moveaxis(sol.reshape(moved.shape), 0, axis)
+
+
+def _gram(x: jax.Array, axis: int, diagonal: bool) -> jax.Array:
+    """$X_{(i)} X_{(i)}^\top$, or its diagonal."""
+    sub = _LETTERS[: x.ndim]
+    if diagonal:
+        return jnp.einsum(f"{sub},{sub}->{sub[axis]}", x, x, precision=HIGHEST)
+    other = sub.replace(sub[axis], "Z")
+    return jnp.einsum(f"{sub},{other}->{sub[axis]}Z", x, x, precision=HIGHEST)
+
+
+def spd_norm_lower_bound(a: jax.Array) -> jax.Array:
+    r"""A lower bound of $\|A\|_2$ for a symmetric PSD $A$: $\|A a_j\| / \|a_j\|$ for the
+    column $a_j$ of largest norm (one power step; within a factor $\sqrt n$, usually ~1)."""
+    norms = jnp.sum(a * a, axis=0)
+    col = a[:, jnp.argmax(norms)]
+    n = jnp.sqrt(jnp.max(norms))
+    return jnp.where(n > 0, jnp.linalg.norm(a @ col) / jnp.where(n > 0, n, 1), 0)
+
+
+def update_factors(qs: list, h: jax.Array, v: jax.Array, lr: Any) -> list:
+    r"""One Lie-group step of every factor towards $P h h^\top P = v v^\top$ (in expectation).
+
+    With $A = h \times_i Q_i$ and $B = v \times_i Q_i^{-\top}$, for each axis $i$:
+    $$Q_i \leftarrow Q_i - \frac{\mu}{\|A_{(i)}A_{(i)}^\top + B_{(i)}B_{(i)}^\top\|}
+    \operatorname{triu}\big(A_{(i)}A_{(i)}^\top - B_{(i)}B_{(i)}^\top\big)\,Q_i$$
+    (diagonal factors: the diagonals, normalized by their largest entry).
+    """
+    a, b = h, v
+    for i, q in enumerate(qs):
+        a = _along(q, a, i)
+        b = _solve_along(q, b, i)
+    out = []
+    for i, q in enumerate(qs):
+        diag = q.ndim == 1
+        t1, t2 = _gram(a, i, diag), _gram(b, i, diag)
+        if diag:
+            scale = jnp.max(jnp.abs(t1 + t2))
+            step = (t1 - t2) * q
+        else:
+            scale = spd_norm_lower_bound(t1 + t2)
+            step = jnp.triu(t1 - t2) @ q
+        out.append(q - lr / (scale + jnp.finfo(q.dtype).tiny) * step)
+    return out
+
+
+def balance(qs: list) -> list:
+    """Rescale the factors to equal largest entries (their product, and so $P$, unchanged)."""
+    if len(qs) < 2:
+        return qs
+    norms = jnp.stack([jnp.max(jnp.abs(q)) for q in qs])
+    gmean = jnp.exp(jnp.mean(jnp.log(norms)))
+    ok = jnp.all(norms > 0)
+    return [q * jnp.where(ok, gmean / jnp.where(ok, n, 1), 1) for q, n in zip(qs, norms)]
+
+
+def precondition(qs: list, g: jax.Array) -> jax.Array:
+    r"""$P g = g \times_i Q_i^\top Q_i$."""
+    for i, q in enumerate(qs):
+        g = _along(q, _along(q, g, i), i, transpose=True)
+    return g
+
+
+def scale_by_psgd_kron(
+    preconditioner_update_probability: ScalarOrSchedule = 1.0,
+    max_size_triangular: int = 8192,
+    precond_lr: ScalarOrSchedule = 0.1,
+    precond_init_scale: Scalar = 1.0,
+    key: KeyLike = 0,
+) -> GradientTransformation:
+    r"""Precondition by $P = Q^\top Q$, a Kronecker product of factors fitted on a Lie group.
+
+    $$u_t = P_t h_t,\qquad P_t = \textstyle\bigotimes_i Q_{i,t}^\top Q_{i,t}$$
+
+    where $h_t$ is this primitive's input (in :func:`gradtx.psgd_kron`, the debiased momentum)
+    and, with probability $p_t$ (``preconditioner_update_probability``, a constant or a
+    schedule such as :func:`psgd_update_probability`), each $Q_i$ first takes one step of
+    :func:`update_factors` with step size $\mu$ = ``precond_lr`` on a fresh $v\sim\mathcal N(0,
+    I)$, after which the factors are balanced (:func:`balance`). The random key is in the
+    state, so a run is reproducible and resumable. Factors start at $s^{1/r} I$ ($s$ =
+    ``precond_init_scale``, $r$ the leaf's rank) and are kept in float32 or wider.
+
+    Args:
+      preconditioner_update_probability: $p \in [0, 1]$, a constant or a schedule.
+      max_size_triangular: axes longer than this get a diagonal factor.
+      precond_lr: $\mu \ge 0$, the step of the factors (0.1 in psgd_jax).
+      precond_init_scale: $s > 0$, the initial scale of $P$.
+      key: an int seed or a JAX key for the noise and the coin flips.
+
+    Returns:
+      A :class:`~gradtx.GradientTransformation` with a :class:`PSGDKronState`.
+
+    References:
+      Li, "Preconditioned Stochastic Gradient Descent", IEEE TNNLS 29(5), 2018,
+      arXiv:1512.04202; Li, "Preconditioner on Matrix Lie Group for SGD", ICLR 2019,
+      arXiv:1809.10232; psgd_torch and psgd_jax (``kron``).
+
+    Example:
+      >>> import jax.numpy as jnp, gradtx
+      >>> tx = gradtx.scale_by_psgd_kron(precond_lr=0.0)   # P stays I
+      >>> g = jnp.array([[1.0, 2.0], [3.0, 4.0]])
+      >>> tx.update(g, tx.init(g))[0].tolist()
+      [[1.0, 2.0], [3.0, 4.0]]
+    """
+    _validate.check_schedule_or_range(
+        "preconditioner_update_probability",
+        preconditioner_update_probability,
+        lambda n, v: _validate.check_range(n, v, 0.0, 1.0),
+    )
+    _validate.check_int("max_size_triangular", max_size_triangular, 1)
+    _validate.check_nonnegative("precond_lr", precond_lr)
+    _validate.check_positive("precond_init_scale", precond_init_scale)
+    key_data = _validate.key_data("key", key)
+
+    def factors_of(x):
+        dtype = jnp.promote_types(x.dtype, jnp.float32)
+        if x.ndim == 0:
+            return (jnp.full((1,), precond_init_scale, dtype),)
+        s = precond_init_scale ** (1.0 / x.ndim)
+        tri = _triangular(x.shape, max_size_triangular)
+        return tuple(
+            s * jnp.eye(n, dtype=dtype) if t else jnp.full((n,), s, dtype)
+            for n, t in zip(x.shape, tri)
+        )
+
+    def init(params):
+        for x in _tree.leaves_with_none(params):
+            if x is not None and jnp.issubdtype(x.dtype, jnp.complexfloating):
+                raise ValueError(
+                    f"scale_by_psgd_kron does not support complex parameters (got {x.dtype})."
+                )
+        qs = [
+            None
+            if x is None or not _tree.is_trainable(x) or math.prod(x.shape) == 0
+            else factors_of(x)
+            for x in _tree.leaves_with_none(params)
+        ]
+        return PSGDKronState(_tree.zero_count(), key_data, _tree.replace_leaves(params, qs))
+
+    def update(updates, state, params=None, **extra):
+        del params, extra
+        check_state_type(state, PSGDKronState, "scale_by_psgd_kron")
+        leaves = _tree.leaves_with_none(updates)
+        treedef = jax.tree.structure(updates, is_leaf=_tree.is_none)
+        qs = per_leaf(updates, state.qs)
+        key = jax.random.wrap_key_data(state.key)
+        key, coin, noise = jax.random.split(key, 3)
+        count = _tree.safe_increment(state.count)
+        prob = preconditioner_update_probability
+        prob = prob(count) if callable(prob) else prob
+        do_update = jax.random.uniform(coin) < prob
+        trained = [j for j, x in enumerate(leaves) if qs[j] is not None]
+        noise_keys = jax.random.split(noise, max(len(trained), 1))
+
+        def refit(qs):
+            new = list(qs)
+            for k, j in enumerate(trained):
+                h = leaves[j].astype(qs[j][0].dtype)
+                h = h.reshape(1) if h.ndim == 0 else h
+                v = jax.random.normal(noise_keys[k], h.shape, h.dtype)
+                lr = jnp.asarray(precond_lr, h.dtype)
+                new[j] = tuple(balance(update_factors(list(qs[j]), h, v, lr)))
+            return new
+
+        qs = jax.lax.cond(do_update, refit, lambda q: q, qs)
+        out = []
+        for g, q in zip(leaves, qs):
+            if q is None:
+                out.append(g)
+                continue
+            h = g.astype(q[0].dtype)
+            u = precondition(list(q), h.reshape(1) if h.ndim == 0 else h)
+            out.append(u.reshape(g.shape).astype(g.dtype))
+        new_state = PSGDKronState(count, jax.random.key_data(key), jax.tree.unflatten(treedef, qs))
+        return jax.tree.unflatten(treedef, out), new_state
+
+    return GradientTransformation(init, update)

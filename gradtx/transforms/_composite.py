@@ -9,7 +9,8 @@ each written once.
 from __future__ import annotations
 
 from gradtx._base import DTypeLike, GradientTransformation, Scalar, chain
-from gradtx.transforms._adaptive import scale_by_infinity_norm, scale_by_max_rms, scale_by_rms
+from gradtx.transforms._adaptive import scale_by_rms
+from gradtx.transforms._max_moments import scale_by_infinity_norm, scale_by_max_rms
 from gradtx.transforms._momentum import ema
 from gradtx.transforms._stepsize import scale_by_unit_correction
 

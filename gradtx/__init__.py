@@ -48,7 +48,9 @@ from gradtx.second_order import value_and_grad_from_state as value_and_grad_from
 from gradtx.transforms import *  # noqa: F403 - the primitives, listed in transforms/__init__.py
 from gradtx.transforms import __all__ as _transforms_all
 from gradtx.utils import LRRangeResult as LRRangeResult
+from gradtx.utils import StateBytes as StateBytes
 from gradtx.utils import lr_range_test as lr_range_test
+from gradtx.utils import state_bytes as state_bytes
 from gradtx.wrappers import *  # noqa: F403 - listed in wrappers/__init__.py
 from gradtx.wrappers import __all__ as _wrappers_all
 

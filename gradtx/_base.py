@@ -29,7 +29,7 @@ from typing import Any, NamedTuple, Protocol
 import jax
 import jax.numpy as jnp
 
-from gradtx import _tree
+from gradtx import _rounding, _tree
 
 Params = Any
 Updates = Any
@@ -246,7 +246,9 @@ def stateless(fn: Callable[[Updates, Params | None], Updates]) -> GradientTransf
     return GradientTransformation(lambda params: EmptyState(), update)
 
 
-def apply_updates(params: Params, updates: Updates) -> Params:
+def apply_updates(
+    params: Params, updates: Updates, rounding_key: jax.Array | None = None
+) -> Params:
     r"""Return ``params + updates``, cast back to each parameter's dtype.
 
     $$w \leftarrow \operatorname{cast}_{\operatorname{dtype}(w)}(w + u)$$
@@ -254,31 +256,60 @@ def apply_updates(params: Params, updates: Updates) -> Params:
     ``None`` parameters stay ``None``; a ``None`` update leaves its parameter unchanged,
     and so does an update of a non-trainable (integer, boolean, ``float0``) leaf.
 
+    **Stochastic rounding.** With ``rounding_key``, the sum is formed in at least float32 and
+    rounded to a narrower parameter dtype (bfloat16, float16) up or down at random
+    (:func:`gradtx._rounding.stochastic_round`), so that $\mathbb E[w_{t+1}] = w_t + u_t$
+    exactly: an update below half a spacing of $w$ (``lr * step < 2**-9 * |w|`` in
+    bfloat16), which rounding to nearest discards every step, moves $w$ on average as it
+    would in float32. Give a fresh key each step (``jax.random.fold_in(key, step)``); each
+    leaf draws from its own split of it. Float32 parameters with float32 updates are
+    unaffected. With ``None`` (the default) the result rounds to nearest, as in Optax.
+
     Args:
       params: the parameters.
       updates: updates with the structure of ``params``.
+      rounding_key: a JAX random key for stochastic rounding, or ``None``.
 
     Returns:
       The new parameters, with the dtypes of ``params``.
 
+    References:
+      Zamirai, Zhang, Aberger & De Sa, "Revisiting BFloat16 Training", 2020,
+      arXiv:2010.06192 (stochastic rounding of the weight update).
+
     Example:
-      >>> import jax.numpy as jnp, gradtx
+      >>> import jax, jax.numpy as jnp, gradtx
       >>> p = {"w": jnp.ones(2, jnp.bfloat16), "frozen": None}
       >>> new = gradtx.apply_updates(p, {"w": jnp.full(2, 0.5), "frozen": None})
       >>> new["w"].dtype, new["frozen"]
       (dtype(bfloat16), None)
+      >>> w, tiny = jnp.ones(10_000, jnp.bfloat16), jnp.full(10_000, 1e-3)  # < 2**-8 / 2
+      >>> gradtx.apply_updates(w, tiny).astype(float).mean().item()   # to nearest: stuck
+      1.0
+      >>> sr = gradtx.apply_updates(w, tiny, rounding_key=jax.random.key(0))
+      >>> round(sr.astype(float).mean().item(), 3)   # 1 + 1e-3 on average
+      1.001
     """
     _tree.check_same_structure(("params", "updates"), (params, updates))
+    if rounding_key is not None:
+        rounding_key = _rounding.check_key("rounding_key", rounding_key)
+        n = len(_tree.leaves_with_none(params))
+        keys = _tree.replace_leaves(params, list(jax.random.split(rounding_key, max(n, 1))[:n]))
+    else:
+        keys = jax.tree.map(lambda p: None, params, is_leaf=_tree.is_none)
 
-    def add(p, u):
+    def add(p, u, key):
         if p is None or u is None:
             return p
         p = jnp.asarray(p)
         if not _tree.is_trainable(u):
             return p
-        return (p + u).astype(p.dtype)
+        if key is None:
+            return (p + u).astype(p.dtype)
+        wide = jnp.promote_types(jnp.promote_types(p.dtype, jnp.result_type(u)), jnp.float32)
+        return _rounding.stochastic_round(p.astype(wide) + u.astype(wide), p.dtype, key)
 
-    return jax.tree.map(add, params, updates, is_leaf=_tree.is_none)
+    return jax.tree.map(add, params, updates, keys, is_leaf=_tree.is_none)
 
 
 def check_state_type(state: Any, expected: type, who: str) -> None:

@@ -42,6 +42,7 @@ def adam(
     eps_root: ScalarOrSchedule = 0.0,
     mu_dtype: DTypeLike | None = None,
     *,
+    nu_dtype: DTypeLike | None = None,
     nesterov: bool = False,
 ) -> GradientTransformation:
     r"""Adam: debiased first moment over the root of the debiased second moment.
@@ -57,7 +58,11 @@ def adam(
       b2: $\beta_2 \in [0, 1)$.
       eps: $\epsilon \ge 0$.
       eps_root: $\epsilon_\text{root} \ge 0$.
-      mu_dtype: dtype of $m$ (e.g. ``jnp.bfloat16`` to halve its memory).
+      mu_dtype: dtype of $m$ (e.g. ``jnp.bfloat16`` to halve its memory; default: the
+        parameter's).
+      nu_dtype: dtype of $\nu$ (default: the parameter's). The arithmetic is done in at
+        least float32 and each moment rounded once on store; see ``docs/memory.md`` for
+        when bfloat16 moments are safe, and :func:`gradtx.quantize_state` for 8 bits.
       nesterov: use NAdam's look-ahead (see :func:`nadam`).
 
     Returns:
@@ -74,7 +79,7 @@ def adam(
       [-0.1, 0.1]
     """
     return chain(
-        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov),
+        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nu_dtype=nu_dtype, nesterov=nesterov),
         scale_by_learning_rate(learning_rate),
     )
 
@@ -94,6 +99,7 @@ def adamw(
     weight_decay: ScalarOrSchedule = 1e-4,
     mask: MaskOrFn = None,
     *,
+    nu_dtype: DTypeLike | None = None,
     nesterov: bool = False,
 ) -> GradientTransformation:
     r"""AdamW: Adam with weight decay decoupled from the adaptive scaling.
@@ -107,7 +113,7 @@ def adamw(
 
     Args:
       learning_rate: $\eta \ge 0$, a constant or a schedule.
-      b1, b2, eps, eps_root, mu_dtype, nesterov: as in :func:`adam`.
+      b1, b2, eps, eps_root, mu_dtype, nu_dtype, nesterov: as in :func:`adam`.
       weight_decay: $\lambda \ge 0$, a constant or a schedule.
       mask: which leaves to decay (see :func:`gradtx.add_decayed_weights`).
 
@@ -126,7 +132,7 @@ def adamw(
       -0.1
     """
     return chain(
-        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov),
+        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nu_dtype=nu_dtype, nesterov=nesterov),
         add_decayed_weights(weight_decay, mask),
         scale_by_learning_rate(learning_rate),
     )
@@ -144,6 +150,8 @@ def nadam(
     eps: ScalarOrSchedule = 1e-8,
     eps_root: ScalarOrSchedule = 0.0,
     mu_dtype: DTypeLike | None = None,
+    *,
+    nu_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""NAdam: Adam with a Nesterov look-ahead first moment.
 
@@ -154,7 +162,7 @@ def nadam(
     adds a momentum-decay schedule $\mu_t$ and differs slightly).
 
     Args:
-      learning_rate, b1, b2, eps, eps_root, mu_dtype: as in :func:`adam`.
+      learning_rate, b1, b2, eps, eps_root, mu_dtype, nu_dtype: as in :func:`adam`.
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with live hyperparameters.
@@ -168,7 +176,9 @@ def nadam(
       >>> float(tx.update(jnp.array([1.0]), tx.init(jnp.zeros(1)))[0][0]) < 0
       True
     """
-    return adam.__wrapped__(learning_rate, b1, b2, eps, eps_root, mu_dtype, nesterov=True)
+    return adam.__wrapped__(
+        learning_rate, b1, b2, eps, eps_root, mu_dtype, nu_dtype=nu_dtype, nesterov=True
+    )
 
 
 @optimizer(
@@ -185,6 +195,8 @@ def nadamw(
     mu_dtype: DTypeLike | None = None,
     weight_decay: ScalarOrSchedule = 1e-4,
     mask: MaskOrFn = None,
+    *,
+    nu_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""NAdamW: NAdam with decoupled weight decay (:func:`adamw` with ``nesterov=True``).
 
@@ -193,7 +205,8 @@ def nadamw(
     + \lambda w_t\Big)$$
 
     Args:
-      learning_rate, b1, b2, eps, eps_root, mu_dtype, weight_decay, mask: as in :func:`adamw`.
+      learning_rate, b1, b2, eps, eps_root, mu_dtype, nu_dtype, weight_decay, mask: as in
+        :func:`adamw`.
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with live hyperparameters.
@@ -209,7 +222,16 @@ def nadamw(
       True
     """
     return adamw.__wrapped__(
-        learning_rate, b1, b2, eps, eps_root, mu_dtype, weight_decay, mask, nesterov=True
+        learning_rate,
+        b1,
+        b2,
+        eps,
+        eps_root,
+        mu_dtype,
+        weight_decay,
+        mask,
+        nu_dtype=nu_dtype,
+        nesterov=True,
     )
 
 
@@ -228,6 +250,8 @@ def amsgrad(
     mu_dtype: DTypeLike | None = None,
     bias_correction_mu: bool = True,
     bias_correction_nu: bool = True,
+    *,
+    nu_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""AMSGrad: Adam whose denominator never decreases.
 
@@ -238,6 +262,7 @@ def amsgrad(
 
     Args:
       learning_rate, b1, b2, eps, eps_root, mu_dtype: as in :func:`adam`.
+      nu_dtype: dtype of $\nu$ and of its running maximum.
       bias_correction_mu: debias $m$ (the paper does not).
       bias_correction_nu: debias $\nu$ before the maximum (the paper does not).
 
@@ -254,7 +279,16 @@ def amsgrad(
       [-0.1]
     """
     return chain(
-        scale_by_amsgrad(b1, b2, eps, eps_root, mu_dtype, bias_correction_mu, bias_correction_nu),
+        scale_by_amsgrad(
+            b1,
+            b2,
+            eps,
+            eps_root,
+            mu_dtype,
+            bias_correction_mu,
+            bias_correction_nu,
+            nu_dtype=nu_dtype,
+        ),
         scale_by_learning_rate(learning_rate),
     )
 
@@ -269,6 +303,9 @@ def adamax(
     b1: ScalarOrSchedule = 0.9,
     b2: ScalarOrSchedule = 0.999,
     eps: ScalarOrSchedule = 1e-8,
+    *,
+    mu_dtype: DTypeLike | None = None,
+    nu_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""Adamax: Adam with the infinity norm in place of the second moment.
 
@@ -282,6 +319,7 @@ def adamax(
       b1: $\beta_1 \in [0, 1)$.
       b2: $\beta_2 \in [0, 1)$.
       eps: $\epsilon \ge 0$.
+      mu_dtype, nu_dtype: the dtypes of $m$ and $u$, as in :func:`adam`.
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with live hyperparameters.
@@ -295,7 +333,10 @@ def adamax(
       >>> [round(x, 4) for x in tx.update(jnp.array([2.0]), tx.init(jnp.zeros(1)))[0].tolist()]
       [-0.1]
     """
-    return chain(scale_by_adamax(b1, b2, eps), scale_by_learning_rate(learning_rate))
+    return chain(
+        scale_by_adamax(b1, b2, eps, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
+        scale_by_learning_rate(learning_rate),
+    )
 
 
 @optimizer(
@@ -310,13 +351,16 @@ def adamaxw(
     eps: ScalarOrSchedule = 1e-8,
     weight_decay: ScalarOrSchedule = 1e-4,
     mask: MaskOrFn = None,
+    *,
+    mu_dtype: DTypeLike | None = None,
+    nu_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""AdamaxW: Adamax with decoupled weight decay.
 
     $$w_{t+1} = w_t - \eta_t\Big(\frac{\hat m_t}{u_t} + \lambda w_t\Big)$$
 
     Args:
-      learning_rate, b1, b2, eps: as in :func:`adamax`.
+      learning_rate, b1, b2, eps, mu_dtype, nu_dtype: as in :func:`adamax`.
       weight_decay: $\lambda \ge 0$, a constant or a schedule.
       mask: which leaves to decay.
 
@@ -334,7 +378,7 @@ def adamaxw(
       [-0.1]
     """
     return chain(
-        scale_by_adamax(b1, b2, eps),
+        scale_by_adamax(b1, b2, eps, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
         add_decayed_weights(weight_decay, mask),
         scale_by_learning_rate(learning_rate),
     )

@@ -15,7 +15,7 @@ raw gradient by AdaBelief's second moment of the previous step
 from __future__ import annotations
 
 from gradtx import _hyper as hp
-from gradtx._base import GradientTransformation, MaskOrFn, ScalarOrSchedule, chain
+from gradtx._base import DTypeLike, GradientTransformation, MaskOrFn, ScalarOrSchedule, chain
 from gradtx._registry import optimizer
 from gradtx.transforms._adam_variants import (
     scale_by_acprop,
@@ -41,6 +41,8 @@ def adabelief(
     eps_root: ScalarOrSchedule = 1e-16,
     *,
     nesterov: bool = False,
+    mu_dtype: DTypeLike | None = None,
+    nu_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""AdaBelief: Adam whose second moment is that of the prediction error $g - m$.
 
@@ -60,6 +62,7 @@ def adabelief(
       eps_root: $\epsilon_\text{root} \ge 0$, added to $s_t$.
       nesterov: kept for Optax's signature; ``True`` raises ``ValueError`` (see
         :func:`gradtx.scale_by_belief`).
+      mu_dtype, nu_dtype: the dtypes of the two moments, as in :func:`gradtx.adam`.
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with live hyperparameters.
@@ -77,7 +80,9 @@ def adabelief(
       -0.1111
     """
     return chain(
-        scale_by_belief(b1, b2, eps, eps_root, nesterov=nesterov),
+        scale_by_belief(
+            b1, b2, eps, eps_root, nesterov=nesterov, mu_dtype=mu_dtype, nu_dtype=nu_dtype
+        ),
         scale_by_learning_rate(learning_rate),
     )
 
@@ -148,6 +153,9 @@ def yogi(
     b1: ScalarOrSchedule = 0.9,
     b2: ScalarOrSchedule = 0.999,
     eps: ScalarOrSchedule = 1e-3,
+    *,
+    mu_dtype: DTypeLike | None = None,
+    nu_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""Yogi: Adam with an additive, sign-controlled second moment.
 
@@ -166,6 +174,7 @@ def yogi(
       b1: $\beta_1 \in [0, 1)$.
       b2: $\beta_2 \in [0, 1)$.
       eps: $\epsilon \ge 0$, outside the root.
+      mu_dtype, nu_dtype: the dtypes of the two moments, as in :func:`gradtx.adam`.
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with live hyperparameters.
@@ -181,7 +190,10 @@ def yogi(
       >>> round(float(tx.update(jnp.array([3.0]), tx.init(jnp.zeros(1)))[0][0]), 4)
       -0.1
     """
-    return chain(scale_by_yogi(b1, b2, eps), scale_by_learning_rate(learning_rate))
+    return chain(
+        scale_by_yogi(b1, b2, eps, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
+        scale_by_learning_rate(learning_rate),
+    )
 
 
 @optimizer(
@@ -199,6 +211,8 @@ def radam(
     threshold: ScalarOrSchedule = 5.0,
     *,
     nesterov: bool = False,
+    mu_dtype: DTypeLike | None = None,
+    nu_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""RAdam: Adam that falls back to momentum SGD while its variance is intractable.
 
@@ -222,6 +236,7 @@ def radam(
       eps_root: $\epsilon_\text{root} \ge 0$, inside the root.
       threshold: $\tau$, the smallest $\rho_t$ at which the adaptive step is used.
       nesterov: NAdam's look-ahead first moment.
+      mu_dtype, nu_dtype: the dtypes of the two moments, as in :func:`gradtx.adam`.
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with live hyperparameters.
@@ -238,7 +253,16 @@ def radam(
       -0.3
     """
     return chain(
-        scale_by_radam(b1, b2, eps, eps_root, threshold, nesterov=nesterov),
+        scale_by_radam(
+            b1,
+            b2,
+            eps,
+            eps_root,
+            threshold,
+            nesterov=nesterov,
+            mu_dtype=mu_dtype,
+            nu_dtype=nu_dtype,
+        ),
         scale_by_learning_rate(learning_rate),
     )
 

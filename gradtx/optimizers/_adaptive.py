@@ -11,7 +11,14 @@ grows or shrinks each weight's step by the sign agreement of consecutive gradien
 from __future__ import annotations
 
 from gradtx import _hyper as hp
-from gradtx._base import GradientTransformation, MaskOrFn, ScalarOrSchedule, chain, identity
+from gradtx._base import (
+    DTypeLike,
+    GradientTransformation,
+    MaskOrFn,
+    ScalarOrSchedule,
+    chain,
+    identity,
+)
 from gradtx._registry import optimizer
 from gradtx.transforms._adaptive import scale_by_rms, scale_by_rss, scale_by_stddev
 from gradtx.transforms._composite import scale_by_adadelta
@@ -31,6 +38,8 @@ def adagrad(
     learning_rate: ScalarOrSchedule,
     initial_accumulator_value: float = 0.1,
     eps: ScalarOrSchedule = 1e-7,
+    *,
+    nu_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""AdaGrad: per-parameter rates that shrink with the sum of squared gradients.
 
@@ -44,6 +53,7 @@ def adagrad(
       learning_rate: $\eta \ge 0$, a constant or a schedule.
       initial_accumulator_value: $G_0 \ge 0$ (fixed: it only sets the initial state).
       eps: $\epsilon \ge 0$.
+      nu_dtype: dtype of $G$ (default: the parameter's), as in :func:`gradtx.adam`.
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with live hyperparameters.
@@ -59,7 +69,8 @@ def adagrad(
       [1.0]
     """
     return chain(
-        scale_by_rss(initial_accumulator_value, eps), scale_by_learning_rate(learning_rate)
+        scale_by_rss(initial_accumulator_value, eps, accumulator_dtype=nu_dtype),
+        scale_by_learning_rate(learning_rate),
     )
 
 
@@ -136,6 +147,8 @@ def rmsprop(
     momentum: ScalarOrSchedule | None = None,
     nesterov: bool = False,
     bias_correction: bool = False,
+    *,
+    nu_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""RMSprop: divide by a running RMS of the gradient; optionally centred, with momentum.
 
@@ -158,6 +171,7 @@ def rmsprop(
       momentum: $\mu \in [0, 1)$ or ``None``.
       nesterov: Nesterov momentum (needs ``momentum``).
       bias_correction: debias the moments as Adam does.
+      nu_dtype: dtype of $\nu$ (and of $\mu$ when ``centered``), as in :func:`gradtx.adam`.
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with live hyperparameters.
@@ -174,7 +188,9 @@ def rmsprop(
     """
     if nesterov and momentum is None:
         raise ValueError("rmsprop: nesterov=True needs a momentum in [0, 1), got momentum=None.")
-    kwargs = dict(eps_in_sqrt=eps_in_sqrt, bias_correction=bias_correction)
+    kwargs = dict(
+        eps_in_sqrt=eps_in_sqrt, bias_correction=bias_correction, accumulator_dtype=nu_dtype
+    )
     if centered:
         precondition = scale_by_stddev(decay, eps, initial_scale, **kwargs)
     else:

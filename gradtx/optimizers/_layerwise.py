@@ -14,7 +14,14 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from gradtx import _hyper as hp
-from gradtx._base import GradientTransformation, MaskOrFn, ScalarOrSchedule, chain, identity
+from gradtx._base import (
+    DTypeLike,
+    GradientTransformation,
+    MaskOrFn,
+    ScalarOrSchedule,
+    chain,
+    identity,
+)
 from gradtx._registry import optimizer
 from gradtx.transforms._composite import scale_by_adam
 from gradtx.transforms._decay import add_decayed_weights
@@ -36,6 +43,9 @@ def lamb(
     eps_root: ScalarOrSchedule = 0.0,
     weight_decay: ScalarOrSchedule = 0.0,
     mask: MaskOrFn = None,
+    *,
+    mu_dtype: DTypeLike | None = None,
+    nu_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""LAMB: AdamW's direction, rescaled per layer to the layer's weight norm.
 
@@ -55,6 +65,7 @@ def lamb(
       eps_root: $\epsilon_\text{root} \ge 0$, inside the root.
       weight_decay: $\lambda \ge 0$, a constant or a schedule.
       mask: which leaves to decay (see :func:`gradtx.add_decayed_weights`).
+      mu_dtype, nu_dtype: the dtypes of Adam's moments, as in :func:`gradtx.adam`.
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with live hyperparameters.
@@ -73,7 +84,7 @@ def lamb(
       [-0.3536, 0.3536]
     """
     return chain(
-        scale_by_adam(b1, b2, eps, eps_root),
+        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nu_dtype=nu_dtype),
         add_decayed_weights(weight_decay, mask),
         scale_by_trust_ratio(),
         scale_by_learning_rate(learning_rate),

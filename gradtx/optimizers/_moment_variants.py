@@ -122,6 +122,8 @@ def ademamix(
     mu_dtype: DTypeLike | None = None,
     weight_decay: ScalarOrSchedule = 0.0,
     mask: MaskOrFn = None,
+    *,
+    nu_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""AdEMAMix: AdamW whose momentum mixes a fast and a slow EMA of the gradient.
 
@@ -146,6 +148,7 @@ def ademamix(
       eps: $\epsilon \ge 0$, outside the root.
       eps_root: $\epsilon_\text{root} \ge 0$, inside the root.
       mu_dtype: dtype of both EMAs.
+      nu_dtype: dtype of the second moment (see :func:`gradtx.adam`).
       weight_decay: $\lambda \ge 0$, decoupled (multiplied by $\eta_t$, as in Optax).
       mask: which leaves to decay (see :func:`gradtx.add_decayed_weights`).
 
@@ -168,7 +171,13 @@ def ademamix(
         ema(b1, debias=True, accumulator_dtype=mu_dtype),
         add_slow_ema(b3, alpha, mu_dtype, source="gradient"),
         scale_by_rms(
-            b2, eps, eps_in_sqrt=False, bias_correction=True, eps_root=eps_root, source="gradient"
+            b2,
+            eps,
+            eps_in_sqrt=False,
+            bias_correction=True,
+            eps_root=eps_root,
+            source="gradient",
+            accumulator_dtype=nu_dtype,
         ),
         add_decayed_weights(weight_decay, mask),
         scale_by_learning_rate(learning_rate),
@@ -190,6 +199,9 @@ def simplified_ademamix(
     eps_root: ScalarOrSchedule = 0.0,
     weight_decay: ScalarOrSchedule = 0.0,
     mask: MaskOrFn = None,
+    *,
+    mu_dtype: DTypeLike | None = None,
+    nu_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""Simplified AdEMAMix: one long, unnormalized momentum plus the current gradient.
 
@@ -212,6 +224,7 @@ def simplified_ademamix(
       eps_root: $\epsilon_\text{root} \ge 0$, inside the root.
       weight_decay: $\lambda \ge 0$, decoupled (multiplied by $\eta_t$).
       mask: which leaves to decay (see :func:`gradtx.add_decayed_weights`).
+      mu_dtype, nu_dtype: the dtypes of $m$ and $\nu$, as in :func:`gradtx.adam`.
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with live hyperparameters.
@@ -230,10 +243,16 @@ def simplified_ademamix(
       [-0.2]
     """
     return chain(
-        trace(b1),
+        trace(b1, accumulator_dtype=mu_dtype),
         add_scaled_gradient(alpha),
         scale_by_rms(
-            b2, eps, eps_in_sqrt=False, bias_correction=True, eps_root=eps_root, source="gradient"
+            b2,
+            eps,
+            eps_in_sqrt=False,
+            bias_correction=True,
+            eps_root=eps_root,
+            source="gradient",
+            accumulator_dtype=nu_dtype,
         ),
         add_decayed_weights(weight_decay, mask),
         scale_by_learning_rate(learning_rate),

@@ -34,6 +34,7 @@ def optimistic_adam(
     eps_root: ScalarOrSchedule = 0.0,
     mu_dtype: DTypeLike | None = None,
     *,
+    nu_dtype: DTypeLike | None = None,
     nesterov: bool = True,
 ) -> GradientTransformation:
     r"""Optimistic Adam: Adam's direction, extrapolated with the previous one.
@@ -56,6 +57,7 @@ def optimistic_adam(
       eps: $\epsilon \ge 0$, outside the root.
       eps_root: $\epsilon_\text{root} \ge 0$, inside the root.
       mu_dtype: dtype of the first moment.
+      nu_dtype: dtype of the second moment (see :func:`gradtx.adam`).
       nesterov: use NAdam's look-ahead first moment.
 
     Returns:
@@ -74,7 +76,7 @@ def optimistic_adam(
     """
     beta = learning_rate if optimism is None else optimism
     return chain(
-        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov),
+        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nu_dtype=nu_dtype, nesterov=nesterov),
         scale_by_optimistic_gradient(alpha=learning_rate, beta=beta),
         scale(-1.0),
     )
@@ -96,6 +98,7 @@ def optimistic_adam_v2(
     eps: ScalarOrSchedule = 1e-8,
     eps_root: ScalarOrSchedule = 0.0,
     mu_dtype: DTypeLike | None = None,
+    nu_dtype: DTypeLike | None = None,
     nesterov: bool = True,
 ) -> GradientTransformation:
     r"""Optimistic Adam with Optax's newer interface: the optimism as ``alpha`` and ``beta``.
@@ -119,6 +122,7 @@ def optimistic_adam_v2(
       eps: $\epsilon \ge 0$, outside the root.
       eps_root: $\epsilon_\text{root} \ge 0$, inside the root.
       mu_dtype: dtype of the first moment.
+      nu_dtype: dtype of the second moment (see :func:`gradtx.adam`).
       nesterov: use NAdam's look-ahead first moment.
 
     Returns:
@@ -138,7 +142,7 @@ def optimistic_adam_v2(
       -0.1
     """
     return chain(
-        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov),
+        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nu_dtype=nu_dtype, nesterov=nesterov),
         scale_by_optimistic_gradient(alpha=alpha, beta=beta),
         scale_by_learning_rate(learning_rate),
     )

@@ -81,6 +81,7 @@ def muon(
     weight_decay_mask: MaskOrFn = None,
     mu_dtype: DTypeLike | None = None,
     *,
+    nu_dtype: DTypeLike | None = None,
     nesterov: bool = True,
     adaptive: bool = False,
     preconditioning: str = "frobenius",
@@ -119,6 +120,7 @@ def muon(
       weight_decay: $\lambda \ge 0$, the decoupled decay of the matrices.
       weight_decay_mask: which matrices to decay (see :func:`gradtx.add_decayed_weights`).
       mu_dtype: dtype of the momenta.
+      nu_dtype: dtype of Adam's second moment (the non-matrix leaves).
       nesterov: Nesterov momentum (also Adam's: NAdamW).
       adaptive: multiply by the dual norm $\langle \hat m, \operatorname{NS}(\hat m)\rangle$.
       preconditioning: ``"frobenius"``, ``"spectral"``, ``"aol"`` or ``"schatten"``.
@@ -181,6 +183,7 @@ def muon(
         adam_eps_root,
         mu_dtype,
         adam_weight_decay,
+        nu_dtype=nu_dtype,
         nesterov=nesterov,
     )
     return partition({"muon": matrices, "adam": others}, _muon_labels(spec))

@@ -110,6 +110,8 @@ def schedule_free_adamw(
     weight_decay: ScalarOrSchedule = 0.0,
     weight_lr_power: ScalarOrSchedule = 2.0,
     state_dtype: DTypeLike | None = None,
+    *,
+    nu_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""Schedule-free AdamW: momentum-free AdamW on $z$, evaluated at an interpolation.
 
@@ -129,6 +131,7 @@ def schedule_free_adamw(
       weight_decay: $\lambda \ge 0$, at $y$.
       weight_lr_power: $p \ge 0$.
       state_dtype: dtype of $z$ (default: the parameters').
+      nu_dtype: dtype of $\nu$ (default: the parameters'), as in :func:`gradtx.adam`.
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with live hyperparameters.
@@ -144,7 +147,7 @@ def schedule_free_adamw(
     """
     lr = _warmed_up(learning_rate, warmup_steps)
     base = chain(
-        scale_by_rms(b2, eps, eps_in_sqrt=False, bias_correction=True),
+        scale_by_rms(b2, eps, eps_in_sqrt=False, bias_correction=True, accumulator_dtype=nu_dtype),
         add_decayed_weights(weight_decay),
         scale_by_learning_rate(lr),
     )

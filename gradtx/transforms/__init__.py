@@ -6,13 +6,9 @@ from gradtx.transforms._adam_variants import scale_by_adan as scale_by_adan
 from gradtx.transforms._adam_variants import scale_by_belief as scale_by_belief
 from gradtx.transforms._adam_variants import scale_by_radam as scale_by_radam
 from gradtx.transforms._adam_variants import scale_by_yogi as scale_by_yogi
-from gradtx.transforms._adaptive import ScaleByInfinityNormState as ScaleByInfinityNormState
-from gradtx.transforms._adaptive import ScaleByMaxRmsState as ScaleByMaxRmsState
 from gradtx.transforms._adaptive import ScaleByRmsState as ScaleByRmsState
 from gradtx.transforms._adaptive import ScaleByRssState as ScaleByRssState
 from gradtx.transforms._adaptive import ScaleByStddevState as ScaleByStddevState
-from gradtx.transforms._adaptive import scale_by_infinity_norm as scale_by_infinity_norm
-from gradtx.transforms._adaptive import scale_by_max_rms as scale_by_max_rms
 from gradtx.transforms._adaptive import scale_by_rms as scale_by_rms
 from gradtx.transforms._adaptive import scale_by_rss as scale_by_rss
 from gradtx.transforms._adaptive import scale_by_stddev as scale_by_stddev
@@ -73,6 +69,10 @@ from gradtx.transforms._loss_driven import random_search_step as random_search_s
 from gradtx.transforms._loss_driven import reduce_on_plateau as reduce_on_plateau
 from gradtx.transforms._loss_driven import scale_by_bold_driver as scale_by_bold_driver
 from gradtx.transforms._loss_driven import spsa_gradient as spsa_gradient
+from gradtx.transforms._max_moments import ScaleByInfinityNormState as ScaleByInfinityNormState
+from gradtx.transforms._max_moments import ScaleByMaxRmsState as ScaleByMaxRmsState
+from gradtx.transforms._max_moments import scale_by_infinity_norm as scale_by_infinity_norm
+from gradtx.transforms._max_moments import scale_by_max_rms as scale_by_max_rms
 from gradtx.transforms._moment_variants import AddScaledGradientState as AddScaledGradientState
 from gradtx.transforms._moment_variants import DualAveragingState as DualAveragingState
 from gradtx.transforms._moment_variants import LaggedRmsState as LaggedRmsState

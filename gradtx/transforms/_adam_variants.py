@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _tree, _validate
-from gradtx._base import GradientTransformation, Scalar, chain, check_state_type
+from gradtx._base import DTypeLike, GradientTransformation, Scalar, chain, check_state_type
 from gradtx.transforms._adaptive import second_moment_step
 from gradtx.transforms._difference import scale_by_difference_moments
 from gradtx.transforms._momentum import bias_correction, ema, ema_scalars, ema_update
@@ -38,6 +38,8 @@ def scale_by_belief(
     eps_root: Scalar = 1e-16,
     *,
     nesterov: bool = False,
+    mu_dtype: DTypeLike | None = None,
+    nu_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""AdaBelief's direction: the debiased average over the root of the belief moment.
 
@@ -58,6 +60,7 @@ def scale_by_belief(
       nesterov: not available: the look-ahead numerator
         $\beta_1 m_t/(1-\beta_1^{t+1}) + (1-\beta_1) g_t/(1-\beta_1^t)$ cannot be formed
         after the belief division, which needs the raw $m_t$. ``True`` raises.
+      mu_dtype, nu_dtype: the dtypes of $m$ and $s$, as in :func:`gradtx.scale_by_adam`.
 
     Returns:
       A chain of :func:`gradtx.ema`, ``scale_by_belief_rms`` and :func:`gradtx.bias_correction`.
@@ -79,8 +82,8 @@ def scale_by_belief(
             "be formed after the belief division); use nesterov=False."
         )
     return chain(
-        ema(b1, debias=False),
-        scale_by_belief_rms(b2, eps, eps_root, source="gradient"),
+        ema(b1, debias=False, accumulator_dtype=mu_dtype),
+        scale_by_belief_rms(b2, eps, eps_root, source="gradient", accumulator_dtype=nu_dtype),
         bias_correction(b1),
     )
 
@@ -91,6 +94,9 @@ def scale_by_yogi(
     eps: Scalar = 1e-3,
     eps_root: Scalar = 0.0,
     initial_accumulator_value: Scalar = 1e-6,
+    *,
+    mu_dtype: DTypeLike | None = None,
+    nu_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""Yogi's direction: the debiased average over the root of the additive second moment.
 
@@ -106,6 +112,7 @@ def scale_by_yogi(
       eps: $\epsilon \ge 0$, outside the root.
       eps_root: $\epsilon_\text{root} \ge 0$, inside the root.
       initial_accumulator_value: $\nu_0 \ge 0$.
+      mu_dtype, nu_dtype: the dtypes of $m$ and $\nu$, as in :func:`gradtx.scale_by_adam`.
 
     Returns:
       A chain of :func:`gradtx.ema` and ``scale_by_additive_rms``.
@@ -122,8 +129,15 @@ def scale_by_yogi(
       -1.0
     """
     return chain(
-        ema(b1, debias=True),
-        scale_by_additive_rms(b2, eps, eps_root, initial_accumulator_value, source="gradient"),
+        ema(b1, debias=True, accumulator_dtype=mu_dtype),
+        scale_by_additive_rms(
+            b2,
+            eps,
+            eps_root,
+            initial_accumulator_value,
+            source="gradient",
+            accumulator_dtype=nu_dtype,
+        ),
     )
 
 
@@ -135,6 +149,8 @@ def scale_by_radam(
     threshold: Scalar = 5.0,
     *,
     nesterov: bool = False,
+    mu_dtype: DTypeLike | None = None,
+    nu_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""RAdam's direction: the debiased average, divided by Adam's denominator once rectified.
 
@@ -149,6 +165,7 @@ def scale_by_radam(
       eps_root: $\epsilon_\text{root} \ge 0$, inside the root.
       threshold: $\tau$, see ``scale_by_rectified_rms``.
       nesterov: NAdam's look-ahead first moment (see :func:`gradtx.ema`).
+      mu_dtype, nu_dtype: the dtypes of $m$ and $\nu$, as in :func:`gradtx.scale_by_adam`.
 
     Returns:
       A chain of :func:`gradtx.ema` and ``scale_by_rectified_rms``.
@@ -165,8 +182,10 @@ def scale_by_radam(
       3.0
     """
     return chain(
-        ema(b1, debias=True, nesterov=nesterov),
-        scale_by_rectified_rms(b2, eps, eps_root, threshold, source="gradient"),
+        ema(b1, debias=True, nesterov=nesterov, accumulator_dtype=mu_dtype),
+        scale_by_rectified_rms(
+            b2, eps, eps_root, threshold, source="gradient", accumulator_dtype=nu_dtype
+        ),
     )
 
 

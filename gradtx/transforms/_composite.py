@@ -9,7 +9,8 @@ each written once.
 from __future__ import annotations
 
 from gradtx._base import DTypeLike, GradientTransformation, Scalar, chain
-from gradtx.transforms._adaptive import scale_by_infinity_norm, scale_by_max_rms, scale_by_rms
+from gradtx.transforms._adaptive import scale_by_rms
+from gradtx.transforms._max_moments import scale_by_infinity_norm, scale_by_max_rms
 from gradtx.transforms._momentum import ema
 from gradtx.transforms._stepsize import scale_by_unit_correction
 
@@ -21,6 +22,7 @@ def scale_by_adam(
     eps_root: Scalar = 0.0,
     mu_dtype: DTypeLike | None = None,
     *,
+    nu_dtype: DTypeLike | None = None,
     nesterov: bool = False,
 ) -> GradientTransformation:
     r"""Adam's direction: the debiased first moment over the root of the debiased second.
@@ -33,7 +35,10 @@ def scale_by_adam(
       b2: $\beta_2 \in [0, 1)$, decay of the second moment $\nu$.
       eps: $\epsilon \ge 0$, outside the root (as in the paper and PyTorch).
       eps_root: $\epsilon_\text{root} \ge 0$, inside the root.
-      mu_dtype: dtype of $m$.
+      mu_dtype: dtype of $m$ (default: the parameter's).
+      nu_dtype: dtype of $\nu$ (default: the parameter's real dtype). Either moment may be
+        stored in ``jnp.bfloat16`` to halve its memory: the arithmetic is done in at least
+        float32 and the result rounded once on store.
       nesterov: NAdam's look-ahead first moment (see :func:`gradtx.ema`).
 
     Returns:
@@ -52,7 +57,13 @@ def scale_by_adam(
     return chain(
         ema(b1, debias=True, accumulator_dtype=mu_dtype, nesterov=nesterov),
         scale_by_rms(
-            b2, eps, eps_in_sqrt=False, bias_correction=True, eps_root=eps_root, source="gradient"
+            b2,
+            eps,
+            eps_in_sqrt=False,
+            bias_correction=True,
+            eps_root=eps_root,
+            source="gradient",
+            accumulator_dtype=nu_dtype,
         ),
     )
 
@@ -65,13 +76,16 @@ def scale_by_amsgrad(
     mu_dtype: DTypeLike | None = None,
     bias_correction_mu: bool = True,
     bias_correction_nu: bool = True,
+    *,
+    nu_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""AMSGrad's direction: Adam with the running maximum of the second moment.
 
     $$u_t = \frac{\hat m_t}{\sqrt{\max_{s\le t}\hat\nu_s + \epsilon_\text{root}} + \epsilon}
     = \texttt{chain(ema(}\beta_1\texttt{), scale\_by\_max\_rms(}\beta_2\texttt{))}$$
 
-    Args as in :func:`scale_by_adam`; ``bias_correction_mu``/``bias_correction_nu`` turn the
+    Args as in :func:`scale_by_adam` (``nu_dtype`` is the dtype of $\nu$ and of its
+    maximum); ``bias_correction_mu``/``bias_correction_nu`` turn the
     corrections off (the paper has none; Optax and PyTorch correct both).
 
     Returns:
@@ -88,17 +102,31 @@ def scale_by_amsgrad(
     """
     return chain(
         ema(b1, debias=bias_correction_mu, accumulator_dtype=mu_dtype),
-        scale_by_max_rms(b2, eps, eps_root, bias_correction=bias_correction_nu, source="gradient"),
+        scale_by_max_rms(
+            b2,
+            eps,
+            eps_root,
+            bias_correction=bias_correction_nu,
+            source="gradient",
+            accumulator_dtype=nu_dtype,
+        ),
     )
 
 
 def scale_by_adamax(
-    b1: Scalar = 0.9, b2: Scalar = 0.999, eps: Scalar = 1e-8
+    b1: Scalar = 0.9,
+    b2: Scalar = 0.999,
+    eps: Scalar = 1e-8,
+    *,
+    mu_dtype: DTypeLike | None = None,
+    nu_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""Adamax's direction: the debiased first moment over a weighted infinity norm.
 
     $$u_t = \frac{\hat m_t}{\max(\beta_2 \nu_{t-1}, |g_t| + \epsilon)}
     = \texttt{chain(ema(}\beta_1\texttt{), scale\_by\_infinity\_norm(}\beta_2\texttt{))}$$
+
+    ``mu_dtype``/``nu_dtype``: the dtypes of $m$ and $\nu$, as in :func:`scale_by_adam`.
 
     Returns:
       A chain of :func:`gradtx.ema` and :func:`gradtx.scale_by_infinity_norm`.
@@ -113,8 +141,8 @@ def scale_by_adamax(
       -1.0
     """
     return chain(
-        ema(b1, debias=True),
-        scale_by_infinity_norm(b2, eps, source="gradient"),
+        ema(b1, debias=True, accumulator_dtype=mu_dtype),
+        scale_by_infinity_norm(b2, eps, source="gradient", accumulator_dtype=nu_dtype),
     )
 
 

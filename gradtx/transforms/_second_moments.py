@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _tree, _validate
-from gradtx._base import GradientTransformation, Scalar, check_state_type
+from gradtx._base import DTypeLike, GradientTransformation, Scalar, check_state_type
 from gradtx.transforms._adaptive import second_moment_step, statistic_source
 from gradtx.transforms._momentum import ema_scalars
 
@@ -41,11 +41,13 @@ class SecondMomentState(NamedTuple):
     nu: Any
 
 
-def _second_moment_transform(who, initial, step_fn, scalars_fn, source):
+def _second_moment_transform(who, initial, step_fn, scalars_fn, source, accumulator_dtype):
     """A preconditioner from ``step_fn(u, g, nu, s) -> (u, nu)``; ``s = scalars_fn(count)``."""
+    accumulator_dtype = _validate.check_dtype("accumulator_dtype", accumulator_dtype)
 
     def init(params):
-        return SecondMomentState(_tree.zero_count(), _tree.full_like(params, initial, real=True))
+        nu = _tree.full_like(params, initial, accumulator_dtype, real=True)
+        return SecondMomentState(_tree.zero_count(), nu)
 
     def update(updates, state, params=None, **extra):
         del params
@@ -73,6 +75,7 @@ def scale_by_belief_rms(
     bias_correction: bool = True,
     *,
     source: str = "gradient",
+    accumulator_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""Divide by the root of the second moment of the *prediction error* (AdaBelief).
 
@@ -95,6 +98,7 @@ def scale_by_belief_rms(
       bias_correction: divide $s_t$ by $1-\beta^t$.
       source: ``"gradient"`` (the chain's input, the default: with ``"updates"`` the
         prediction error of the input against itself is zero).
+      accumulator_dtype: dtype of the stored statistic, as in :func:`gradtx.scale_by_rms`.
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with a :class:`SecondMomentState`.
@@ -119,7 +123,9 @@ def scale_by_belief_rms(
         return m / (jnp.sqrt(nu_hat) + s.eps), nu
 
     scalars = lambda count: ema_scalars(decay, count, eps=eps, eps_root=eps_root)
-    return _second_moment_transform("scale_by_belief_rms", 0.0, step, scalars, source)
+    return _second_moment_transform(
+        "scale_by_belief_rms", 0.0, step, scalars, source, accumulator_dtype
+    )
 
 
 def scale_by_additive_rms(
@@ -130,6 +136,7 @@ def scale_by_additive_rms(
     bias_correction: bool = True,
     *,
     source: str = "updates",
+    accumulator_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""Divide by the root of Yogi's additively updated second moment.
 
@@ -149,6 +156,7 @@ def scale_by_additive_rms(
       initial_accumulator_value: $\nu_0 \ge 0$.
       bias_correction: divide $\nu_t$ by $1-\beta^t$.
       source: ``"updates"`` (this member's input) or ``"gradient"`` (the chain's input).
+      accumulator_dtype: dtype of the stored statistic, as in :func:`gradtx.scale_by_rms`.
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with a :class:`SecondMomentState`.
@@ -179,7 +187,12 @@ def scale_by_additive_rms(
 
     scalars = lambda count: ema_scalars(decay, count, eps=eps, eps_root=eps_root)
     return _second_moment_transform(
-        "scale_by_additive_rms", initial_accumulator_value, step, scalars, source
+        "scale_by_additive_rms",
+        initial_accumulator_value,
+        step,
+        scalars,
+        source,
+        accumulator_dtype,
     )
 
 
@@ -250,6 +263,7 @@ def scale_by_rectified_rms(
     threshold: Scalar = 5.0,
     *,
     source: str = "updates",
+    accumulator_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""Adam's denominator, rectified: used only once its variance is tractable (RAdam).
 
@@ -270,6 +284,7 @@ def scale_by_rectified_rms(
       threshold: $\tau$, the smallest $\rho_t$ that is rectified (the paper: 4; its code
         and Optax: 5).
       source: ``"updates"`` (this member's input) or ``"gradient"`` (the chain's input).
+      accumulator_dtype: dtype of the stored statistic, as in :func:`gradtx.scale_by_rms`.
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with a :class:`SecondMomentState`.
@@ -297,4 +312,6 @@ def scale_by_rectified_rms(
         rectified = s.r * u / (jnp.sqrt(nu / s.correction + s.eps_root) + s.eps)
         return jnp.where(s.apply > 0, rectified, u), nu
 
-    return _second_moment_transform("scale_by_rectified_rms", 0.0, step, scalars, source)
+    return _second_moment_transform(
+        "scale_by_rectified_rms", 0.0, step, scalars, source, accumulator_dtype
+    )

@@ -1,12 +1,14 @@
 """Training-safety wrappers: clipping, non-finite protection, masks and partitions,
-gradient accumulation, flattening, Lookahead, parameter averaging and monitoring, and the
-transforms that wrap another optimizer (SAM, Mechanic, schedule-free). A wrapper never
-imports an optimizer: the aliases built from these wrappers are in :mod:`gradtx.optimizers`.
+gradient accumulation, flattening, quantized state, Lookahead, parameter averaging and
+monitoring, and the transforms that wrap another optimizer (SAM, Mechanic, schedule-free).
+A wrapper never imports an optimizer: the aliases built from these wrappers are in
+:mod:`gradtx.optimizers`.
 
 Each is a :class:`~gradtx.GradientTransformation` with Optax's protocol; a wrapper takes an
 inner transform (gradtx or Optax) and forwards the extra keyword arguments to it.
 """
 
+from gradtx._quantization import QuantizedArray as QuantizedArray
 from gradtx.wrappers._accumulate import ApplyEveryState as ApplyEveryState
 from gradtx.wrappers._accumulate import MultiSteps as MultiSteps
 from gradtx.wrappers._accumulate import MultiStepsState as MultiStepsState
@@ -68,6 +70,11 @@ from gradtx.wrappers._partition import labels_by_path as labels_by_path
 from gradtx.wrappers._partition import masked as masked
 from gradtx.wrappers._partition import multi_transform as multi_transform
 from gradtx.wrappers._partition import partition as partition
+from gradtx.wrappers._quantize_state import QuantizedState as QuantizedState
+from gradtx.wrappers._quantize_state import StateBuffer as StateBuffer
+from gradtx.wrappers._quantize_state import dequantize_state as dequantize_state
+from gradtx.wrappers._quantize_state import moment_rule as moment_rule
+from gradtx.wrappers._quantize_state import quantize_state as quantize_state
 from gradtx.wrappers._sam import SAMState as SAMState
 from gradtx.wrappers._sam import normalize as normalize
 from gradtx.wrappers._schedule_free import ScheduleFreeState as ScheduleFreeState

@@ -24,3 +24,17 @@ if os.environ.get("CI"):
 def dtype(request):
     with precision(request.param) as dt:
         yield dt
+
+
+@pytest.fixture(autouse=True)
+def _x64_is_restored(request):
+    """A test that turns x64 on (or off) must restore it: a leaked setting silently changes
+    the dtypes every later test on the same worker sees."""
+    import jax
+
+    before = jax.config.jax_enable_x64
+    yield
+    after = jax.config.jax_enable_x64
+    if after != before:
+        jax.config.update("jax_enable_x64", before)
+        pytest.fail(f"{request.node.nodeid} left jax_enable_x64={after} (was {before})")

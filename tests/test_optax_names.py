@@ -317,7 +317,7 @@ def test_normalizations_check_their_arguments_and_keep_zero():
 
 def test_optimistic_adam_v2_is_registered_with_live_hyperparameters():
     info = gradtx.OPTIMIZERS["optimistic_adam_v2"]
-    assert info.family == "adam_variants" and {"alpha", "beta"} <= set(info.live_args)
+    assert info.family == "optimistic" and {"alpha", "beta"} <= set(info.live_args)
     tx = gradtx.optimistic_adam_v2(0.1, alpha=0.5)
     state = gradtx.set_hyperparams(tx.init(jnp.zeros(2)), beta=0.25)
     assert float(gradtx.get_hyperparams(state)["beta"]) == 0.25

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from conftest import assert_trees_close, nested_params, precision
+from helpers import assert_trees_close, nested_params, precision
 
 import gradtx
 from gradtx.second_order import (

@@ -39,7 +39,8 @@ class GaLoreDimensionNumbers(NamedTuple):
 class GaLoreState(NamedTuple):
     """Step count, the inner optimizer's state (on the projections) and the projectors.
 
-    A leaf that is not projected has a ``(0, 0)`` projector, as in Optax.
+    A leaf that is not projected has no projector (``None``; Optax keeps a ``(0, 0)`` array,
+    which checkpointers such as Orbax cannot save).
     """
 
     count: jax.Array
@@ -155,8 +156,7 @@ def scale_by_galore(
         projectors, proxies = [], []
         for p, d in zip(leaves, dims):
             if p is None or d is None:
-                empty = None if p is None else jnp.zeros((0, 0), p.dtype)
-                projectors.append(empty)
+                projectors.append(None)
                 proxies.append(None if p is None else jnp.zeros_like(p))
                 continue
             p_shape, r_shape, _ = _shapes(p.shape, d, rank)

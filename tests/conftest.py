@@ -44,4 +44,6 @@ def _x64_is_restored(request):
     after = jax.config.jax_enable_x64
     if after != before:
         jax.config.update("jax_enable_x64", before)
-        warnings.warn(f"{request.node.nodeid} left jax_enable_x64={after} (was {before})")
+        warnings.warn(
+            f"{request.node.nodeid} left jax_enable_x64={after} (was {before})", stacklevel=2
+        )

@@ -135,3 +135,8 @@ BAD_PRIMITIVES: list[tuple[Any, dict[str, Any], str]] = [
     (orthogonal.scale_by_muon, {"beta": 1.5}, r"beta must be in \[0, 1\)"),
     (orthogonal.scale_by_shape, {"consistent_rms": float("nan")}, "consistent_rms must be in"),
 ]
+
+# Extreme gradients (tests/test_extremes.py): Muon sends vectors, like that test's (4,) one,
+# to its Adam (NAdamW) fallback, whose ν is inf at |g| = 1e30. (Matrices freeze too, as in
+# Optax: Newton-Schulz on G / |G|_F is scale-free, but |G|_F overflows and G / inf = 0.)
+EXTREMES = {"muon": {"squares"}}

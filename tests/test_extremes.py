@@ -4,8 +4,9 @@ complex parameters, empty arrays, ``None``, integer and boolean leaves.
 What each optimizer does with extreme gradients is a property of its algorithm in float32,
 written down as tags in ``EXTREMES`` of its family's cases module (``tests/cases/<family>.py``,
 the tags explained below; also in ``docs/reliability.md``); the tests assert exactly that
-behaviour. An optimizer without an entry must take finite steps of lr x O(1) against g. Where the algorithm itself overflows, the test that asks for a sane step is
-an ``xfail`` with the reason, next to a passing test of what actually happens.
+behaviour. An optimizer without an entry must take finite steps of lr x O(1) against g.
+Where the algorithm itself overflows, the test that asks for a sane step is an ``xfail`` with
+the reason, next to a passing test of what actually happens.
 """
 
 from __future__ import annotations

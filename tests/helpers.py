@@ -147,3 +147,14 @@ def solve(tx, loss, w0, steps: int, with_value: bool):
         return (gradtx.apply_updates(w, u), s), None
 
     return fast_jit(lambda w: jax.lax.scan(body, (w, tx.init(w)), None, length=steps)[0][0])(w0)
+
+
+def factory_ids(rows) -> list[str]:
+    """Test ids ``name-i`` for table rows whose first item is a function: the i-th row of it."""
+    seen: dict[str, int] = {}
+    ids = []
+    for row in rows:
+        name = row[0].__name__
+        seen[name] = seen.get(name, -1) + 1
+        ids.append(f"{name}-{seen[name]}")
+    return ids

@@ -158,3 +158,27 @@ def factory_ids(rows) -> list[str]:
         seen[name] = seen.get(name, -1) + 1
         ids.append(f"{name}-{seen[name]}")
     return ids
+
+
+def run_jitted(tx, params, grads, **extra):
+    """(updates, params) after each step of one jitted step (compiled with the battery's
+    faster options); ``extra`` may hold the objective."""
+
+    def step(g, s, p):
+        u, s = tx.update(g, s, p, **extra)
+        return u, s, gradtx.apply_updates(p, u)
+
+    state, out = tx.init(params), []
+    step = jax.jit(step).lower(grads[0], state, params).compile(FAST_COMPILE)
+    for g in grads:
+        u, state, params = step(g, state, params)
+        out.append((u, params))
+    return out
+
+
+def assert_run_close(ours, theirs, params, rtol):
+    """Params within ``rtol`` of the largest parameter, updates of the largest update."""
+    floor, step_size = tree_max_abs(params), max(tree_max_abs(u) for u, _ in theirs)
+    for t, ((u, p), (u_ref, p_ref)) in enumerate(zip(ours, theirs)):
+        assert_trees_close(p, p_ref, rtol, what=f"step {t} params", floor=floor)
+        assert_trees_close(u, u_ref, rtol, what=f"step {t} updates", floor=step_size)

@@ -109,7 +109,7 @@ CASES: list[Case] = [
     ),
 ]
 # 3000 float64 steps on 0.5 * sum(A w^2): a vector, so muon is its Adam fallback (NAdamW);
-# muon on matrices is in test_contrib.py.
+# muon on matrices is in test_orthogonal.py.
 QUADRATIC: dict[str, tuple[Any, ...]] = {"muon": (0.03, 1e-9)}  # (lr, tol[, kwargs])
 CONVERGENCE: dict[str, tuple[Any, ...]] = {"muon": (0.1, 1e-9, 0.01, 1e-4)}
 BAD: list[tuple[str, dict[str, Any], str]] = [

@@ -160,12 +160,14 @@ def factory_ids(rows) -> list[str]:
     return ids
 
 
-def run_jitted(tx, params, grads, **extra):
-    """(updates, params) after each step of one jitted step (compiled with the battery's
-    faster options); ``extra`` may hold the objective."""
+def run_jitted(tx, params, grads, with_value=False, **extra):
+    """(updates, params) after each step of one jitted step (compiled with :data:`FAST_COMPILE`:
+    cheaper than a scan). ``extra`` goes to every ``update`` (an objective, say); with
+    ``with_value`` also the loss :func:`value_fn` at the current parameters, and the function."""
 
     def step(g, s, p):
-        u, s = tx.update(g, s, p, **extra)
+        more = {"value": value_fn(p), "value_fn": value_fn} if with_value else {}
+        u, s = tx.update(g, s, p, **extra, **more)
         return u, s, gradtx.apply_updates(p, u)
 
     state, out = tx.init(params), []

@@ -88,15 +88,13 @@ def resolve_bounds(bounds: Any, x0: Any) -> tuple[jax.Array, jax.Array]:
     for where, lo, up in zip(paths, lower, upper):
         if isinstance(lo, jax.core.Tracer) or isinstance(up, jax.core.Tracer):
             continue
-        bad = np.asarray(lo, float) > np.asarray(up, float)
-        if bad.any() or np.isinf(np.asarray(lo, float)).any() & (np.asarray(lo) > 0).any():
+        lo, up = np.asarray(lo, float), np.asarray(up, float)
+        bad = (lo > up) | (lo == np.inf) | (up == -np.inf)
+        if bad.any():
             raise ValueError(
-                f"bounds: lower must be <= upper and lower < +inf, upper > -inf; at {where} "
-                f"lower={np.asarray(lo)[bad] if bad.any() else np.asarray(lo)!r}, "
-                f"upper={np.asarray(up)[bad] if bad.any() else np.asarray(up)!r}."
+                f"bounds: at {where} need lower <= upper, lower < inf and upper > -inf; got "
+                f"lower={lo[bad]!r}, upper={up[bad]!r} (where they fail)."
             )
-        if (np.asarray(up, float) == -np.inf).any():
-            raise ValueError(f"bounds: upper at {where} is -inf (no point satisfies it).")
     dtype = ravel_pytree(x0)[0].dtype
     flat = lambda side: jnp.concatenate([jnp.ravel(v).astype(dtype) for v in side])
     return flat(lower), flat(upper)

@@ -21,7 +21,14 @@ values within a few ulps of a bound are put on it). The methods:
   stops at the first bound met ($\alpha_\max$), which then joins the fixed set.
 
 The stopping rule is the projected gradient's: $\|P(x - g) - x\| \le \varepsilon$ (times
-its value at $x_0$ for ``tol_kind="relative"``).
+its value at $x_0$ for ``tol_kind="relative"``). A start outside the box is clipped into it,
+as SciPy does. Newton and Hessian-free are refused (a projected Newton step is not a descent
+direction in general; Bertsekas 1982).
+
+References:
+  Byrd, Lu, Nocedal & Zhu, "A limited memory algorithm for bound constrained optimization",
+  SIAM J. Sci. Comput. 16(5), 1995. Bertsekas, "Projected Newton methods for optimization
+  problems with simple constraints", SIAM J. Control Optim. 20(2), 1982.
 """
 
 from __future__ import annotations
@@ -77,6 +84,13 @@ def resolve_bounds(bounds: Any, x0: Any) -> tuple[jax.Array, jax.Array]:
     leaves are ``None``, scalars or arrays of the leaf's shape; $\pm\infty$ means no bound.
     Raises a ``ValueError`` naming the leaf for a wrong structure or shape, NaN, or
     ``lower > upper`` (checked where the bounds are concrete).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> lo, up = resolve_bounds((0.0, {"a": None, "b": jnp.array([1.0, 2.0])}),
+      ...                         {"a": jnp.zeros(1), "b": jnp.zeros(2)})
+      >>> lo.tolist(), up.tolist()
+      ([0.0, 0.0, 0.0], [inf, 1.0, 2.0])
     """
     if not isinstance(bounds, (tuple, list)) or len(bounds) != 2:
         raise ValueError(f"bounds must be a pair (lower, upper), got {bounds!r}.")

@@ -23,6 +23,13 @@ y^\top y / s^\top y$ of the newest pair:
 Static shapes throughout: the pairs are $(m, n)$ arrays with unused rows zero (their block
 of $M$ is the identity), the free variables a mask, the breakpoint loop a
 :func:`jax.lax.while_loop` over the breakpoints sorted by :func:`jax.numpy.sort`.
+
+References:
+  Byrd, Lu, Nocedal & Zhu, "A limited memory algorithm for bound constrained optimization",
+  SIAM J. Sci. Comput. 16(5), 1995. Zhu, Byrd, Lu & Nocedal, "Algorithm 778: L-BFGS-B",
+  ACM TOMS 23(4), 1997. Morales & Nocedal, "Remark on Algorithm 778", ACM TOMS 38(1), 2011.
+  Byrd, Nocedal & Schnabel, "Representations of quasi-Newton matrices and their use in
+  limited memory methods", Math. Programming 63, 1994.
 """
 
 from __future__ import annotations
@@ -194,7 +201,15 @@ def subspace_point(x, g, lower, upper, xcp, c, free, wt, middle, theta):
 def direction(x, g, lower, upper, mem: LbfgsbMemory, constrained) -> jax.Array:
     r"""The L-BFGS-B search direction $d = \bar x - x$ (:func:`cauchy_point`, then
     :func:`subspace_point`; without bounds and with pairs stored, $x^c = x$ and all
-    variables are free, so $\bar x - x = -B^{-1} g$)."""
+    variables are free, so $\bar x - x = -B^{-1} g$).
+
+    Example (an empty memory, $B = I$: the path $P(x - t g)$ meets both bounds by $t = 1/2$):
+      >>> import jax.numpy as jnp
+      >>> x, g = jnp.zeros(2), jnp.array([1.0, -2.0])
+      >>> lo, up = jnp.full(2, -0.5), jnp.ones(2)
+      >>> direction(x, g, lo, up, init_memory(x, 3), True).tolist()
+      [-0.5, 1.0]
+    """
     wt, middle = compact_form(mem)
     empty = ~jnp.any(wt != 0)  # no pairs, or a refreshed (singular) memory
     xcp, c, free = cauchy_point(x, g, lower, upper, wt, middle, mem.theta)

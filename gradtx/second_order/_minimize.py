@@ -330,24 +330,21 @@ def minimize(
     \|\nabla f(x_k)\| \le \begin{cases}\varepsilon\,\|\nabla f(x_0)\| & \text{relative}\\
     \varepsilon & \text{absolute}\end{cases}$$
 
-    with $\varepsilon$ = ``tol`` and the norm ``norm`` (1, 2 or $\infty$). Each update is
-    called with the extra arguments ``value``, ``grad`` and ``value_fn=fun`` (plus
-    ``extra_args``). After each update the loop reads the state's report
-    (:func:`~gradtx.second_order.report_of`): it counts the reported evaluations and reuses
-    the reported $f$, $\nabla f$ at the new point, or else evaluates them itself.
+    with $\varepsilon$ = ``tol``, norm ``norm``. Each update gets ``value``, ``grad``,
+    ``value_fn=fun`` (and ``extra_args``); the loop counts the evaluations reported by the
+    state (:func:`report_of`) and reuses its $f$, $\nabla f$, or else evaluates them.
 
     ``method`` is ``"gd"`` (steepest descent, zoom line search), ``"lbfgs"``
     (:func:`lbfgs`), ``"cg"`` (:func:`nonlinear_cg`, PR+), ``"newton"`` (:func:`newton`),
-    ``"hessian_free"`` (:func:`hessian_free`), or any gradtx/Optax transform, run with fixed
-    steps (``linesearch=None``) or followed by ``linesearch`` (``"zoom"``, ``"backtracking"``
-    or a transform). A repeated call with the same ``fun`` and method object (or method string)
-    and the same tree structure reuses the compiled loop (``tol`` and ``maxiter`` are inputs).
+    ``"hessian_free"`` (:func:`hessian_free`), or any gradtx/Optax transform, with fixed
+    steps or a ``linesearch`` (``"zoom"``, ``"backtracking"`` or a transform). Repeated calls
+    (same ``fun``, method, tree structure) reuse the compiled loop. With ``bounds``, $x -
+    P(x - \nabla f)$ replaces $\nabla f$ and ``"lbfgs"`` is L-BFGS-B (Byrd et al. 1995).
 
     Eager ``ValueError``: an unknown method; a bad ``tol``/``tol_kind``/``norm``/``maxiter``;
-    non-float or non-finite ``x0`` leaves; ``fun`` not returning a real scalar (by
-    :func:`jax.eval_shape`). A non-finite $f(x_0)$ or $\nabla f(x_0)$ gives ``NONFINITE``, a
-    reported failed search without decrease ``LINESEARCH_FAILED``, and a method reporting its
-    point (a line search, Hessian-free) stops ``STALLED`` after 20 iterations without a new low.
+    non-float or non-finite ``x0`` leaves; ``fun`` not returning a real scalar. Non-finite
+    $f(x_0)$ or $\nabla f(x_0)$ gives ``NONFINITE``, a reported failed search without decrease
+    ``LINESEARCH_FAILED``, a point-reporting method 20 iterations without a new low ``STALLED``.
 
     Args:
       fun: $f$, a function of one pytree returning a real scalar.
@@ -361,13 +358,14 @@ def minimize(
       extra_args: more extra arguments for ``update`` (callables, e.g. ``model_fn`` and
         ``loss_of_outputs`` for Hessian-free's Gauss–Newton products).
       return_state: also return the transform's final state (``MinimizeResult.state``).
-      bounds: ``(lower, upper)`` for ``"lbfgs"`` (L-BFGS-B), ``"gd"``, ``"cg"`` (``_bounds.py``).
+      bounds: ``(lower, upper)``: ``None``, scalars or pytrees like ``x0``; ``x0`` is clipped.
 
     Returns:
       A :class:`MinimizeResult`.
 
     References:
-      Nocedal & Wright, "Numerical Optimization", 2nd ed., Springer 2006.
+      Nocedal & Wright, "Numerical Optimization", 2nd ed., Springer 2006. Byrd, Lu, Nocedal
+      & Zhu, "A limited memory algorithm for bound constrained optimization", SISC 1995.
 
     Example:
       >>> import jax.numpy as jnp
@@ -376,6 +374,8 @@ def minimize(
       >>> r = minimize(f, jnp.array([-1.2, 1.0]), "lbfgs", tol=1e-4)
       >>> bool(r.converged), [round(v, 2) for v in r.x.tolist()], r.message[:9]
       (True, [1.0, 1.0], 'converged')
+      >>> [round(v, 2) for v in minimize(f, jnp.zeros(2), bounds=(-1.5, 0.5)).x.tolist()]
+      [0.5, 0.25]
     """
     _validate.check_nonnegative("tol", tol)
     _validate.check_choice("tol_kind", tol_kind, ("relative", "absolute"))

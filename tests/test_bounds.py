@@ -127,6 +127,19 @@ def test_pytree_bounds_per_leaf():
             np.testing.assert_allclose(float(r.x["c"]), 0.5)
 
 
+@pytest.mark.parametrize("method", ["lbfgs", "cg", "gd"])
+def test_equal_bounds_fix_a_variable(method):
+    with precision("float64"):
+
+        def f(x):
+            return jnp.sum((x - jnp.array([1.0, 2.0, 3.0])) ** 2) + x[0] * x[1]
+
+        box = (jnp.array([0.5, -jnp.inf, 0.0]), jnp.array([0.5, jnp.inf, 2.5]))
+        r = minimize(f, jnp.zeros(3), method, tol=1e-9, tol_kind="absolute", bounds=box)
+        assert bool(r.converged)
+        np.testing.assert_allclose(np.asarray(r.x), [0.5, 1.75, 2.5], atol=1e-9)
+
+
 def test_jit_and_vmap_over_starting_points():
     with precision("float64"):
         box = (jnp.array([-1.5, -0.5]), jnp.array([0.5, 2.0]))

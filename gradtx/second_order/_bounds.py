@@ -41,7 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from gradtx import _tree
+from gradtx import _tree, _vectors
 from gradtx.second_order import _lbfgsb
 from gradtx.second_order._cg import cg_beta
 from gradtx.second_order._zoom import _MAX_STEPS, _Rule, _zoom_search
@@ -274,7 +274,7 @@ def _solve(static, x0, lower, upper, tol, maxiter):
         return jnp.asarray(f).astype(x.dtype), g
 
     f0, g0 = evaluate(x0)
-    gn0 = _tree.norm(projected_gradient(x0, g0, lower, upper), ord)
+    gn0 = _vectors.norm(projected_gradient(x0, g0, lower, upper), ord)
     threshold = tol.astype(x0.dtype) * (gn0 if tol_kind == "relative" else 1)
 
     def status_of(finite, gn, failed, stall, it):
@@ -295,7 +295,7 @@ def _solve(static, x0, lower, upper, tol, maxiter):
         memory = method.update(c.memory, c.x, c.value, c.grad, x, g, d, alpha, a_max, lower, upper)
         memory = jax.tree.map(lambda a, b: jnp.where(ok, a, b), memory, fresh)
         x, f, g = jnp.where(ok, x, c.x), jnp.where(ok, f, c.value), jnp.where(ok, g, c.grad)
-        gn = _tree.norm(projected_gradient(x, g, lower, upper), ord)
+        gn = _vectors.norm(projected_gradient(x, g, lower, upper), ord)
         it = c.iterations + ok.astype(jnp.int32)
         record = f < c.best
         stall = jnp.where(ok, jnp.where(record, 0, c.stall + 1), c.stall).astype(jnp.int32)

@@ -36,7 +36,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradtx import _tree, _validate
+from gradtx import _tree, _validate, _vectors
 from gradtx._base import apply_updates
 from gradtx.second_order import _records
 from gradtx.second_order._records import AcceptedPoint, Report, StepInfo
@@ -165,16 +165,16 @@ def search_inputs(updates, params, extra, who):
     if value is None:
         value, evals = fn(params), 1
     value = jnp.real(jnp.asarray(value))
-    dtype = _tree.result_dtype(updates)
+    dtype = _vectors.result_dtype(updates)
     if jnp.issubdtype(value.dtype, jnp.floating):
         dtype = jnp.promote_types(dtype, value.dtype)
     value = value.astype(dtype)
-    slope = _tree.vdot(grad, updates).astype(dtype)  # grad: the conjugate of jax.grad
+    slope = _vectors.vdot(grad, updates).astype(dtype)  # grad: the conjugate of jax.grad
     return fn, value, grad, slope, evals
 
 
 def _conj(tree: Any) -> Any:
-    return _tree.map_trainable(lambda x: jnp.conj(x) if jnp.iscomplexobj(x) else x, tree)
+    return _vectors.map_trainable(lambda x: jnp.conj(x) if jnp.iscomplexobj(x) else x, tree)
 
 
 def evaluate_on_line(value_fn, params, direction, alpha, dtype):
@@ -184,10 +184,10 @@ def evaluate_on_line(value_fn, params, direction, alpha, dtype):
     of the ascent direction, which a caller conjugates before passing it as ``grad``), so
     the slope is $\operatorname{Re}\sum \nabla f\, d$.
     """
-    trial = apply_updates(params, _tree.scale(alpha, direction))
+    trial = apply_updates(params, _vectors.scale(alpha, direction))
     f, g = jax.value_and_grad(value_fn)(trial)
     f = jnp.asarray(f).astype(dtype)
-    df = _tree.vdot(_conj(g), direction).astype(dtype)
+    df = _vectors.vdot(_conj(g), direction).astype(dtype)
     ok = jnp.isfinite(f) & jnp.isfinite(df)
     return jnp.where(ok, f, jnp.inf), jnp.where(ok, df, jnp.nan), g
 
@@ -203,7 +203,7 @@ def finish_search(state, updates, params, alpha, point, start, failed, steps, ev
     ``point`` is (value, grad, valid), ``start`` ($f(x)$, $\varphi'(0)$), ``evals`` the
     (function, gradient) evaluations and ``errors`` the decrease and curvature errors.
     """
-    dtype = _tree.result_dtype(params)  # the dtype init_search_state chose
+    dtype = _vectors.result_dtype(params)  # the dtype init_search_state chose
     value0, slope0 = start
     value, grad, valid = point
     grad = _tree.cast_like(grad, state.point.grad)
@@ -219,7 +219,7 @@ def finish_search(state, updates, params, alpha, point, start, failed, steps, ev
         jnp.asarray(steps, jnp.int32),
         *(e.astype(dtype) for e in errors),
     )
-    return _tree.scale(alpha, updates), new
+    return _vectors.scale(alpha, updates), new
 
 
 def as_scalars(dtype, *values):

@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gradtx import _tree, _validate
+from gradtx import _validate, _vectors
 from gradtx._base import GradientTransformation, apply_updates, chain
 from gradtx.second_order import _records
 from gradtx.second_order._bounds import minimize_bounded
@@ -230,7 +230,7 @@ def _solve(static: _Static, x0: Any, tol: jax.Array, maxiter: jax.Array) -> Mini
     extra = dict(extra_items)
     vg = jax.value_and_grad(fun)
     f0, g0 = vg(x0)
-    gn0 = _tree.norm(g0, ord).astype(f0.dtype)
+    gn0 = _vectors.norm(g0, ord).astype(f0.dtype)
     threshold = tol.astype(f0.dtype) * (gn0 if tol_kind == "relative" else 1)
 
     def status_of(finite, gn, failed, stall, it):
@@ -257,15 +257,15 @@ def _solve(static: _Static, x0: Any, tol: jax.Array, maxiter: jax.Array) -> Mini
         counts = counts + jnp.stack([fresh, fresh, 0, 0]).astype(jnp.int32)
         failed = False if report is None else report.failed
         decreased = value < c.value
-        gn = _tree.norm(grad, ord).astype(c.value.dtype)
-        finite = jnp.isfinite(value) & _tree.all_finite(grad) & _tree.all_finite(x)
+        gn = _vectors.norm(grad, ord).astype(c.value.dtype)
+        finite = jnp.isfinite(value) & _vectors.all_finite(grad) & _vectors.all_finite(x)
         record = value < c.best
         stall = jnp.where(record, 0, c.stall + 1).astype(jnp.int32)
         if point is None:  # fixed steps need not decrease f: no stall rule
             stall = jnp.zeros_like(stall)
         it = c.iterations + 1
         status = status_of(finite, gn, failed & ~decreased, stall, it)
-        keep = lambda new, old: _tree.where(finite, new, old)
+        keep = lambda new, old: _vectors.where(finite, new, old)
         return _Carry(
             keep(x, c.x),
             jnp.where(finite, value, c.value),
@@ -280,7 +280,7 @@ def _solve(static: _Static, x0: Any, tol: jax.Array, maxiter: jax.Array) -> Mini
         )
 
     zero = jnp.zeros([], jnp.int32)
-    finite0 = jnp.isfinite(f0) & _tree.all_finite(g0)
+    finite0 = jnp.isfinite(f0) & _vectors.all_finite(g0)
     init = _Carry(
         x0,
         f0,

@@ -36,7 +36,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradtx import _tree, _validate, _vectors
+from gradtx import _extra, _tree, _validate, _vectors
 from gradtx._base import apply_updates
 from gradtx.second_order import _records
 from gradtx.second_order._records import AcceptedPoint, Report, StepInfo
@@ -152,13 +152,17 @@ def search_inputs(updates, params, extra, who):
     """The objective at ``params`` (with its extra arguments bound): value, grad, slope."""
     value_fn = extra.get("value_fn")
     if value_fn is None or not callable(value_fn):
-        raise ValueError(f"{who} needs the extra argument value_fn=f (a callable f(params)).")
+        raise _extra.MissingExtraArgError(
+            f"{who} needs the extra argument value_fn=f (a callable f(params))."
+        )
     if params is None:
         raise ValueError(f"{who} needs params (the point the search starts from).")
     grad = extra.get("grad")
     grad = extra.get("gradient") if grad is None else grad
     if grad is None:
-        raise ValueError(f"{who} needs the extra argument grad= (the gradient at params).")
+        raise _extra.MissingExtraArgError(
+            f"{who} needs the extra argument grad= (the gradient at params)."
+        )
     kwargs = value_fn_kwargs(value_fn, extra, who)
     fn = (lambda p: value_fn(p, **kwargs)) if kwargs else value_fn
     value, evals = extra.get("value"), 0

@@ -108,7 +108,7 @@ NOT_MOMENTS = {
     "schedule_free_adamw": {"z"},
     "schedule_free_sgd": {"z"},
 }
-DTYPE_ARGS = ("mu_dtype", "nu_dtype", "accumulator_dtype")
+DTYPE_ARGS = ("mu_dtype", "nu_dtype", "accumulator_dtype", "dtype_momentum")
 
 
 def _dtype_args(info) -> list[str]:

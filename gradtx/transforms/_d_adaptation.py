@@ -78,7 +78,7 @@ def _d_adaptation(who, learning_rate, betas, eps, estim_lr0, weight_decay, prodi
     def init(params):  # float16 rounds the d-scaled statistics (1e-6 g) to 0: float32 for those
         f32 = lambda p: jnp.float32 if getattr(p, "dtype", None) == jnp.float16 else None
         z = lambda dt, r=False: jax.tree.map(
-            lambda p: _tree.zeros_like(p, dt or f32(p), real=r), params
+            lambda p: _tree.zeros_like(p, f32(p) if dt is None else dt, real=r), params
         )
         m, v, s = z(mu_dtype), z(nu_dtype, True), z(mu_dtype)
         start = _tree.copy_trainable(params) if prodigy else jax.tree.map(lambda _: None, m)

@@ -107,6 +107,7 @@ NOT_MOMENTS = {
     "sam": {"cache"},
     "schedule_free_adamw": {"z"},
     "schedule_free_sgd": {"z"},
+    "vsgd": {"mean", "tau"},
 }
 DTYPE_ARGS = ("mu_dtype", "nu_dtype", "accumulator_dtype", "dtype_momentum")
 

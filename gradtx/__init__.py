@@ -10,6 +10,7 @@ from gradtx import utils as utils
 from gradtx import wrappers as wrappers
 from gradtx._base import EmptyState as EmptyState
 from gradtx._base import GradientTransformation as GradientTransformation
+from gradtx._base import GradientTransformationExtraArgs as GradientTransformationExtraArgs
 from gradtx._base import OptState as OptState
 from gradtx._base import Params as Params
 from gradtx._base import Updates as Updates
@@ -19,6 +20,7 @@ from gradtx._base import identity as identity
 from gradtx._base import named_chain as named_chain
 from gradtx._base import set_to_zero as set_to_zero
 from gradtx._base import stateless as stateless
+from gradtx._base import with_extra_args_support as with_extra_args_support
 from gradtx._inject import InjectState as InjectState
 from gradtx._inject import get_hyperparams as get_hyperparams
 from gradtx._inject import inject_hyperparams as inject_hyperparams

@@ -79,6 +79,23 @@ class GradientTransformation(NamedTuple):
     update: TransformUpdateFn
 
 
+class GradientTransformationExtraArgs(GradientTransformation):
+    """Optax's name for a transform whose ``update`` takes extra keyword arguments.
+
+    Every gradtx transform's ``update`` takes ``**extra`` (``value``, ``grad``,
+    ``value_fn``, ...), so this adds nothing to :class:`GradientTransformation`; it exists so
+    that ``isinstance(tx, GradientTransformationExtraArgs)`` holds where it holds in Optax:
+    :func:`chain`, :func:`named_chain`, :func:`gradtx.inject_hyperparams` and
+    :func:`with_extra_args_support` return one.
+
+    Example:
+      >>> import gradtx
+      >>> tx = gradtx.chain(gradtx.clip(1.0), gradtx.scale(-0.1))
+      >>> isinstance(tx, gradtx.GradientTransformationExtraArgs)
+      True
+    """
+
+
 class EmptyState(NamedTuple):
     """The state of a stateless transform."""
 
@@ -108,6 +125,32 @@ def as_transform(tx: GradientTransformation, where: str) -> GradientTransformati
         return update(updates, state, params)
 
     return GradientTransformation(init, update_without_extra)
+
+
+def with_extra_args_support(tx: Any) -> GradientTransformationExtraArgs:
+    r"""Return ``tx`` as a transform whose ``update`` accepts (and ignores) extra arguments.
+
+    $$\texttt{update}(u, s, p, \ldots) = \texttt{tx.update}(u, s, p)$$
+
+    A transform whose ``update`` takes ``**extra`` already (gradtx's, Optax's
+    ``GradientTransformationExtraArgs``) keeps its function; one that does not (a
+    hand-written ``update(updates, state, params=None)``) is wrapped so that it ignores the
+    extra keyword arguments. Optax's name and behaviour.
+
+    Args:
+      tx: any object with ``init`` and ``update`` (gradtx or Optax).
+
+    Returns:
+      A :class:`GradientTransformationExtraArgs` with the same ``init``.
+
+    Example:
+      >>> import jax.numpy as jnp, gradtx
+      >>> plain = gradtx.GradientTransformation(lambda p: (), lambda u, s, p=None: (u, s))
+      >>> tx = gradtx.with_extra_args_support(plain)
+      >>> tx.update(jnp.ones(1), (), value=3.0)[0].tolist()
+      [1.0]
+    """
+    return GradientTransformationExtraArgs(*as_transform(tx, "with_extra_args_support"))
 
 
 def _check_members_state(state: Any, n: int, keys: tuple | None, who: str) -> None:
@@ -141,7 +184,8 @@ def chain(*transforms: Any) -> GradientTransformation:
       *transforms: the members, applied left to right.
 
     Returns:
-      A :class:`GradientTransformation` whose state is the tuple of member states.
+      A :class:`GradientTransformationExtraArgs` (a :class:`GradientTransformation`, as in
+      Optax) whose state is the tuple of member states.
 
     Example:
       >>> import jax.numpy as jnp, gradtx
@@ -192,7 +236,7 @@ def _chain_of(members, keys, who) -> GradientTransformation:
             new_states.append(s)
         return updates, tuple(new_states) if keys is None else dict(zip(keys, new_states))
 
-    return GradientTransformation(init, update)
+    return GradientTransformationExtraArgs(init, update)
 
 
 def identity() -> GradientTransformation:

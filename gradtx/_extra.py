@@ -15,7 +15,9 @@ given these keyword arguments (the names are Optax's where Optax has them):
   ``preconditioner_diag`` -- a diagonal for Hessian-free's inner CG.
 
 A transform that needs one of them reads it with :func:`require` (or :func:`require_params`)
-so that its absence raises the same clear ``ValueError`` everywhere.
+so that its absence raises the same clear error everywhere: a
+:class:`MissingExtraArgError`, which is a ``ValueError`` (gradtx's convention) and a
+``TypeError`` (what Optax raises, a missing keyword-only argument of ``update``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,15 @@ _HOW = {
 }
 
 
+class MissingExtraArgError(TypeError, ValueError):
+    """An extra argument that ``update`` needs was not given.
+
+    Both a ``ValueError`` (gradtx's error for bad input) and a ``TypeError`` (Optax declares
+    such arguments keyword-only, so Python raises ``TypeError``): code written for either
+    library catches it.
+    """
+
+
 def require_params(params: Any, who: str) -> Any:
     """``params``, or a ``ValueError`` saying that ``who`` needs them."""
     if params is None:
@@ -43,5 +54,5 @@ def require(extra: dict[str, Any], name: str, who: str) -> Any:
     value = extra.get(name)
     if value is None:
         how = _HOW.get(name, f"update(updates, state, params, {name}=...)")
-        raise ValueError(f"{who} needs the extra argument `{name}`: call {how}.")
+        raise MissingExtraArgError(f"{who} needs the extra argument `{name}`: call {how}.")
     return value

@@ -25,7 +25,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradtx import _hyper, _tree, _validate
-from gradtx._base import GradientTransformation, check_state_type
+from gradtx._base import (
+    GradientTransformation,
+    GradientTransformationExtraArgs,
+    check_state_type,
+)
 
 
 class InjectState(NamedTuple):
@@ -53,6 +57,31 @@ class InjectState(NamedTuple):
         """Optax's name for the states of the schedules (``None`` for a schedule of the
         step, which reads ``count``)."""
         return dict(self.scheduled)
+
+    # Optax's layout. An Optax alias's state is its chain's state (``optax.sgd(0.1, 0.9)``
+    # gives ``(TraceState, EmptyState)``), and code reads it as ``state[0].trace``; a gradtx
+    # optimizer's state is this NamedTuple *around* its chain's state. Indexing and unknown
+    # attributes therefore reach ``inner_state``, so ``state[0]``, ``state["name"]`` and
+    # ``state.m`` read what they read in Optax. The pytree, iteration and unpacking are the
+    # NamedTuple's own five fields (checkpoints keep their layout); ``count``,
+    # ``hyperparams`` and ``inner_state`` keep their meaning.
+
+    def __getitem__(self, key: Any) -> Any:
+        """``state[key]`` is ``state.inner_state[key]`` (Optax's alias layout)."""
+        return tuple.__getitem__(self, 3)[key]
+
+    def __getattr__(self, name: str) -> Any:
+        """An attribute that is not a field is read from ``inner_state`` (e.g. ``state.m``
+        of :func:`gradtx.mechanize`, as on Optax's ``MechanicState``)."""
+        if name.startswith("_"):  # copy, pickle and NamedTuple internals: not forwarded
+            raise AttributeError(name)
+        try:
+            return getattr(tuple.__getitem__(self, 3), name)
+        except AttributeError:
+            raise AttributeError(
+                f"InjectState has no field {name!r} and neither has its inner_state "
+                f"({type(tuple.__getitem__(self, 3)).__name__})"
+            ) from None
 
 
 def _name(factory: Any) -> str:
@@ -221,7 +250,7 @@ def inject_hyperparams(
             new_state = InjectState(count, values, scheduled, inner, state.rules)
             return updates, new_state
 
-        return GradientTransformation(init, update)
+        return GradientTransformationExtraArgs(init, update)
 
     try:  # the annotations as objects (``ScalarOrSchedule``), not strings: Optax's tests and
         # editors read them from the public factory's signature

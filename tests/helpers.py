@@ -147,3 +147,40 @@ def solve(tx, loss, w0, steps: int, with_value: bool):
         return (gradtx.apply_updates(w, u), s), None
 
     return fast_jit(lambda w: jax.lax.scan(body, (w, tx.init(w)), None, length=steps)[0][0])(w0)
+
+
+def factory_ids(rows) -> list[str]:
+    """Test ids ``name-i`` for table rows whose first item is a function: the i-th row of it."""
+    seen: dict[str, int] = {}
+    ids = []
+    for row in rows:
+        name = row[0].__name__
+        seen[name] = seen.get(name, -1) + 1
+        ids.append(f"{name}-{seen[name]}")
+    return ids
+
+
+def run_jitted(tx, params, grads, with_value=False, **extra):
+    """(updates, params) after each step of one jitted step (compiled with :data:`FAST_COMPILE`:
+    cheaper than a scan). ``extra`` goes to every ``update`` (an objective, say); with
+    ``with_value`` also the loss :func:`value_fn` at the current parameters, and the function."""
+
+    def step(g, s, p):
+        more = {"value": value_fn(p), "value_fn": value_fn} if with_value else {}
+        u, s = tx.update(g, s, p, **extra, **more)
+        return u, s, gradtx.apply_updates(p, u)
+
+    state, out = tx.init(params), []
+    step = jax.jit(step).lower(grads[0], state, params).compile(FAST_COMPILE)
+    for g in grads:
+        u, state, params = step(g, state, params)
+        out.append((u, params))
+    return out
+
+
+def assert_run_close(ours, theirs, params, rtol):
+    """Params within ``rtol`` of the largest parameter, updates of the largest update."""
+    floor, step_size = tree_max_abs(params), max(tree_max_abs(u) for u, _ in theirs)
+    for t, ((u, p), (u_ref, p_ref)) in enumerate(zip(ours, theirs)):
+        assert_trees_close(p, p_ref, rtol, what=f"step {t} params", floor=floor)
+        assert_trees_close(u, u_ref, rtol, what=f"step {t} updates", floor=step_size)

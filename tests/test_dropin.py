@@ -6,6 +6,7 @@ Each test is one bug that Optax's test suite (run against gradtx by
 
 from __future__ import annotations
 
+import cases
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -17,9 +18,7 @@ import gradtx
 PARAMS = {"w": jnp.ones((3, 4)), "b": jnp.ones(4), "s": jnp.ones(())}
 
 
-@pytest.mark.parametrize(
-    "name", sorted(n for n, info in gradtx.OPTIMIZERS.items() if not info.per_example)
-)
+@pytest.mark.parametrize("name", cases.NAMES)
 def test_every_state_can_be_donated(name):
     """No two state leaves (or a state leaf and a parameter) share a buffer, so a jitted step
     with ``donate_argnums`` accepts the state (schedule-free's two scalar zeros did not)."""

@@ -50,10 +50,29 @@ def _ids(table):
     return [f"{getattr(f, '__name__', f)}-{sorted(k)[-1]}" for f, k, _ in table]
 
 
+def _set_hyperparams(name, kwargs):
+    """Set ``kwargs`` on the state of the optimizer's documented example, all at once."""
+    info = gradtx.OPTIMIZERS[name]
+    state = info.factory(**info.example).init({"w": jnp.ones((3, 2))})
+    if not all(k in state.hyperparams and isinstance(v, int | float) for k, v in kwargs.items()):
+        pytest.skip("not every argument is a live hyperparameter given a number")
+    names = gradtx.get_hyperparams(state)  # a wrapped optimizer's own are qualified: "/eps"
+    gradtx.set_hyperparams(state, **{k if k in names else f"/{k}": v for k, v in kwargs.items()})
+
+
+ROUTES = {
+    "constructor": lambda name, kwargs: OPT[name](**kwargs),
+    "inject_hyperparams": lambda name, kwargs: gradtx.inject_hyperparams(OPT[name])(**kwargs),
+    "set_hyperparams": _set_hyperparams,
+}
+
+
+@pytest.mark.parametrize("route", ROUTES)
 @pytest.mark.parametrize("name, kwargs, match", cases.BAD, ids=_ids(cases.BAD))
-def test_bad_hyperparameters_raise_clear_value_errors(name, kwargs, match):
+def test_bad_hyperparameters_raise_clear_value_errors(name, kwargs, match, route):
+    """The same error, with the argument's name and range, whichever way the value arrives."""
     with pytest.raises(ValueError, match=match):
-        OPT[name](**kwargs)
+        ROUTES[route](name, kwargs)
 
 
 @pytest.mark.parametrize("fn, kwargs, match", BAD_PRIMITIVES, ids=_ids(BAD_PRIMITIVES))

@@ -2,9 +2,11 @@
 complex parameters, empty arrays, ``None``, integer and boolean leaves.
 
 What each optimizer does with extreme gradients is a property of its algorithm in float32,
-written down in the tables below (and in ``docs/reliability.md``); the tests assert exactly
-that behaviour. Where the algorithm itself overflows, the test that asks for a sane step is
-an ``xfail`` with the reason, next to a passing test of what actually happens.
+written down as tags in ``EXTREMES`` of its family's cases module (``tests/cases/<family>.py``,
+the tags explained below; also in ``docs/reliability.md``); the tests assert exactly that
+behaviour. An optimizer without an entry must take finite steps of lr x O(1) against g.
+Where the algorithm itself overflows, the test that asks for a sane step is an ``xfail`` with
+the reason, next to a passing test of what actually happens.
 """
 
 from __future__ import annotations
@@ -24,104 +26,48 @@ IDS = [c.name for c in CASES]
 STEPS = 20
 DIRECTION = np.array([1.0, -1.0, 0.5, -2.0])  # gradient = scale * DIRECTION, every step
 
-# Optimizers whose update is linear in the gradient: |Δw| = lr |g| x (a momentum factor).
-LINEAR = {"gd", "sgd", "heavy_ball", "ema_momentum"}
-# Schedule-free SGD is SGD on z, handed back at y = b1 x + (1 - b1) z with x the average of z:
-# after 20 equal steps y = (0.9 * 10.5 + 0.1 * 20) lr g, a factor 0.57 per step.
-LINEAR |= {"schedule_free_sgd"}
-# Gain adaptation multiplies g by per-weight gains that only see signs: Hinton's local gains
-# (+0.05 per agreeing step, clipped to [0.1, 10]) average 1.475 over 20 steps; delta-bar-delta
-# adds kappa / lr = 0.2 per step without a bound (Jacobs' rule), 2.9 on average.
-LINEAR |= {"local_gains", "delta_bar_delta"}
-# Optimizers that accumulate g²: at |g| = 1e30, g² = 1e60 overflows float32 (max 3.4e38),
-# the accumulator is +inf and the update m / sqrt(inf) is exactly 0: the parameters freeze.
-# The same happens in Optax and PyTorch; it is the algorithm in float32, not a gradtx bug.
-SQUARES = {"adam", "adamw", "nadam", "nadamw", "amsgrad", "rmsprop", "adagrad", "adadelta"}
-# The other optimizers that do the same: a g² (or a norm, whose square overflows) in the
-# denominator is inf, so the update is exactly 0.
-SQUARES |= {"adabelief", "yogi", "adan", "optimistic_adam", "optimistic_adam_v2", "lamb"}
-SQUARES |= {"novograd", "fromage"}
-SQUARES |= {"adafactor", "sm3", "polyak_sgd"}
-SQUARES |= {"adopt", "ademamix", "simplified_ademamix", "madgrad", "lazy_adam"}
-# Parameter-free methods, all of whose steps are scale-free in exact arithmetic: Prodigy's and
-# D-Adaptation's v (of d² g², of g²), schedule-free AdamW's ν, DoG's sum of |g|² and DoWG's of
-# r² |g|² are inf, their steps exactly 0. Mechanic tunes the scale of its base optimizer (Adam
-# here), which freezes; its own |g| and |x| are norms computed without overflow. COCOB's bet
-# θ (L + R) / (L max(G + L, αL)) has L max(G + L, αL) ~ α |g|² in the denominator: inf, bet 0.
-SQUARES |= {"prodigy", "dadapt_adamw", "schedule_free_adamw", "dog", "dowg", "mechanize"}
-SQUARES |= {"cocob"}
-# The matrix preconditioners accumulate G Gᵀ (Shampoo, SOAP): inf, and the step is 0.
-SQUARES |= {"shampoo", "soap"}
-# MoMo's step min(lr, (f - f*) / |d|²) d: |d|² is inf (formed in the step, not kept), the
-# step 0. GaLore is Adam on its projected gradients (and on vectors, as here).
-SQUARES |= {"momo", "momo_adam", "galore"}
-# Muon sends vectors, like the (4,) one here, to its Adam (NAdamW) fallback, whose ν is inf.
-# (Matrices freeze too, as in Optax: Newton-Schulz on G / |G|_F is scale-free, but |G|_F
-# overflows and G / inf = 0.)
-SQUARES |= {"muon"}
-# vSGD's rate (ḡ² / v̄)(h̄ / q̄): v̄ = C g² is inf, the rate is 0 (not inf / inf = NaN).
-SQUARES |= {"vsgd"}
-# The inf that freezes these is in the state, except for the stateless ones and COCOB, whose
-# overflowing product is formed in the step (its L, G, R and θ are finite).
-NO_INF_KEPT = {"lamb", "fromage", "polyak_sgd", "cocob", "momo"}
-# Clipped: Sophia's step clip(m / max(γ h, ε), ±ρ) is ±ρ = ±1 at |g| = 1e30 (sign-like, lr
-# per step; its Hessian estimate of the linear loss is 0), and m / ε at 1e-30.
-CLIPPED = {"sophia"}
-# Linear at first, then frozen: RAdam's first steps (rho_t <= 5) are momentum SGD, before
-# its g² takes over; LARS's first step has trust ratio 1 (zero weights), then both norms
-# overflow and the ratio is 0, and momentum carries the first step on.
-LINEAR_THEN_FROZEN = {"radam", "lars"}
-# ACProp divides g by the *previous* step's second moment, so its first step, which has none
-# yet, is lr g (measured: a mean factor 1/20 over the 20 steps); then (g - m)² is inf.
-LINEAR_THEN_FROZEN |= {"acprop"}
-LINEAR |= {"optimistic_gradient_descent", "noisy_sgd", "asgd"}
-# SAM with an SGD outer step: every other step is an outer step lr g (the ascent, normalized,
-# is undone by it), so the mean factor is 1/2.
-LINEAR |= {"sam"}
-# Sign-based: the step size does not depend on |g| at all.
-SIGN = {"rprop", "sign_sgd", "signum", "lion"}
-# With |g| = 1e-30 these take no step at all: SM3's accumulator g² underflows to 0, and it
-# skips entries with a zero accumulator; Polyak's |g|² underflows, and a step whose
-# |g|² + eps is below 2.2e-16 is 0 (as in Optax); noisy SGD's step is its noise.
-TINY_NO_STEP = {"sm3", "polyak_sgd"}
-# vSGD's rate has ḡ² / (v̄ + ε), ε = 1e-9: g² underflows, the rate is 0 (it fades from
-# |g| ~ sqrt(ε) down). Prodigy's step γ m / (√v + dε) with m ~ d g: γ m ~ 1e-6 * 3e-7 * 1e-31
-# is below float32's smallest normal, and XLA flushes it to 0.
-TINY_NO_STEP |= {"vsgd", "prodigy"}
-# MoMo's cap (f - f*) / |d|²: at 1e-30 the loss never moves from 1 in float32 and |d|²
-# underflows to 0, a zero denominator, which MoMo (as Optax) turns into no step.
-TINY_NO_STEP |= {"momo", "momo_adam"}
-TINY_NOISE = {"noisy_sgd"}
+
+def _tagged(tag: str) -> set[str]:
+    """The optimizers whose ``EXTREMES`` entry (``tests/cases/<family>.py``) has ``tag``."""
+    return {name for name, tags in cases.EXTREMES.items() if tag in tags}
+
+
+# What each tag of ``cases.EXTREMES`` means (a family's cases module says why its optimizers
+# have theirs; an optimizer with no entry takes finite steps of lr x O(1), against g):
+# linear: the update is linear in the gradient, |Δw| = lr |g| x a momentum-like factor.
+LINEAR = _tagged("linear")
+# squares: the algorithm squares |g| (a moment of g², a squared norm): at |g| = 1e30 that
+# overflows float32 to +inf and the update ∝ 1 / inf is exactly 0, the parameters freeze (the
+# same in Optax and PyTorch: the algorithm in float32, not a gradtx bug). The inf is in the
+# state, except with no_inf_kept: the overflowing product is formed in the step.
+SQUARES = _tagged("squares")
+NO_INF_KEPT = _tagged("no_inf_kept")
+# clipped: the step is clipped to ±lr per coordinate (sign-like at 1e30).
+CLIPPED = _tagged("clipped")
+# linear_then_frozen: the first steps are linear in g, then a g² takes over and freezes.
+LINEAR_THEN_FROZEN = _tagged("linear_then_frozen")
+# sign: the step size does not depend on |g| at all.
+SIGN = _tagged("sign")
+# tiny_no_step: at |g| = 1e-30 no step at all (an underflow to 0 that the algorithm treats as
+# "nothing to do"); tiny_noise: the step at 1e-30 is noise (finite, any sign).
+TINY_NO_STEP = _tagged("tiny_no_step")
+TINY_NOISE = _tagged("tiny_noise")
 # Loss-driven methods read the loss, here the test's linear 1 + g·w: at |g| = 1e30 it
-# overflows float32 once |w| > 3e8 (one step proportional to |g|), at 1e-30 it is exactly 1.
-# The bold driver steps lr s g with a scale s set by the loss (x2 per fall in this case): at
-# 1e-30 the loss never changes, s = 1 (plain GD); at 1e30 the loss is -inf from the first
-# step on, and -inf against -inf counts as a rise (the threshold last + ξ|last| is 0 * inf =
-# NaN): every other step is undone and s halves. Finite and against the gradient.
-LOSS_SCALED = {"bold_driver"}
-# Random search ignores g: a Gaussian step of lr s is kept if it lowers the loss, so at 1e30
-# the loss falls by steps of O(lr) (a coordinate may move against g); at 1e-30 no step
-# changes the loss in float32, none is kept.
-GRADIENT_FREE = {"random_search"}
-# SPSA estimates the slope from two losses, (f(w + cΔ) - f(w - cΔ)) / 2c: it is ∝ |g|, so
-# the first step is ~lr |g|; then both probes overflow and a non-finite difference gives a
-# zero estimate (no step). At 1e-30 both losses are 1: slope 0, no step.
-NAN_PENDING: dict[str, str] = {}
-TINY_NO_STEP |= {"random_search", "spsa"}
-# The methods that read only the loss: a step lowers it, but single coordinates may move
-# against the gradient (random directions; SPSA's estimate (g·Δ) Δ).
-LOSS_ONLY = GRADIENT_FREE | {"spsa"}
-# Steps relative to the weights' norm (trust ratios, Adafactor's relative step size): from
-# w = 0 they take tiny steps, so the float16 / complex training runs start them at w = 0.5.
-RELATIVE = {"lamb", "lars", "fromage", "adafactor"}
-# Rates for the training runs where the test case's rate is for another problem.
-TRAIN_RATE = {"lars": 1.0}
-# Parameter-free methods whose first steps are d0 ~ 1e-6 and grow geometrically: from w = 0
-# they barely move in 20 steps at their defaults. The float16 / complex training runs use the
-# registry's ``example`` settings (those that train the case study in bfloat16; Prodigy's
-# d0 = 1e-3, DoG's r_eps = 1e-3, Mechanic's Adam(1) base) and WARM_UP_STEPS steps.
-WARM_UP = {"prodigy", "dadapt_adamw", "dog", "mechanize"}
+# overflows float32 once |w| > 3e8, at 1e-30 it is exactly 1. loss_scaled: a step lr s g with
+# a scale s set by the loss; loss_only: the method reads only the loss, so a step lowers it
+# but single coordinates may move against g; gradient_free: it ignores g altogether.
+LOSS_SCALED = _tagged("loss_scaled")
+GRADIENT_FREE = _tagged("gradient_free")
+LOSS_ONLY = _tagged("loss_only")
+# relative: steps relative to the weights' norm (trust ratios, Adafactor's relative step
+# size) are tiny from w = 0, so the float16 / complex training runs start them at w = 0.5.
+RELATIVE = _tagged("relative")
+# warm_up: parameter-free methods whose first steps are ~1e-6 and grow geometrically: the
+# float16 / complex training runs use the registry's ``example`` settings (those that train the
+# case study in bfloat16) and WARM_UP_STEPS steps.
+WARM_UP = _tagged("warm_up")
 WARM_UP_STEPS = 50
+NAN_PENDING: dict[str, str] = {}
 # eps = 1e-8 rounds to 0 in float16, so where a gradient entry is exactly 0 an optimizer
 # computing in float16 gets 0 / (sqrt(0) + 0) = NaN (Optax does). gradtx computes half
 # precision in float32, but a state *stored* in float16 can still round: COCOB's L starts at
@@ -292,11 +238,8 @@ def _loss(w, target):
 
 
 def _train_settings(case):
-    """Overrides for the training runs: TRAIN_RATE, or the registry's example (WARM_UP)."""
-    if case.name in WARM_UP:
-        return gradtx.OPTIMIZERS[case.name].example
-    rate = case.extra.get("schedule", "learning_rate")
-    return {rate: TRAIN_RATE[case.name]} if case.name in TRAIN_RATE else {}
+    """Overrides for the training runs: the registry's example for WARM_UP."""
+    return gradtx.OPTIMIZERS[case.name].example if case.name in WARM_UP else {}
 
 
 def _train_steps(case) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -336,3 +338,42 @@ def test_annotations_say_what_each_argument_accepts(name):
     lr = info.hyperparams.get("learning_rate")
     if lr is not None and lr.kind == "live" and not lr.optional:
         assert params["learning_rate"].annotation in (optax.ScalarOrSchedule, optax.Schedule)
+
+
+class _Total(NamedTuple):
+    total: jax.Array
+
+
+class _SumOfLosses:
+    """A stateful schedule whose value is the sum of the losses seen so far."""
+
+    def init(self):
+        return _Total(jnp.zeros([]))
+
+    def update(self, state, **extra):
+        return _Total(state.total + extra["value"])
+
+    def __call__(self, state, **extra):
+        return state.total
+
+
+def test_stateful_schedules_see_the_extra_arguments():
+    tx = gradtx.inject_hyperparams(gradtx.scale)(step_size=_SumOfLosses())
+    params = jnp.ones(2)
+    state = jax.jit(tx.init)(params)
+    step = jax.jit(tx.update)
+    u, state = step(params, state, params, value=jnp.asarray(0.5))
+    np.testing.assert_allclose(u, 0.0)  # the value at the first step is the initial state's
+    u, state = step(params, state, params, value=jnp.asarray(0.25))
+    np.testing.assert_allclose(u, 0.5)
+    assert float(state.hyperparams_states["step_size"].total) == 0.75
+    with pytest.raises(ValueError, match="follows a schedule"):
+        gradtx.set_hyperparams(state, step_size=1.0)
+    # a schedule of the step as a stateful one: the same values
+    wrapped = gradtx.schedules.WrappedSchedule(gradtx.schedules.linear_schedule(1.0, 0.0, 4))
+    s = wrapped.init()
+    for t in range(6):
+        assert float(wrapped(s, value=1.0)) == float(
+            gradtx.schedules.linear_schedule(1.0, 0.0, 4)(t)
+        )
+        s = wrapped.update(s, value=1.0)

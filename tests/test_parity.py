@@ -20,15 +20,14 @@ import numpy as np
 import optax
 import pytest
 from helpers import (
-    FAST_COMPILE,
     RTOL,
     assert_trees_close,
     gradient_stream,
     needs_value,
     nested_params,
     precision,
+    run_jitted,
     tree_max_abs,
-    value_fn,
 )
 
 import gradtx
@@ -41,22 +40,6 @@ STEPS = 50
 
 def _schedule(t):
     return 0.1 * jnp.power(0.97, t) + 0.01 * jnp.sin(0.3 * t) ** 2
-
-
-def run(tx, params, grads, with_value=False):
-    """(updates, params) after each step; one jitted step (cheaper to compile than a scan)."""
-
-    def step(g, s, p):
-        extra = {"value": value_fn(p), "value_fn": value_fn} if with_value else {}
-        u, s = tx.update(g, s, p, **extra)
-        return u, s, gradtx.apply_updates(p, u)
-
-    state, out = tx.init(params), []
-    step = jax.jit(step).lower(grads[0], state, params).compile(FAST_COMPILE)
-    for g in grads:
-        u, state, params = step(g, state, params)
-        out.append((u, params))
-    return out
 
 
 def run_reference(case, params, grads, override):
@@ -149,10 +132,10 @@ def test_parity(case, dtype_name, scheduled):
             params["pair"] = (params["pair"][0], params["pair"][0] + 1)
         grads = gradient_stream(params, STEPS)
         override = {name: _schedule} if scheduled else {}
-        ours = run(case.make(**override), params, grads, needs_value(case))
+        ours = run_jitted(case.make(**override), params, grads, needs_value(case))
         if case.optax_fn is not None and (case.reference is None or dtype == jnp.float64):
             tx = optax_counterpart(case, dtype, override)
-            theirs = run(tx, params, grads, needs_value(case))
+            theirs = run_jitted(tx, params, grads, needs_value(case))
         else:
             theirs = run_reference(case, params, grads, override)
         check_close(case, ours, theirs, params, dtype_name)
@@ -162,7 +145,7 @@ def test_parity(case, dtype_name, scheduled):
 
 def check_against_constant_optax(case, ours, params, grads):
     """Against plain (constant-folded) Optax in float32 the trajectory stays within 2e-5."""
-    theirs = run(case.make_optax(), params, grads, needs_value(case))
+    theirs = run_jitted(case.make_optax(), params, grads, needs_value(case))
     for t, ((_, p), (_, p_ref)) in enumerate(zip(ours, theirs)):
         assert_trees_close(p, p_ref, 2e-5, what=f"step {t} params", floor=tree_max_abs(params))
 

@@ -22,7 +22,12 @@ def test_every_public_optimizer_is_registered_and_tested():
         for name, obj in vars(optimizers_module).items()
         if not name.startswith("_") and inspect.isfunction(obj) and name not in ("optimizer",)
     }
+    missing = {f"{n} (gradtx/optimizers/_{i.family}.py)" for n, i in gradtx.OPTIMIZERS.items()}
+    missing = {m for m in missing if m.split()[0] not in public}
+    assert not missing, f"registered but not in its module's __all__: {sorted(missing)}"
     assert public == set(gradtx.OPTIMIZERS), public ^ set(gradtx.OPTIMIZERS)
+    untested = set(gradtx.OPTIMIZERS) - {c.name for c in cases.CASES}
+    assert not untested, f"no row in tests/cases/<family>.py: {sorted(untested)}"
     assert {c.name for c in cases.CASES} == set(gradtx.OPTIMIZERS)
     for name in gradtx.OPTIMIZERS:
         assert getattr(gradtx, name) is gradtx.OPTIMIZERS[name].factory

@@ -1,21 +1,19 @@
-"""Tests of gradtx.schedules: Optax parity, NumPy references, tracing, validation, properties."""
+"""Tests of gradtx.schedules: Optax parity, NumPy references, tracing, docstrings, stateful
+schedules (bad arguments and random-argument properties: ``test_schedules_inputs.py``)."""
 
 from __future__ import annotations
 
 import doctest
 import importlib
-from typing import NamedTuple
 
 import chex
-import hypothesis.strategies as st
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from hypothesis import given, settings
+from helpers import factory_ids
 
-import gradtx
 from gradtx import schedules
 
 # Steps 0..320 cover every phase of the schedules below (all end by step 300) and the steps
@@ -207,16 +205,6 @@ NO_OPTAX = [
 ALL_SCHEDULES = [(gx, kwargs) for gx, _, kwargs in PARITY] + NO_OPTAX
 
 
-def _ids(rows):
-    seen: dict[str, int] = {}
-    ids = []
-    for row in rows:
-        name = row[0].__name__
-        seen[name] = seen.get(name, -1) + 1
-        ids.append(f"{name}-{seen[name]}")
-    return ids
-
-
 def test_every_public_schedule_is_tested():
     tested = {gx.__name__ for gx, _ in ALL_SCHEDULES}
     types = {"Schedule", "StatefulSchedule", "WrappedSchedule", "WrappedScheduleState"}
@@ -225,7 +213,7 @@ def test_every_public_schedule_is_tested():
 
 
 @pytest.mark.parametrize("x64", [False, True], ids=["f32", "f64"])
-@pytest.mark.parametrize("gx_factory, ox_factory, kwargs", PARITY, ids=_ids(PARITY))
+@pytest.mark.parametrize("gx_factory, ox_factory, kwargs", PARITY, ids=factory_ids(PARITY))
 def test_parity_with_optax(gx_factory, ox_factory, kwargs, x64):
     # Under x64 the counts are int64: Optax computes some schedules in float32 from int32
     # counts even under x64, while gradtx always uses the default float dtype. Both run in one
@@ -338,7 +326,7 @@ REFERENCES = [
 
 
 @pytest.mark.parametrize("x64", [False, True], ids=["f32", "f64"])
-@pytest.mark.parametrize("factory, reference, kwargs", REFERENCES, ids=_ids(REFERENCES))
+@pytest.mark.parametrize("factory, reference, kwargs", REFERENCES, ids=factory_ids(REFERENCES))
 def test_against_numpy_reference(factory, reference, kwargs, x64):
     with jax.enable_x64(x64):
         got = jax.vmap(factory(**kwargs))(jnp.asarray(COUNTS, jnp.int32))
@@ -354,7 +342,7 @@ def test_momentum_ramp_exponential_shape():
     np.testing.assert_allclose(horizons, [2.0, 4.0, 8.0], rtol=1e-6)
 
 
-@pytest.mark.parametrize("factory, kwargs", ALL_SCHEDULES, ids=_ids(ALL_SCHEDULES))
+@pytest.mark.parametrize("factory, kwargs", ALL_SCHEDULES, ids=factory_ids(ALL_SCHEDULES))
 def test_jit_matches_eager_without_retracing(factory, kwargs):
     schedule = factory(**kwargs)
     chex.clear_trace_counter()
@@ -369,7 +357,7 @@ def test_jit_matches_eager_without_retracing(factory, kwargs):
         assert np.isfinite(value)
 
 
-@pytest.mark.parametrize("factory, kwargs", ALL_SCHEDULES, ids=_ids(ALL_SCHEDULES))
+@pytest.mark.parametrize("factory, kwargs", ALL_SCHEDULES, ids=factory_ids(ALL_SCHEDULES))
 def test_vmap_and_dtype(factory, kwargs):
     schedule = factory(**kwargs)
     counts = jnp.asarray(COUNTS, jnp.int32)
@@ -381,201 +369,6 @@ def test_vmap_and_dtype(factory, kwargs):
     )
     # A schedule of Python floats returns a weak float: it does not promote bf16 updates.
     assert (schedule(jnp.int32(3)) * jnp.ones(2, jnp.bfloat16)).dtype == jnp.bfloat16
-
-
-BAD_INPUTS = [
-    (schedules.constant_schedule, dict(value=float("inf")), r"value must be in"),
-    (
-        schedules.linear_schedule,
-        dict(init_value=1.0, end_value=0.0, transition_steps=-1),
-        r"transition_steps must be in \[0, inf\)",
-    ),
-    (
-        schedules.linear_schedule,
-        dict(init_value=1.0, end_value=0.0, transition_steps=10, transition_begin=-5),
-        r"transition_begin must be in \[0, inf\)",
-    ),
-    (
-        schedules.linear_schedule,
-        dict(init_value=float("nan"), end_value=0.0, transition_steps=10),
-        r"init_value",
-    ),
-    (
-        schedules.polynomial_schedule,
-        dict(init_value=1.0, end_value=0.0, power=-1, transition_steps=10),
-        r"power must be in \[0, inf\)",
-    ),
-    (
-        schedules.exponential_decay,
-        dict(init_value=1.0, transition_steps=10, decay_rate=0.0),
-        r"decay_rate must be in \(0, inf\)",
-    ),
-    (
-        schedules.exponential_decay,
-        dict(init_value=1.0, transition_steps=10, decay_rate=-0.5),
-        r"decay_rate must be in \(0, inf\)",
-    ),
-    (
-        schedules.exponential_decay,
-        dict(init_value=1.0, transition_steps=-10, decay_rate=0.5),
-        r"transition_steps must be in \[0, inf\)",
-    ),
-    (
-        schedules.inverse_time_decay,
-        dict(init_value=1.0, decay_rate=-1.0),
-        r"decay_rate must be in \[0, inf\)",
-    ),
-    (
-        schedules.inverse_time_decay,
-        dict(init_value=1.0, decay_rate=1.0, transition_steps=0),
-        r"transition_steps must be in \(0, inf\)",
-    ),
-    (
-        schedules.piecewise_constant_schedule,
-        dict(init_value=1.0, boundaries_and_scales={-1: 0.5}),
-        r"boundaries_and_scales step -1 must be in \[0, inf\)",
-    ),
-    (
-        schedules.piecewise_constant_schedule,
-        dict(init_value=1.0, boundaries_and_scales={10: -0.5}),
-        r"boundaries_and_scales\[10\] \(a scale\) must be in \[0, inf\)",
-    ),
-    (
-        schedules.piecewise_interpolate_schedule,
-        dict(interpolate_type="quadratic", init_value=1.0),
-        r"interpolate_type must be one of \('linear', 'cosine'\)",
-    ),
-    (
-        schedules.piecewise_interpolate_schedule,
-        dict(interpolate_type="linear", init_value=1.0, boundaries_and_scales=[(10, 0.5)]),
-        r"boundaries_and_scales must be a dict",
-    ),
-    (
-        schedules.cosine_decay_schedule,
-        dict(init_value=1.0, decay_steps=0),
-        r"decay_steps must be in \(0, inf\)",
-    ),
-    (
-        schedules.cosine_decay_schedule,
-        dict(init_value=1.0, decay_steps=-5),
-        r"decay_steps must be in \(0, inf\)",
-    ),
-    (
-        schedules.warmup_cosine_decay_schedule,
-        dict(init_value=0.0, peak_value=1.0, warmup_steps=100, decay_steps=100),
-        r"decay_steps must be greater than warmup_steps=100",
-    ),
-    (
-        schedules.warmup_cosine_decay_schedule,
-        dict(init_value=0.0, peak_value=1.0, warmup_steps=-1, decay_steps=100),
-        r"warmup_steps must be in \[0, inf\)",
-    ),
-    (
-        schedules.warmup_exponential_decay_schedule,
-        dict(init_value=0.0, peak_value=1.0, warmup_steps=10, transition_steps=10, decay_rate=0.0),
-        r"decay_rate must be in \(0, inf\)",
-    ),
-    (
-        schedules.warmup_constant_schedule,
-        dict(init_value=0.0, peak_value=1.0, warmup_steps=-3),
-        r"warmup_steps must be in \[0, inf\)",
-    ),
-    (
-        schedules.cosine_onecycle_schedule,
-        dict(transition_steps=100, peak_value=1.0, pct_start=0.0),
-        r"pct_start must be in \(0, 1\)",
-    ),
-    (
-        schedules.cosine_onecycle_schedule,
-        dict(transition_steps=100, peak_value=1.0, pct_start=1.0),
-        r"pct_start must be in \(0, 1\)",
-    ),
-    (
-        schedules.cosine_onecycle_schedule,
-        dict(transition_steps=0, peak_value=1.0),
-        r"transition_steps must be in \(0, inf\)",
-    ),
-    (
-        schedules.cosine_onecycle_schedule,
-        dict(transition_steps=100, peak_value=1.0, div_factor=0.0),
-        r"div_factor must be in \(0, inf\)",
-    ),
-    (
-        schedules.linear_onecycle_schedule,
-        dict(transition_steps=100, peak_value=1.0, pct_start=1.5),
-        r"pct_start must be in \(0, 1\)",
-    ),
-    (
-        schedules.linear_onecycle_schedule,
-        dict(transition_steps=100, peak_value=1.0, pct_final=0.2),
-        r"pct_final must be in \(0.3, 1\]",
-    ),
-    (
-        schedules.linear_onecycle_schedule,
-        dict(transition_steps=100, peak_value=1.0, final_div_factor=-1.0),
-        r"final_div_factor must be in \(0, inf\)",
-    ),
-    (schedules.sgdr_schedule, dict(cosine_kwargs=[]), r"cosine_kwargs must hold at least one"),
-    (
-        schedules.sgdr_schedule,
-        dict(cosine_kwargs=[dict(init_value=0.0, peak_value=1.0, warmup_steps=10)]),
-        r"cosine_kwargs\[0\] must be a dict .* decay_steps",
-    ),
-    (
-        schedules.sgdr_schedule,
-        dict(cosine_kwargs=[SGDR_CYCLES[0], dict(SGDR_CYCLES[1], decay_steps=5)]),
-        r"cosine_kwargs\[1\]: decay_steps must be greater than warmup_steps",
-    ),
-    (schedules.join_schedules, dict(schedules=[], boundaries=[]), r"schedules must be a non-empty"),
-    (
-        schedules.join_schedules,
-        dict(schedules=[lambda t: t, lambda t: t], boundaries=[]),
-        r"boundaries must have len\(schedules\) - 1 = 1 entries",
-    ),
-    (
-        schedules.join_schedules,
-        dict(schedules=[lambda t: t] * 3, boundaries=[50, 10]),
-        r"boundaries must be sorted",
-    ),
-    (
-        schedules.join_schedules,
-        dict(schedules=[lambda t: t] * 2, boundaries=[-1]),
-        r"boundaries\[0\] must be in \[0, inf\)",
-    ),
-    (schedules.join_schedules, dict(schedules=[0.1], boundaries=[]), r"schedules\[0\]"),
-    (
-        schedules.momentum_ramp,
-        dict(transition_steps=10, kind="cubic"),
-        r"kind must be one of \('linear', 'step', 'exponential'\)",
-    ),
-    (
-        schedules.momentum_ramp,
-        dict(init_value=1.0, transition_steps=10),
-        r"init_value must be in \[0, 1\)",
-    ),
-    (
-        schedules.momentum_ramp,
-        dict(end_value=1.5, transition_steps=10),
-        r"end_value must be in \[0, 1\)",
-    ),
-    (
-        schedules.momentum_ramp,
-        dict(transition_steps=-1),
-        r"transition_steps must be in \[0, inf\)",
-    ),
-]
-
-
-@pytest.mark.parametrize("factory, kwargs, message", BAD_INPUTS, ids=_ids(BAD_INPUTS))
-def test_bad_input_raises(factory, kwargs, message):
-    with pytest.raises(ValueError, match=message):
-        factory(**kwargs)
-
-
-def test_optax_compatible_constant_fallbacks():
-    # As in Optax, transition_steps == 0 disables the transition.
-    assert float(schedules.linear_schedule(1.0, 0.0, transition_steps=0)(100)) == 1.0
-    assert float(schedules.exponential_decay(1.0, 0, decay_rate=0.5)(100)) == 1.0
 
 
 def test_warmup_constant_without_warmup_is_peak():
@@ -597,153 +390,9 @@ def test_linear_onecycle_colliding_boundaries_keep_every_phase():
     )
 
 
-@pytest.mark.parametrize("module", ["_basic", "_combine", "_cosine"])
+@pytest.mark.parametrize("module", ["_basic", "_piecewise", "_combine", "_cosine", "_stateful"])
 def test_docstring_examples(module):
     mod = importlib.import_module(f"gradtx.schedules.{module}")
     result = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0
     assert result.failed == 0
-
-
-# Families whose value never increases (or, for momentum_ramp up, never decreases).
-_value = st.floats(1e-4, 10.0)
-_rate = st.floats(0.01, 0.99)
-_steps = st.integers(1, 300)
-_begin = st.integers(0, 50)
-_momentum = st.floats(0.0, 0.999)
-
-
-def _decreasing_exponential(draw):
-    init_value = draw(_value)
-    end_value = draw(st.none() | st.just(init_value * draw(_rate)))
-    return -1, schedules.exponential_decay(
-        init_value, draw(_steps), draw(_rate), draw(_begin), draw(st.booleans()), end_value
-    )
-
-
-def _decreasing_cosine(draw):
-    return -1, schedules.cosine_decay_schedule(
-        draw(_value), draw(_steps), draw(st.floats(0, 1)), draw(st.floats(0.1, 4.0))
-    )
-
-
-def _decreasing_inverse_time(draw):
-    return -1, schedules.inverse_time_decay(
-        draw(_value), draw(st.floats(0, 10)), draw(_steps), draw(st.booleans()), draw(_begin)
-    )
-
-
-def _decreasing_polynomial(draw):
-    init_value = draw(_value)
-    return -1, schedules.polynomial_schedule(
-        init_value, init_value * draw(_rate), draw(st.floats(0.1, 4.0)), draw(_steps), draw(_begin)
-    )
-
-
-def _increasing_momentum(draw):
-    low, high = sorted([draw(_momentum), draw(_momentum)])
-    kind = draw(st.sampled_from(["linear", "step", "exponential"]))
-    return 1, schedules.momentum_ramp(
-        low,
-        high,
-        transition_steps=draw(st.integers(0, 300)),
-        transition_begin=draw(_begin),
-        kind=kind,
-    )
-
-
-def _any_warmup_cosine(draw):
-    warmup = draw(st.integers(0, 100))
-    return 0, schedules.warmup_cosine_decay_schedule(
-        draw(_value), draw(_value), warmup, warmup + draw(_steps), draw(_value)
-    )
-
-
-def _any_onecycle(draw):
-    return 0, schedules.cosine_onecycle_schedule(
-        draw(_steps),
-        draw(_value),
-        draw(st.floats(0.05, 0.95)),
-        draw(st.floats(1.0, 100.0)),
-        draw(st.floats(1.0, 1e4)),
-    )
-
-
-FAMILIES = [
-    _decreasing_exponential,
-    _decreasing_cosine,
-    _decreasing_inverse_time,
-    _decreasing_polynomial,
-    _increasing_momentum,
-    _any_warmup_cosine,
-    _any_onecycle,
-]
-
-
-@pytest.mark.parametrize("family", FAMILIES, ids=[f.__name__.strip("_") for f in FAMILIES])
-@settings(max_examples=25, deadline=None)
-@given(data=st.data())
-def test_finite_and_monotone(family, data):
-    direction, schedule = family(data.draw)
-    values = np.asarray(schedule(jnp.asarray(COUNTS, jnp.int32)))
-    assert values.shape == COUNTS.shape
-    assert np.all(np.isfinite(values))
-    if direction:
-        # Monotone up to one rounding of the value (a float32 ulp), never more.
-        steps = direction * np.diff(values)
-        assert np.all(steps >= -np.spacing(np.abs(values[1:]).astype(values.dtype)))
-
-
-def test_step_arguments_beyond_int32_do_not_overflow_under_jit():
-    """A Python int too large for int32 (decay_steps=10**10) is taken as a float (Optax's
-    value: 975.53 at step 10**9)."""
-    got = jax.jit(schedules.cosine_decay_schedule(1000.0, decay_steps=int(1e10)))(int(1e9))
-    want = optax.cosine_decay_schedule(1000.0, decay_steps=int(1e10))(int(1e9))
-    np.testing.assert_allclose(got, want, rtol=1e-5)
-    big = int(1e10)
-    for schedule in (
-        schedules.linear_schedule(1.0, 0.0, big),
-        schedules.exponential_decay(1.0, big, 0.5),
-        schedules.piecewise_constant_schedule(1.0, {big: 0.5}),
-        schedules.join_schedules([schedules.constant_schedule(1.0)] * 2, [big]),
-        schedules.warmup_cosine_decay_schedule(0.0, 1.0, int(1e9), big),
-        schedules.momentum_ramp(0.5, 0.9, transition_steps=big),
-    ):
-        assert np.isfinite(float(jax.jit(schedule)(int(1e9))))
-
-
-class _Total(NamedTuple):
-    total: jax.Array
-
-
-class _SumOfLosses:
-    """A stateful schedule whose value is the sum of the losses seen so far."""
-
-    def init(self):
-        return _Total(jnp.zeros([]))
-
-    def update(self, state, **extra):
-        return _Total(state.total + extra["value"])
-
-    def __call__(self, state, **extra):
-        return state.total
-
-
-def test_stateful_schedules_see_the_extra_arguments():
-    tx = gradtx.inject_hyperparams(gradtx.scale)(step_size=_SumOfLosses())
-    params = jnp.ones(2)
-    state = jax.jit(tx.init)(params)
-    step = jax.jit(tx.update)
-    u, state = step(params, state, params, value=jnp.asarray(0.5))
-    np.testing.assert_allclose(u, 0.0)  # the value at the first step is the initial state's
-    u, state = step(params, state, params, value=jnp.asarray(0.25))
-    np.testing.assert_allclose(u, 0.5)
-    assert float(state.hyperparams_states["step_size"].total) == 0.75
-    with pytest.raises(ValueError, match="follows a schedule"):
-        gradtx.set_hyperparams(state, step_size=1.0)
-    # a schedule of the step as a stateful one: the same values
-    wrapped = schedules.WrappedSchedule(schedules.linear_schedule(1.0, 0.0, 4))
-    s = wrapped.init()
-    for t in range(6):
-        assert float(wrapped(s, value=1.0)) == float(schedules.linear_schedule(1.0, 0.0, 4)(t))
-        s = wrapped.update(s, value=1.0)

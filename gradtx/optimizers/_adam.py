@@ -22,6 +22,8 @@ from gradtx.transforms._composite import scale_by_adam, scale_by_adamax, scale_b
 from gradtx.transforms._decay import add_decayed_weights
 from gradtx.transforms._scaling import scale_by_learning_rate
 
+__all__ = ["adam", "adamax", "adamaxw", "adamw", "amsgrad", "nadam", "nadamw"]
+
 _ADAM_MATH = r"""
     $$m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t,\quad
     \nu_t = \beta_2 \nu_{t-1} + (1-\beta_2) g_t^2,\quad

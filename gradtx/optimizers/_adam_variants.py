@@ -27,6 +27,8 @@ from gradtx.transforms._adam_variants import (
 from gradtx.transforms._decay import add_decayed_weights
 from gradtx.transforms._scaling import scale_by_learning_rate
 
+__all__ = ["acprop", "adabelief", "adan", "radam", "yogi"]
+
 
 @optimizer(
     example={"learning_rate": 0.01},

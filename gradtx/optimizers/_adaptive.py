@@ -27,6 +27,8 @@ from gradtx.transforms._momentum import trace
 from gradtx.transforms._scaling import scale, scale_by_learning_rate
 from gradtx.transforms._stepsize import scale_by_rprop
 
+__all__ = ["adadelta", "adagrad", "rmsprop", "rprop"]
+
 
 @optimizer(
     hyperparams={"initial_accumulator_value": hp.fixed(0.0)},

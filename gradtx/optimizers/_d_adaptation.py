@@ -16,6 +16,8 @@ from gradtx._registry import optimizer
 from gradtx.transforms._d_adaptation import scale_by_dadapt_adam, scale_by_prodigy
 from gradtx.transforms._scaling import scale
 
+__all__ = ["dadapt_adamw", "prodigy"]
+
 
 @optimizer(
     hyperparams={

@@ -26,6 +26,8 @@ from gradtx.transforms._momentum import ema
 from gradtx.transforms._scaling import scale, scale_by_learning_rate
 from gradtx.wrappers import clip_by_block_rms
 
+__all__ = ["adafactor", "sm3"]
+
 _FLOAT32 = jnp.dtype("float32")
 
 

@@ -26,6 +26,8 @@ from gradtx.transforms._gain_adaptation import scale_by_local_gains, scale_by_vs
 from gradtx.transforms._momentum import trace
 from gradtx.transforms._scaling import scale_by_learning_rate
 
+__all__ = ["delta_bar_delta", "local_gains", "vsgd"]
+
 
 @optimizer(
     hyperparams={

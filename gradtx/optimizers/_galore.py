@@ -18,6 +18,8 @@ from gradtx.transforms._decay import add_decayed_weights
 from gradtx.transforms._galore import scale_by_galore
 from gradtx.transforms._scaling import scale_by_learning_rate
 
+__all__ = ["galore"]
+
 
 @optimizer(
     hyperparams={

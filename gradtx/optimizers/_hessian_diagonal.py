@@ -16,6 +16,8 @@ from gradtx.transforms._decay import add_decayed_weights
 from gradtx.transforms._hessian_diagonal import scale_by_sophia
 from gradtx.transforms._scaling import scale_by_learning_rate
 
+__all__ = ["sophia"]
+
 
 @optimizer(
     hyperparams={

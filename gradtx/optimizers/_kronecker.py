@@ -48,6 +48,8 @@ from gradtx.transforms._shampoo import scale_by_shampoo
 from gradtx.wrappers._change_basis import change_basis
 from gradtx.wrappers._graft import graft as graft_transform
 
+__all__ = ["psgd_kron", "shampoo", "soap"]
+
 GRAFTS = ("adam", "adagrad", "rmsprop", "sgd", None)
 PSGD_UPDATE_PROBABILITY = psgd_update_probability()  # psgd_jax's default annealing
 

@@ -29,6 +29,8 @@ from gradtx.transforms._layerwise import scale_by_layerwise_rms, scale_by_trust_
 from gradtx.transforms._momentum import trace
 from gradtx.transforms._scaling import scale_by_learning_rate
 
+__all__ = ["fromage", "lamb", "lars", "novograd"]
+
 
 @optimizer(
     example={"learning_rate": 0.01},

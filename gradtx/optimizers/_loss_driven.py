@@ -22,6 +22,8 @@ from gradtx.transforms._loss_driven import (
 )
 from gradtx.transforms._scaling import scale_by_learning_rate
 
+__all__ = ["bold_driver", "random_search", "spsa"]
+
 
 @optimizer(
     hyperparams={

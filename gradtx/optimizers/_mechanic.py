@@ -13,6 +13,8 @@ from gradtx._registry import optimizer
 from gradtx.optimizers._adam import adam
 from gradtx.wrappers._mechanic import scale_by_mechanic
 
+__all__ = ["mechanize"]
+
 _MECHANIC_EXAMPLE = {"base_optimizer": adam(1.0), "s_init": 1e-3}  # 1e-6 steps vanish in bf16
 
 

@@ -39,6 +39,8 @@ from gradtx.transforms._momentum import ema, one_minus_power, trace
 from gradtx.transforms._scaling import scale, scale_by_learning_rate, scale_by_schedule
 from gradtx.transforms._sign import interpolated_ema
 
+__all__ = ["ademamix", "adopt", "lazy_adam", "madgrad", "simplified_ademamix"]
+
 
 @optimizer(
     hyperparams={"use_clipping": hp.FLAG, "clip_value_fn": hp.function_of_step(0.0, optional=True)},

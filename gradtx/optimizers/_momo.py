@@ -18,6 +18,8 @@ from gradtx.transforms._adaptive import scale_by_rms
 from gradtx.transforms._momo import scale_by_momo
 from gradtx.transforms._scaling import scale
 
+__all__ = ["momo", "momo_adam"]
+
 _DECLARED = {"lower_bound": hp.FINITE, "adapt_lower_bound": hp.FLAG}
 
 

@@ -18,6 +18,8 @@ from gradtx.transforms._composite import scale_by_adam
 from gradtx.transforms._difference import scale_by_optimistic_gradient
 from gradtx.transforms._scaling import scale, scale_by_learning_rate
 
+__all__ = ["optimistic_adam", "optimistic_adam_v2"]
+
 
 @optimizer(
     hyperparams={"optimism": hp.live(optional=True)},

@@ -35,6 +35,8 @@ from gradtx.transforms._orthogonal import (
 from gradtx.transforms._scaling import scale_by_learning_rate
 from gradtx.wrappers._partition import partition
 
+__all__ = ["muon"]
+
 
 def _muon_labels(spec: Any) -> Any:
     """``"muon"`` or ``"adam"`` per leaf: 2-D leaves by default, else where ``spec`` has

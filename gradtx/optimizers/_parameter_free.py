@@ -18,6 +18,8 @@ from gradtx.transforms._decay import add_decayed_weights
 from gradtx.transforms._parameter_free import scale_by_cocob, scale_by_dog, scale_by_dowg
 from gradtx.transforms._scaling import scale_by_learning_rate
 
+__all__ = ["cocob", "dog", "dowg"]
+
 
 @optimizer(
     hyperparams={

@@ -19,6 +19,8 @@ from gradtx.transforms._momentum import trace
 from gradtx.transforms._privacy import differentially_private_aggregate
 from gradtx.transforms._scaling import scale_by_learning_rate
 
+__all__ = ["dpsgd"]
+
 
 @optimizer(
     hyperparams={

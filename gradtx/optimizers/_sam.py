@@ -16,6 +16,8 @@ from gradtx.optimizers._sgd import sgd
 from gradtx.transforms._scaling import scale_by_learning_rate
 from gradtx.wrappers import _sam
 
+__all__ = ["sam"]
+
 # SAM takes two optimizers and has no numeric hyperparameters of its own (its inner
 # optimizers keep theirs live in their own states): registered as it is, every argument static.
 sam = optimizer(

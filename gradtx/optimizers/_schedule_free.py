@@ -21,6 +21,8 @@ from gradtx.transforms._decay import add_decayed_weights
 from gradtx.transforms._scaling import scale_by_learning_rate
 from gradtx.wrappers._schedule_free import schedule_free
 
+__all__ = ["schedule_free_adamw", "schedule_free_sgd"]
+
 
 def _warmed_up(learning_rate: Any, warmup_steps: int | None) -> Any:
     """$\\eta \\min(1, (t+1)/T)$ at step $t = 0, 1, \\dots$ (the authors' linear warm-up)."""

@@ -17,6 +17,8 @@ from gradtx._registry import optimizer
 from gradtx.transforms._momentum import ema, trace
 from gradtx.transforms._scaling import scale_by_learning_rate
 
+__all__ = ["ema_momentum", "gd", "heavy_ball", "sgd"]
+
 
 @optimizer(
     example={"learning_rate": 0.5},

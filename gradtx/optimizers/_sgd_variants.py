@@ -22,6 +22,8 @@ from gradtx.transforms._scaling import scale_by_learning_rate
 from gradtx.transforms._stepsize import scale_by_polyak
 from gradtx.wrappers._averaging import polyak_average
 
+__all__ = ["asgd", "noisy_sgd", "optimistic_gradient_descent", "polyak_sgd"]
+
 
 @optimizer(
     hyperparams={"eta": hp.NONNEGATIVE, "gamma": hp.NONNEGATIVE, "seed": hp.KEY},

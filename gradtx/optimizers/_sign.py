@@ -18,6 +18,8 @@ from gradtx.transforms._momentum import ema
 from gradtx.transforms._scaling import scale_by_learning_rate, scale_by_sign
 from gradtx.transforms._sign import scale_by_lion
 
+__all__ = ["lion", "sign_sgd", "signum"]
+
 
 @optimizer(
     example={"learning_rate": 0.003},

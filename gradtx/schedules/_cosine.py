@@ -12,13 +12,13 @@ from .._validate import check_nonnegative, check_positive, check_range
 from ._basic import (
     Schedule,
     _float_count,
-    _interpolated,
     _steps,
     constant_schedule,
     exponential_decay,
     linear_schedule,
 )
 from ._combine import join_schedules
+from ._piecewise import _interpolated
 
 
 def cosine_decay_schedule(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from gradtx import _tree, _validate
+from gradtx import _validate, _vectors
 from gradtx._base import GradientTransformation, Scalar, apply_updates, check_state_type
 from gradtx.second_order._linesearch import (
     FLAG_NO_STEPSIZE_FOUND,
@@ -111,7 +111,7 @@ def scale_by_backtracking_linesearch(
             if store_grad:
                 f, _, g = evaluate_on_line(value_fn, params, updates, a, dtype)
                 return f, g
-            p = apply_updates(params, _tree.scale(a, updates))
+            p = apply_updates(params, _vectors.scale(a, updates))
             f = jnp.real(jnp.asarray(value_fn(p))).astype(dtype)
             return jnp.where(jnp.isfinite(f), f, jnp.inf), g0
 
@@ -134,7 +134,7 @@ def scale_by_backtracking_linesearch(
         i, done, a, f, g, error = jax.lax.while_loop(cond, body, init)
         alpha = jnp.where(done, a, 0).astype(dtype)
         value = jnp.where(done, f, f0)
-        grad = _tree.where(done, g, g0) if store_grad else state.point.grad
+        grad = _vectors.where(done, g, g0) if store_grad else state.point.grad
         failed = ~done & (df0 != 0)  # then error is the last trial's (> 0), as in Optax
         if verbose:
             cond_print(

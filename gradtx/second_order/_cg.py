@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradtx import _tree, _validate
+from gradtx import _tree, _validate, _vectors
 from gradtx._base import GradientTransformation, Scalar, chain, check_state_type
 from gradtx.second_order._zoom import resolve_linesearch
 from gradtx.transforms._scaling import scale, scale_by_learning_rate
@@ -50,14 +50,14 @@ def cg_beta(variant: str, g: Any, g_prev: Any, p_prev: Any) -> jax.Array:
       >>> float(cg_beta("fletcher_reeves", g, g_prev, p_prev))
       0.25
     """
-    y = _tree.sub(g, g_prev)
-    gg, dtype = _tree.vdot(g, g), _tree.result_dtype(g)
+    y = _vectors.sub(g, g_prev)
+    gg, dtype = _vectors.vdot(g, g), _vectors.result_dtype(g)
     if variant in ("polak_ribiere", "fletcher_reeves"):
-        num = _tree.vdot(g, y) if variant == "polak_ribiere" else gg
-        den = _tree.vdot(g_prev, g_prev)
+        num = _vectors.vdot(g, y) if variant == "polak_ribiere" else gg
+        den = _vectors.vdot(g_prev, g_prev)
     else:  # d = -p, so d^T y = -p^T y
-        num = _tree.vdot(g, y) if variant == "hestenes_stiefel" else gg
-        den = -_tree.vdot(p_prev, y)
+        num = _vectors.vdot(g, y) if variant == "hestenes_stiefel" else gg
+        den = -_vectors.vdot(p_prev, y)
     tiny = jnp.finfo(dtype).tiny
     beta = num / jnp.where(jnp.abs(den) > tiny, den, 1)
     beta = jnp.where((jnp.abs(den) > tiny) & jnp.isfinite(beta), beta, 0)
@@ -111,7 +111,7 @@ def scale_by_nonlinear_cg(variant: str = "polak_ribiere") -> GradientTransformat
     _validate.check_choice("variant", variant, VARIANTS)
 
     def init(params):
-        dtype = _tree.result_dtype(params)
+        dtype = _vectors.result_dtype(params)
         return ScaleByNonlinearCgState(
             jnp.zeros([], jnp.int32),
             _tree.zeros_like(params),
@@ -126,14 +126,14 @@ def scale_by_nonlinear_cg(variant: str = "polak_ribiere") -> GradientTransformat
         g = updates
         beta = cg_beta(variant, g, state.grad, state.direction)
         beta = jnp.where(state.count > 0, beta, 0).astype(state.beta.dtype)
-        p = _tree.add_scaled(g, beta, state.direction)
-        descent = (_tree.vdot(g, p) > 0) & _tree.all_finite(p)
-        p = _tree.where(descent, p, g)
+        p = _vectors.add_scaled(g, beta, state.direction)
+        descent = (_vectors.vdot(g, p) > 0) & _vectors.all_finite(p)
+        p = _vectors.where(descent, p, g)
         restarted = ~descent | (beta == 0)
         new = ScaleByNonlinearCgState(
             _tree.safe_increment(state.count),
-            _tree.trainable_or_none(g),
-            _tree.trainable_or_none(p),
+            _vectors.trainable_or_none(g),
+            _vectors.trainable_or_none(p),
             jnp.where(descent, beta, 0).astype(state.beta.dtype),
             restarted,
         )

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradtx import _tree
+from gradtx import _tree, _vectors
 from gradtx._base import Scalar
 from gradtx.second_order import _records
 
@@ -163,41 +163,44 @@ def conjugate_gradient(
       >>> [round(v, 5) for v in r.x.tolist()], int(r.steps)
       ([0.09091, 0.63636], 2)
     """
-    dtype = _tree.result_dtype(b)
+    dtype = _vectors.result_dtype(b)
     solve = (
         (lambda r: r)
         if precond is None
-        else (lambda r: _tree.map_trainable(lambda a, m: a / m, r, precond))
+        else (lambda r: _vectors.map_trainable(lambda a, m: a / m, r, precond))
     )
-    nonzero = _tree.norm(x0) > 0
+    nonzero = _vectors.norm(x0) > 0
     ax0 = jax.lax.cond(nonzero, matvec, _tree.zeros_like, x0)
-    r0 = _tree.sub(b, ax0)
-    phi0 = -0.5 * _tree.vdot(x0, _tree.add_scaled(b, 1, r0)).astype(dtype)
+    r0 = _vectors.sub(b, ax0)
+    phi0 = -0.5 * _vectors.vdot(x0, _vectors.add_scaled(b, 1, r0)).astype(dtype)
     warm = phi0 < 0
-    x0, r0 = _tree.where(warm, x0, _tree.map_trainable(jnp.zeros_like, b)), _tree.where(warm, r0, b)
+    x0, r0 = (
+        _vectors.where(warm, x0, _vectors.map_trainable(jnp.zeros_like, b)),
+        _vectors.where(warm, r0, b),
+    )
     phi0 = jnp.where(warm, phi0, 0)
     z0 = solve(r0)
-    bound = rtol * _tree.norm(b).astype(dtype)
+    bound = rtol * _vectors.norm(b).astype(dtype)
     phis = jnp.zeros([max_steps + 1], dtype).at[0].set(phi0)
 
     def cond(c):
         i, _, r, _, _, _, _, done, _ = c
-        return (~done) & (i < max_steps) & (_tree.norm(r) > bound)
+        return (~done) & (i < max_steps) & (_vectors.norm(r) > bound)
 
     def body(c):
         i, x, r, z, d, rz, phis, _, _ = c
         ad = matvec(d)
-        dad = _tree.vdot(d, ad).astype(dtype)
+        dad = _vectors.vdot(d, ad).astype(dtype)
         curved = dad > 0
-        rayleigh = jnp.where(curved, jnp.inf, dad / _tree.vdot(d, d).astype(dtype))
+        rayleigh = jnp.where(curved, jnp.inf, dad / _vectors.vdot(d, d).astype(dtype))
         alpha = jnp.where(curved, rz / jnp.where(curved, dad, 1), 0)
-        x = _tree.add_scaled(x, alpha, d)
-        r = _tree.add_scaled(r, -alpha, ad)
+        x = _vectors.add_scaled(x, alpha, d)
+        r = _vectors.add_scaled(r, -alpha, ad)
         z = solve(r)
-        rz_new = _tree.vdot(r, z).astype(dtype)
-        d = _tree.add_scaled(z, rz_new / jnp.where(rz > 0, rz, 1), d)
+        rz_new = _vectors.vdot(r, z).astype(dtype)
+        d = _vectors.add_scaled(z, rz_new / jnp.where(rz > 0, rz, 1), d)
         i = i + 1
-        phi = -0.5 * _tree.vdot(x, _tree.add_scaled(b, 1, r)).astype(dtype)
+        phi = -0.5 * _vectors.vdot(x, _vectors.add_scaled(b, 1, r)).astype(dtype)
         phis = phis.at[i].set(phi)
         k = jnp.maximum(10, jnp.ceil(0.1 * i).astype(jnp.int32))
         prev = phis[jnp.maximum(i - k, 0)]
@@ -206,7 +209,7 @@ def conjugate_gradient(
         )
         return i, x, r, z, d, rz_new, phis, stalled | ~curved, rayleigh
 
-    rz0 = _tree.vdot(r0, z0).astype(dtype)
+    rz0 = _vectors.vdot(r0, z0).astype(dtype)
     inf = jnp.asarray(jnp.inf, dtype)
     init = (jnp.zeros([], jnp.int32), x0, r0, z0, z0, rz0, phis, jnp.asarray(False), inf)
     i, x, r, *_, rayleigh = jax.lax.while_loop(cond, body, init)

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradtx import _tree, _validate
+from gradtx import _tree, _validate, _vectors
 from gradtx._base import GradientTransformation, apply_updates, check_state_type
 from gradtx.second_order import _records
 from gradtx.second_order._curvature import CgResult, conjugate_gradient, curvature_operator
@@ -87,21 +87,21 @@ def _propose(g, matvec, lam, warm, diag, exponent, max_cg, cg_rtol, progress_tol
     """
     precond = None
     if diag is not None:
-        precond = _tree.map_trainable(lambda d: (d + lam.astype(d.dtype)) ** exponent, diag)
-    gnorm = _tree.norm(g).astype(dtype)
+        precond = _vectors.map_trainable(lambda d: (d + lam.astype(d.dtype)) ** exponent, diag)
+    gnorm = _vectors.norm(g).astype(dtype)
     rtol = jnp.minimum(0.5, jnp.sqrt(gnorm)) if cg_rtol is None else cg_rtol
-    damped = lambda v: _tree.add_scaled(matvec(v), lam, v)
+    damped = lambda v: _vectors.add_scaled(matvec(v), lam, v)
     cg = conjugate_gradient(damped, g, warm, precond, max_cg, rtol, progress_tol)
     indefinite = cg.curvature <= 0
     lam_floor = jnp.where(indefinite, 2 * (lam - cg.curvature), 0)
-    empty = indefinite & (_tree.norm(cg.x) == 0)
-    p = _tree.where(empty, _tree.scale(1 / lam_floor, g), cg.x)
+    empty = indefinite & (_vectors.norm(cg.x) == 0)
+    p = _vectors.where(empty, _vectors.scale(1 / lam_floor, g), cg.x)
     pbp = jnp.where(
         empty,
-        (cg.curvature - lam) * _tree.vdot(p, p),
-        _tree.vdot(p, _tree.sub(g, cg.residual)) - lam * _tree.vdot(p, p),
+        (cg.curvature - lam) * _vectors.vdot(p, p),
+        _vectors.vdot(p, _vectors.sub(g, cg.residual)) - lam * _vectors.vdot(p, p),
     )
-    model = (-_tree.vdot(g, p) + 0.5 * pbp).astype(dtype)
+    model = (-_vectors.vdot(g, p) + 0.5 * pbp).astype(dtype)
     return _Proposal(p, model, lam_floor, cg)
 
 
@@ -122,9 +122,9 @@ def _acceptance_test(value_fn, params, p, f0, model, dtype):
     Returns:
       ``(accept, rho, f1, g1)`` with $f_1, g_1 = f(x - p), \nabla f(x - p)$.
     """
-    f1, g1 = jax.value_and_grad(value_fn)(apply_updates(params, _tree.scale(-1, p)))
+    f1, g1 = jax.value_and_grad(value_fn)(apply_updates(params, _vectors.scale(-1, p)))
     f1 = jnp.asarray(f1).astype(dtype)
-    finite = jnp.isfinite(f1) & _tree.all_finite(g1)
+    finite = jnp.isfinite(f1) & _vectors.all_finite(g1)
     rho = jnp.where(finite & (model < 0), (f1 - f0) / jnp.where(model < 0, model, -1), -1)
     accept = finite & (f1 < f0)
     return accept, rho, f1, g1
@@ -249,7 +249,7 @@ def hessian_free(
     _validate.check_nonnegative("preconditioner_exponent", preconditioner_exponent)
 
     def init(params):
-        dtype = _tree.result_dtype(params)
+        dtype = _vectors.result_dtype(params)
         return HessianFreeState(
             jnp.zeros([], jnp.int32),
             jnp.asarray(damping, dtype),
@@ -276,7 +276,7 @@ def hessian_free(
         if f0 is None:
             f0, evals = value_fn(params), 1
         f0 = jnp.asarray(f0).astype(dtype)
-        warm = _tree.scale(warm_start, state.solution)
+        warm = _vectors.scale(warm_start, state.solution)
         diag = extra.get("preconditioner_diag")
         p, model, lam_floor, cg = _propose(
             g, matvec, lam, warm, diag, preconditioner_exponent, max_cg, cg_rtol,
@@ -287,18 +287,22 @@ def hessian_free(
             lam, rho, accept, state.rejections, lam_floor, damping_increase, damping_decrease,
             dtype,
         )  # fmt: skip
-        step = _tree.where(accept, _tree.scale(-1, p), _tree.map_trainable(jnp.zeros_like, p))
-        point = _records.AcceptedPoint(
-            jnp.where(accept, f1, f0), _tree.where(accept, g1, g), jnp.asarray(True)
+        step = _vectors.where(
+            accept, _vectors.scale(-1, p), _vectors.map_trainable(jnp.zeros_like, p)
         )
-        solution = _tree.where(_tree.all_finite(p), p, _tree.map_trainable(jnp.zeros_like, p))
+        point = _records.AcceptedPoint(
+            jnp.where(accept, f1, f0), _vectors.where(accept, g1, g), jnp.asarray(True)
+        )
+        solution = _vectors.where(
+            _vectors.all_finite(p), p, _vectors.map_trainable(jnp.zeros_like, p)
+        )
         info = _records.step_info(
             info.num_fun_evals + 1 + evals, info.num_grad_evals + 1, cg.products, 0
         )
         new = HessianFreeState(
             _tree.safe_increment(state.count),
             lam_new,
-            _tree.trainable_or_none(solution),
+            _vectors.trainable_or_none(solution),
             rho.astype(dtype),
             accept,
             _tree.safe_increment(state.rejections) * ~accept,

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradtx import _tree, _validate
+from gradtx import _tree, _validate, _vectors
 from gradtx._base import GradientTransformation, Scalar, chain, check_state_type
 from gradtx.second_order._zoom import resolve_linesearch
 from gradtx.transforms._scaling import scale, scale_by_learning_rate
@@ -93,16 +93,16 @@ def two_loop(g: Any, s: Any, y: Any, rho: jax.Array, head: Any, size: Any, gamma
     def newest_first(i, carry):
         q, alphas = carry
         k = (head - 1 - i) % m
-        a = jnp.where(i < size, rho[k] * _tree.vdot(_row(s, k), q), 0).astype(rho.dtype)
-        return _tree.add_scaled(q, -a, _row(y, k)), alphas.at[k].set(a)
+        a = jnp.where(i < size, rho[k] * _vectors.vdot(_row(s, k), q), 0).astype(rho.dtype)
+        return _vectors.add_scaled(q, -a, _row(y, k)), alphas.at[k].set(a)
 
     q, alphas = jax.lax.fori_loop(0, m, newest_first, (g, jnp.zeros_like(rho)))
-    r = _tree.scale(gamma, q)
+    r = _vectors.scale(gamma, q)
 
     def oldest_first(i, r):
         k = (head - size + i) % m
-        b = rho[k] * _tree.vdot(_row(y, k), r)
-        return _tree.add_scaled(r, jnp.where(i < size, alphas[k] - b, 0), _row(s, k))
+        b = rho[k] * _vectors.vdot(_row(y, k), r)
+        return _vectors.add_scaled(r, jnp.where(i < size, alphas[k] - b, 0), _row(s, k))
 
     return jax.lax.fori_loop(0, m, oldest_first, r)
 
@@ -153,7 +153,7 @@ def scale_by_lbfgs(
     m = _validate.check_int("memory_size", memory_size, 1)
 
     def init(params):
-        dtype = _tree.result_dtype(params)
+        dtype = _vectors.result_dtype(params)
         return ScaleByLbfgsState(
             jnp.zeros([], jnp.int32),
             _tree.zeros_like(params),
@@ -173,10 +173,10 @@ def scale_by_lbfgs(
             raise ValueError("scale_by_lbfgs needs params (to form s = x_k - x_{k-1}).")
         dtype = state.rho.dtype
         _tree.check_same_structure(("params", "updates"), (params, updates))
-        s, y = _tree.sub(params, state.params), _tree.sub(updates, state.updates)
-        sy, yy = _tree.vdot(s, y).astype(dtype), _tree.vdot(y, y).astype(dtype)
+        s, y = _vectors.sub(params, state.params), _vectors.sub(updates, state.updates)
+        sy, yy = _vectors.vdot(s, y).astype(dtype), _vectors.vdot(y, y).astype(dtype)
         eps = jnp.finfo(dtype).eps
-        bound = eps * _tree.norm(s).astype(dtype) * jnp.sqrt(yy)
+        bound = eps * _vectors.norm(s).astype(dtype) * jnp.sqrt(yy)
         ok = (state.count > 0) & jnp.isfinite(sy) & jnp.isfinite(yy) & (sy > bound)
         mem_s = _put(state.s, state.head, s, ok)
         mem_y = _put(state.y, state.head, y, ok)
@@ -185,7 +185,7 @@ def scale_by_lbfgs(
         size = jnp.where(ok, jnp.minimum(state.size + 1, m), state.size).astype(jnp.int32)
         gamma = jnp.where(ok, sy / jnp.where(ok, yy, 1), state.gamma)
         if scale_init_precond:
-            first = 1 / _tree.norm(updates).astype(dtype)  # a unit-length first step
+            first = 1 / _vectors.norm(updates).astype(dtype)  # a unit-length first step
             first = jnp.where(jnp.isfinite(first), first, 1).astype(dtype)
             h0 = jnp.where(size > 0, gamma, first)
         else:
@@ -193,8 +193,8 @@ def scale_by_lbfgs(
         direction = two_loop(updates, mem_s, mem_y, rho, head, size, h0)
         new = ScaleByLbfgsState(
             _tree.safe_increment(state.count),
-            _tree.trainable_or_none(params),
-            _tree.trainable_or_none(updates),
+            _vectors.trainable_or_none(params),
+            _vectors.trainable_or_none(updates),
             mem_s,
             mem_y,
             rho,

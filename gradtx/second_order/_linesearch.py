@@ -36,7 +36,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradtx import _tree, _validate
+from gradtx import _extra, _tree, _validate, _vectors
 from gradtx._base import apply_updates
 from gradtx.second_order import _records
 from gradtx.second_order._records import AcceptedPoint, Report, StepInfo
@@ -152,29 +152,33 @@ def search_inputs(updates, params, extra, who):
     """The objective at ``params`` (with its extra arguments bound): value, grad, slope."""
     value_fn = extra.get("value_fn")
     if value_fn is None or not callable(value_fn):
-        raise ValueError(f"{who} needs the extra argument value_fn=f (a callable f(params)).")
+        raise _extra.MissingExtraArgError(
+            f"{who} needs the extra argument value_fn=f (a callable f(params))."
+        )
     if params is None:
         raise ValueError(f"{who} needs params (the point the search starts from).")
     grad = extra.get("grad")
     grad = extra.get("gradient") if grad is None else grad
     if grad is None:
-        raise ValueError(f"{who} needs the extra argument grad= (the gradient at params).")
+        raise _extra.MissingExtraArgError(
+            f"{who} needs the extra argument grad= (the gradient at params)."
+        )
     kwargs = value_fn_kwargs(value_fn, extra, who)
     fn = (lambda p: value_fn(p, **kwargs)) if kwargs else value_fn
     value, evals = extra.get("value"), 0
     if value is None:
         value, evals = fn(params), 1
     value = jnp.real(jnp.asarray(value))
-    dtype = _tree.result_dtype(updates)
+    dtype = _vectors.result_dtype(updates)
     if jnp.issubdtype(value.dtype, jnp.floating):
         dtype = jnp.promote_types(dtype, value.dtype)
     value = value.astype(dtype)
-    slope = _tree.vdot(grad, updates).astype(dtype)  # grad: the conjugate of jax.grad
+    slope = _vectors.vdot(grad, updates).astype(dtype)  # grad: the conjugate of jax.grad
     return fn, value, grad, slope, evals
 
 
 def _conj(tree: Any) -> Any:
-    return _tree.map_trainable(lambda x: jnp.conj(x) if jnp.iscomplexobj(x) else x, tree)
+    return _vectors.map_trainable(lambda x: jnp.conj(x) if jnp.iscomplexobj(x) else x, tree)
 
 
 def evaluate_on_line(value_fn, params, direction, alpha, dtype):
@@ -184,10 +188,10 @@ def evaluate_on_line(value_fn, params, direction, alpha, dtype):
     of the ascent direction, which a caller conjugates before passing it as ``grad``), so
     the slope is $\operatorname{Re}\sum \nabla f\, d$.
     """
-    trial = apply_updates(params, _tree.scale(alpha, direction))
+    trial = apply_updates(params, _vectors.scale(alpha, direction))
     f, g = jax.value_and_grad(value_fn)(trial)
     f = jnp.asarray(f).astype(dtype)
-    df = _tree.vdot(_conj(g), direction).astype(dtype)
+    df = _vectors.vdot(_conj(g), direction).astype(dtype)
     ok = jnp.isfinite(f) & jnp.isfinite(df)
     return jnp.where(ok, f, jnp.inf), jnp.where(ok, df, jnp.nan), g
 
@@ -203,7 +207,7 @@ def finish_search(state, updates, params, alpha, point, start, failed, steps, ev
     ``point`` is (value, grad, valid), ``start`` ($f(x)$, $\varphi'(0)$), ``evals`` the
     (function, gradient) evaluations and ``errors`` the decrease and curvature errors.
     """
-    dtype = _tree.result_dtype(params)  # the dtype init_search_state chose
+    dtype = _vectors.result_dtype(params)  # the dtype init_search_state chose
     value0, slope0 = start
     value, grad, valid = point
     grad = _tree.cast_like(grad, state.point.grad)
@@ -219,7 +223,7 @@ def finish_search(state, updates, params, alpha, point, start, failed, steps, ev
         jnp.asarray(steps, jnp.int32),
         *(e.astype(dtype) for e in errors),
     )
-    return _tree.scale(alpha, updates), new
+    return _vectors.scale(alpha, updates), new
 
 
 def as_scalars(dtype, *values):

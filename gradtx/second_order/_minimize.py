@@ -12,9 +12,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gradtx import _tree, _validate
+from gradtx import _validate, _vectors
 from gradtx._base import GradientTransformation, apply_updates, chain
 from gradtx.second_order import _records
+from gradtx.second_order._bounds import minimize_bounded
 from gradtx.second_order._cg import nonlinear_cg
 from gradtx.second_order._hessian_free import hessian_free
 from gradtx.second_order._lbfgs import lbfgs
@@ -229,7 +230,7 @@ def _solve(static: _Static, x0: Any, tol: jax.Array, maxiter: jax.Array) -> Mini
     extra = dict(extra_items)
     vg = jax.value_and_grad(fun)
     f0, g0 = vg(x0)
-    gn0 = _tree.norm(g0, ord).astype(f0.dtype)
+    gn0 = _vectors.norm(g0, ord).astype(f0.dtype)
     threshold = tol.astype(f0.dtype) * (gn0 if tol_kind == "relative" else 1)
 
     def status_of(finite, gn, failed, stall, it):
@@ -256,15 +257,15 @@ def _solve(static: _Static, x0: Any, tol: jax.Array, maxiter: jax.Array) -> Mini
         counts = counts + jnp.stack([fresh, fresh, 0, 0]).astype(jnp.int32)
         failed = False if report is None else report.failed
         decreased = value < c.value
-        gn = _tree.norm(grad, ord).astype(c.value.dtype)
-        finite = jnp.isfinite(value) & _tree.all_finite(grad) & _tree.all_finite(x)
+        gn = _vectors.norm(grad, ord).astype(c.value.dtype)
+        finite = jnp.isfinite(value) & _vectors.all_finite(grad) & _vectors.all_finite(x)
         record = value < c.best
         stall = jnp.where(record, 0, c.stall + 1).astype(jnp.int32)
         if point is None:  # fixed steps need not decrease f: no stall rule
             stall = jnp.zeros_like(stall)
         it = c.iterations + 1
         status = status_of(finite, gn, failed & ~decreased, stall, it)
-        keep = lambda new, old: _tree.where(finite, new, old)
+        keep = lambda new, old: _vectors.where(finite, new, old)
         return _Carry(
             keep(x, c.x),
             jnp.where(finite, value, c.value),
@@ -279,7 +280,7 @@ def _solve(static: _Static, x0: Any, tol: jax.Array, maxiter: jax.Array) -> Mini
         )
 
     zero = jnp.zeros([], jnp.int32)
-    finite0 = jnp.isfinite(f0) & _tree.all_finite(g0)
+    finite0 = jnp.isfinite(f0) & _vectors.all_finite(g0)
     init = _Carry(
         x0,
         f0,
@@ -321,6 +322,7 @@ def minimize(
     linesearch: GradientTransformation | str | None = None,
     extra_args: Mapping[str, Callable] | None = None,
     return_state: bool = False,
+    bounds: Any = None,
 ) -> MinimizeResult:
     r"""Minimize $f$ from $x_0$ in full batch; the whole solve is one jitted while-loop.
 
@@ -328,30 +330,21 @@ def minimize(
     \|\nabla f(x_k)\| \le \begin{cases}\varepsilon\,\|\nabla f(x_0)\| & \text{relative}\\
     \varepsilon & \text{absolute}\end{cases}$$
 
-    with $\varepsilon$ = ``tol`` and the norm ``norm`` (1, 2 or $\infty$). Each update is
-    called with the extra arguments ``value``, ``grad`` and ``value_fn=fun`` (plus
-    ``extra_args``). After each update the loop reads the state's report
-    (:func:`~gradtx.second_order.report_of`): it counts the reported evaluations and reuses
-    the reported $f$, $\nabla f$ at the new point. Without a report (Optax, first-order, a
-    state inside a wrapper's) it evaluates ``jax.value_and_grad(fun)`` there itself.
+    with $\varepsilon$ = ``tol``, norm ``norm``. Each update gets ``value``, ``grad``,
+    ``value_fn=fun`` (and ``extra_args``); the loop counts the evaluations reported by the
+    state (:func:`report_of`) and reuses its $f$, $\nabla f$, or else evaluates them.
 
     ``method`` is ``"gd"`` (steepest descent, zoom line search), ``"lbfgs"``
     (:func:`lbfgs`), ``"cg"`` (:func:`nonlinear_cg`, PR+), ``"newton"`` (:func:`newton`),
-    ``"hessian_free"`` (:func:`hessian_free`), or any gradtx/Optax transform, run with fixed
-    steps (``linesearch=None``) or followed by ``linesearch`` (``"zoom"``, ``"backtracking"``
-    or a transform). A repeated call with the same ``fun`` and method object (or method string)
-    and the same tree structure reuses the compiled loop (``tol`` and ``maxiter`` are inputs).
+    ``"hessian_free"`` (:func:`hessian_free`), or any gradtx/Optax transform, with fixed
+    steps or a ``linesearch`` (``"zoom"``, ``"backtracking"`` or a transform). Repeated calls
+    (same ``fun``, method, tree structure) reuse the compiled loop. With ``bounds``, $x -
+    P(x - \nabla f)$ replaces $\nabla f$ and ``"lbfgs"`` is L-BFGS-B (Byrd et al. 1995).
 
-    Errors are raised eagerly for: an unknown method, a negative or non-finite ``tol``, a
-    bad ``tol_kind``/``norm``/``maxiter``, non-float or non-finite ``x0`` leaves, and an
-    objective that does not return a real scalar (checked with :func:`jax.eval_shape`,
-    without evaluating it). A non-finite $f(x_0)$ or $\nabla f(x_0)$ is reported by
-    ``status == Status.NONFINITE`` with ``iterations == 0``. The loop also stops when the
-    report says a line search failed and $f$ did not decrease (``LINESEARCH_FAILED``) or,
-    for a method that reports its point (a line search, Hessian-free: they accept only
-    decreasing steps), $f$ has not reached a new lowest value in 20 iterations
-    (``STALLED``): in low precision a tolerance below round-off ends there, within
-    ``maxiter``. Other transforms run until the tolerance or ``maxiter``.
+    Eager ``ValueError``: an unknown method; a bad ``tol``/``tol_kind``/``norm``/``maxiter``;
+    non-float or non-finite ``x0`` leaves; ``fun`` not returning a real scalar. Non-finite
+    $f(x_0)$ or $\nabla f(x_0)$ gives ``NONFINITE``, a reported failed search without decrease
+    ``LINESEARCH_FAILED``, a point-reporting method 20 iterations without a new low ``STALLED``.
 
     Args:
       fun: $f$, a function of one pytree returning a real scalar.
@@ -365,12 +358,14 @@ def minimize(
       extra_args: more extra arguments for ``update`` (callables, e.g. ``model_fn`` and
         ``loss_of_outputs`` for Hessian-free's Gauss–Newton products).
       return_state: also return the transform's final state (``MinimizeResult.state``).
+      bounds: ``(lower, upper)``: ``None``, scalars or pytrees like ``x0``; ``x0`` is clipped.
 
     Returns:
       A :class:`MinimizeResult`.
 
     References:
-      Nocedal & Wright, "Numerical Optimization", 2nd ed., Springer 2006.
+      Nocedal & Wright, "Numerical Optimization", 2nd ed., Springer 2006. Byrd, Lu, Nocedal
+      & Zhu, "A limited memory algorithm for bound constrained optimization", SISC 1995.
 
     Example:
       >>> import jax.numpy as jnp
@@ -379,6 +374,8 @@ def minimize(
       >>> r = minimize(f, jnp.array([-1.2, 1.0]), "lbfgs", tol=1e-4)
       >>> bool(r.converged), [round(v, 2) for v in r.x.tolist()], r.message[:9]
       (True, [1.0, 1.0], 'converged')
+      >>> [round(v, 2) for v in minimize(f, jnp.zeros(2), bounds=(-1.5, 0.5)).x.tolist()]
+      [0.5, 0.25]
     """
     _validate.check_nonnegative("tol", tol)
     _validate.check_choice("tol_kind", tol_kind, ("relative", "absolute"))
@@ -395,5 +392,8 @@ def minimize(
     tx = _build(method, linesearch)
     x0, dtype = _check_x0(x0)
     _check_objective(fun, x0)
+    if bounds is not None:  # L-BFGS-B or projected gd/cg (_bounds.py)
+        rest = (norm, maxiter, {"linesearch": linesearch, "extra_args": extra_args}, return_state)
+        return minimize_bounded(fun, x0, method, bounds, tol, tol_kind, *rest)
     static = _Static(fun, tx, tuple(sorted(extra_args.items())), tol_kind, norm, bool(return_state))
     return _solve_jit(static, x0, np.asarray(tol, dtype), np.int32(maxiter))

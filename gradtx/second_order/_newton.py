@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-from gradtx import _tree, _validate
+from gradtx import _tree, _validate, _vectors
 from gradtx._base import GradientTransformation, Scalar, chain, check_state_type
 from gradtx.second_order import _records
 from gradtx.second_order._zoom import resolve_linesearch
@@ -136,7 +136,7 @@ def scale_by_newton(min_damping_rtol: float = 1e-3) -> GradientTransformation:
     _validate.check_positive("min_damping_rtol", min_damping_rtol)
 
     def init(params):
-        dtype = _tree.result_dtype(params)
+        dtype = _vectors.result_dtype(params)
         return ScaleByNewtonState(
             jnp.zeros([], jnp.int32), jnp.zeros([], dtype), _records.step_info()
         )

@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradtx import _tree
+from gradtx import _tree, _vectors
 from gradtx._base import Scalar
 
 
@@ -73,7 +73,7 @@ class AcceptedPoint(NamedTuple):
 
 def empty_point(params: Any) -> AcceptedPoint:
     """A placeholder :class:`AcceptedPoint` (works on ``jax.ShapeDtypeStruct`` trees)."""
-    dtype = _tree.result_dtype(params)
+    dtype = _vectors.result_dtype(params)
     return AcceptedPoint(jnp.zeros([], dtype), _tree.zeros_like(params), jnp.asarray(False))
 
 

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradtx import _tree, _validate
+from gradtx import _validate, _vectors
 from gradtx._base import GradientTransformation, Scalar, check_state_type, identity
 from gradtx.second_order._backtracking import scale_by_backtracking_linesearch
 from gradtx.second_order._linesearch import (
@@ -87,7 +87,7 @@ def _zoom_search(value_fn, params, d, f0, g0, df0, a0, r: _Rule):
             jnp.where(to_lo, a, a_lo),
             jnp.where(to_lo, f, f_lo),
             jnp.where(to_lo, df, d_lo),
-            _tree.where(to_lo, g, g_lo),
+            _vectors.where(to_lo, g, g_lo),
         )
         old = (jnp.where(to_lo, a_lo, c.old[0]), jnp.where(to_lo, d_lo, c.old[1]))
         bracketed = c.bracketed | to_hi | flip
@@ -281,7 +281,7 @@ def scale_by_zoom_linesearch(
         value_fn, f0, g0, df0, evals0 = search_inputs(updates, params, extra, who)
         dtype = f0.dtype
         one = jnp.ones([], dtype)
-        first = jnp.minimum(one, 1 / _tree.norm(updates).astype(dtype))
+        first = jnp.minimum(one, 1 / _vectors.norm(updates).astype(dtype))
         first = jnp.where(jnp.isfinite(first) & (first > 0), first, one)
         if initial_guess_strategy == "one":
             a0 = one

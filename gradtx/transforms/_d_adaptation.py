@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradtx import _extra, _tree, _validate
+from gradtx import _extra, _tree, _validate, _vectors
 from gradtx._base import (
     DTypeLike,
     GradientTransformation,
@@ -185,7 +185,9 @@ def scale_by_prodigy(
             g_sum = c.b3 * g_sum + c.gain * dg / c.d0
             return c.b1 * m + c.om1 * dg, c.b2 * v + c.om2 * _tree.abs_sq(dg), g_sum
 
-        acc = _tree.tree_total(lambda g, p0, p: _tree.real_dot(g, p0 - p), g, state.params0, params)
+        acc = _tree.tree_total(
+            lambda g, p0, p: _vectors.real_dot(g, p0 - p), g, state.params0, params
+        )
         num = b3 * state.numerator_weighted + (d / estim_lr0) * dlr * acc
         return moments, num, lambda l1: estim_lr_coef * num / l1
 
@@ -250,7 +252,7 @@ def scale_by_dadapt_adam(
             v_new = c.b2 * v + c.om2 * _tree.abs_sq(g)
             return c.b1 * m + c.m_gain * g, v_new, c.root * g_sum + c.s_gain * g
 
-        weighted = lambda g, g_sum, v: _tree.real_dot(g, g_sum / (jnp.sqrt(v) + eps))
+        weighted = lambda g, g_sum, v: _vectors.real_dot(g, g_sum / (jnp.sqrt(v) + eps))
         acc = _tree.tree_total(weighted, g, state.grad_sum, state.exp_avg_sq)
         num = k.root * state.numerator_weighted + k.om_root * dlr * acc
         return moments, num, lambda l1: num / (k.om_root * l1)

@@ -69,11 +69,11 @@ def add_decayed_weights(
 
     def update(updates, state, params=None, **extra):
         del extra
-        check_state_type(state, AddDecayedWeightsState, "add_decayed_weights")
         _extra.require_params(params, "add_decayed_weights")
+        if updates is None:  # no updates at all (as Optax): no step, the state is not read
+            return None, state
+        check_state_type(state, AddDecayedWeightsState, "add_decayed_weights")
         new_state = AddDecayedWeightsState(_tree.safe_increment(state.count))
-        if updates is None:  # no updates at all (as Optax): nothing to add the decay to
-            return None, new_state
         scalars = _tree.Scalars(wd=value_at(weight_decay, state.count))
 
         def step(u, p):

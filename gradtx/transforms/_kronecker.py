@@ -197,20 +197,28 @@ def statistic_weights(b2: Any) -> tuple[Any, Any]:
     return b2, jnp.where(b2 == 1, jnp.ones_like(b2), 1 - b2)
 
 
+def preconditioned_leaves(tree: Any, who: str) -> list[Any]:
+    """The leaves of ``tree`` (``None`` leaves included) that a Kronecker preconditioner
+    trains, ``None`` in place of the others (``None``, not trained, empty); a complex leaf
+    raises a ``ValueError`` naming ``who``."""
+    out = []
+    for x in _tree.leaves_with_none(tree):
+        if x is not None and jnp.issubdtype(x.dtype, jnp.complexfloating):
+            raise ValueError(f"{who} does not support complex parameters (got {x.dtype}).")
+        trained = x is not None and _tree.is_trainable(x) and math.prod(x.shape) > 0
+        out.append(x if trained else None)
+    return out
+
+
 def leaf_plans(
     tree: Any, block_size: int | None, max_precond_dim: int, who: str
 ) -> list[KroneckerPlan | None]:
-    """One plan per leaf of ``tree`` (``None`` leaves included; ``None`` for leaves that are
-    not trained or empty); complex leaves raise a ``ValueError``."""
-    plans = []
-    for x in _tree.leaves_with_none(tree):
-        if x is None or not _tree.is_trainable(x) or math.prod(x.shape) == 0:
-            plans.append(None)
-            continue
-        if jnp.issubdtype(x.dtype, jnp.complexfloating):
-            raise ValueError(f"{who} does not support complex parameters (got {x.dtype}).")
-        plans.append(plan_leaf(x.shape, block_size, max_precond_dim))
-    return plans
+    """One plan per leaf of ``tree`` (``None`` for the leaves :func:`preconditioned_leaves`
+    leaves out); complex leaves raise a ``ValueError``."""
+    return [
+        None if x is None else plan_leaf(x.shape, block_size, max_precond_dim)
+        for x in preconditioned_leaves(tree, who)
+    ]
 
 
 def per_leaf(tree: Any, state_tree: Any) -> list[Any]:

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradtx import _tree, _validate
+from gradtx import _hyper, _tree, _validate
 from gradtx._base import DTypeLike, GradientTransformation, Scalar, check_state_type
 
 
@@ -63,7 +63,8 @@ def trace(
     $\eta$ changes).
 
     Args:
-      decay: $\mu \in [0, 1)$.
+      decay: $\mu \in [0, 1]$; $\mu = 1$ keeps the plain sum of all updates (Optax accepts
+        it too), $\mu > 1$ would amplify old updates without bound and is rejected.
       nesterov: use Nesterov's look-ahead form.
       accumulator_dtype: dtype of $v$ (default: the parameter's).
 
@@ -83,7 +84,7 @@ def trace(
       >>> tx.update(jnp.ones(1), s)[0].tolist()
       [1.5]
     """
-    _validate.check_decay("decay", decay)
+    _validate.check_range("decay", decay, 0.0, 1.0)
     accumulator_dtype = _validate.check_dtype("accumulator_dtype", accumulator_dtype)
 
     def init(params):
@@ -107,6 +108,11 @@ def trace(
         return updates, TraceState(new)
 
     return GradientTransformation(init, update)
+
+
+# ``inject_hyperparams(trace)`` accepts what ``trace`` accepts (1 included), not the
+# library-wide [0, 1) of an argument named ``decay``.
+trace.__gradtx_hyperparams__ = {"decay": _hyper.FRACTION}
 
 
 class EmaState(NamedTuple):

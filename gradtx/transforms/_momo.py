@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradtx import _extra, _tree, _validate
+from gradtx import _extra, _tree, _validate, _vectors
 from gradtx._base import (
     DTypeLike,
     EmptyState,
@@ -54,7 +54,7 @@ class ScaleByMomoState(NamedTuple):
 def _scalar_dtype(params: Any) -> Any:
     """The dtype of the scalar state: the lowest float dtype of the parameters, at least
     float32 (Optax keeps the lowest, which rounds a bfloat16 loss average to 3 digits)."""
-    dtypes = [_tree.real_dtype(x.dtype) for x in _tree.trainable_leaves(params)]
+    dtypes = [_tree.real_dtype(x.dtype) for x in _vectors.trainable_leaves(params)]
     lowest = min(dtypes, key=lambda d: jnp.finfo(d).bits, default=jnp.dtype(jnp.float32))
     return jnp.promote_types(lowest, jnp.float32)
 

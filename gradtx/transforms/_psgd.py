@@ -10,7 +10,6 @@ $P = \mathbb E[h h^\top]^{-1/2}$; no eigendecomposition, only products and trian
 
 from __future__ import annotations
 
-import math
 from typing import Any, NamedTuple
 
 import jax
@@ -26,7 +25,7 @@ from gradtx._base import (
     Schedule,
     check_state_type,
 )
-from gradtx.transforms._kronecker import _LETTERS, per_leaf
+from gradtx.transforms._kronecker import _LETTERS, per_leaf, preconditioned_leaves
 
 HIGHEST = jax.lax.Precision.HIGHEST
 
@@ -272,17 +271,8 @@ def scale_by_psgd_kron(
         )
 
     def init(params):
-        for x in _tree.leaves_with_none(params):
-            if x is not None and jnp.issubdtype(x.dtype, jnp.complexfloating):
-                raise ValueError(
-                    f"scale_by_psgd_kron does not support complex parameters (got {x.dtype})."
-                )
-        qs = [
-            None
-            if x is None or not _tree.is_trainable(x) or math.prod(x.shape) == 0
-            else factors_of(x)
-            for x in _tree.leaves_with_none(params)
-        ]
+        leaves = preconditioned_leaves(params, "scale_by_psgd_kron")
+        qs = [None if x is None else factors_of(x) for x in leaves]
         return PSGDKronState(_tree.zero_count(), key_data, _tree.replace_leaves(params, qs))
 
     def update(updates, state, params=None, **extra):

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradtx import _tree, _validate
+from gradtx import _extra, _tree, _validate
 from gradtx._base import DTypeLike, EmptyState, GradientTransformation, Scalar, check_state_type
 from gradtx.transforms._adaptive import second_moment_step
 from gradtx.transforms._momentum import ema_scalars
@@ -225,12 +225,7 @@ def scale_by_polyak(
 
     def update(updates, state, params=None, **extra):
         del params
-        value = extra.get("value")
-        if value is None:
-            raise ValueError(
-                "scale_by_polyak needs the loss: call update(updates, state, params, "
-                "value=loss_value)."
-            )
+        value = _extra.require(extra, "value", "scale_by_polyak")
         sq_norm = _tree.tree_sum_of_squares(updates)
         dtype = sq_norm.dtype
         gap = jnp.asarray(value, dtype) - jnp.asarray(f_min, dtype)

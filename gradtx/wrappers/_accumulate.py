@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gradtx import _tree, _validate
+from gradtx import _tree, _validate, _vectors
 from gradtx._base import (
     DTypeLike,
     GradientTransformation,
@@ -270,7 +270,9 @@ def skip_not_finite(updates: Any, gradient_step: Any, params: Any) -> tuple[jax.
       (True, 2)
     """
     del gradient_step, params
-    counts = [jnp.sum(~jnp.isfinite(u), dtype=jnp.int32) for u in _tree.trainable_leaves(updates)]
+    counts = [
+        jnp.sum(~jnp.isfinite(u), dtype=jnp.int32) for u in _vectors.trainable_leaves(updates)
+    ]
     num = sum(counts, jnp.zeros([], jnp.int32))
     skip = num > 0
     return skip, {"should_skip": skip, "num_not_finite": num}

@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradtx import _extra, _tree, _validate
+from gradtx import _extra, _tree, _validate, _vectors
 from gradtx._base import GradientTransformation, Scalar, as_transform, check_state_type
 from gradtx._validate import check_int
 
@@ -102,7 +102,7 @@ def scale_by_mechanic(
         coef = weight_decay * s_sum * grad_norm / (param_norm + eps)
         c = _tree.Scalars(coef=coef, s_sum_eps=s_sum + eps)
         h = _tree.tree_total(
-            lambda g, p, x: _tree.real_dot(g + c(g).coef * p, (x - p) / c(g).s_sum_eps),
+            lambda g, p, x: _vectors.real_dot(g + c(g).coef * p, (x - p) / c(g).s_sum_eps),
             updates, params, x0,
         )  # fmt: skip
         dtype = state.s.dtype

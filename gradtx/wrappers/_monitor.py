@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradtx import _tree
+from gradtx import _tree, _vectors
 from gradtx._base import (
     DTypeLike,
     GradientTransformation,
@@ -106,7 +106,7 @@ def monitor_norms(inner: GradientTransformation = None) -> GradientTransformatio
             ratio = jnp.where(p_norm > 0, u_norm / safe, jnp.where(u_norm > 0, jnp.inf, 0)).astype(
                 dtype
             )
-        finite = _tree.all_finite(updates, new_updates)
+        finite = _vectors.all_finite(updates, new_updates)
         bad = jnp.where(finite, state.notfinite_count, _tree.safe_increment(state.notfinite_count))
         new_state = MonitorNormsState(
             _tree.safe_increment(state.count),

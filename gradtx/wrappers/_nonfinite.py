@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradtx import _tree, _validate
+from gradtx import _tree, _validate, _vectors
 from gradtx._base import GradientTransformation, as_transform, check_state_type
 from gradtx._validate import check_int
 
@@ -88,7 +88,7 @@ def apply_if_finite(
 
     def update(updates, state, params=None, **extra):
         check_state_type(state, ApplyIfFiniteState, "apply_if_finite")
-        finite = _tree.all_finite(updates)
+        finite = _vectors.all_finite(updates)
         consecutive, total = _counters(finite, state)
 
         def do_update():
@@ -195,7 +195,7 @@ def skip_nonfinite_steps(
     def update(updates, state, params=None, **extra):
         check_state_type(state, SkipNonfiniteStepsState, "skip_nonfinite_steps")
         new_updates, new_inner = inner.update(updates, state.inner_state, params, **extra)
-        finite = jnp.logical_and(_tree.all_finite(updates), _tree.all_finite(new_updates))
+        finite = jnp.logical_and(_vectors.all_finite(updates), _vectors.all_finite(new_updates))
         consecutive, total = _counters(finite, state)
         stopped = state.stopped
         if max_skipped is not None:

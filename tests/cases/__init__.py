@@ -13,6 +13,10 @@ One module per optimizer family, named like the module that defines the family
 * ``CONVERGENCE``: ``name -> (q_lr, q_tol, r_lr, r_tol[, kwargs])`` for 5000 float64 steps on
   that quadratic and on Rosenbrock's function from ``(-1.2, 1)``.
 * ``BAD``: ``(name, kwargs, message)``, bad hyperparameters and the ``ValueError`` they raise.
+* ``EXTREMES``: ``name -> set of tags``, what the optimizer does with gradients of 1e30 and
+  1e-30 in float32 when that is not the default (a finite step of the sane size, against
+  the gradient); the tags are listed in :data:`EXTREME_TAGS` and explained in
+  ``tests/test_extremes.py``. A family module explains its entries in a comment.
 * ``PRIMITIVES`` and ``BAD_PRIMITIVES``: the public primitives of the family's transforms
   module (``gradtx/transforms/_<family>.py`` or ``gradtx/wrappers/_<family>.py``), checked
   for documentation, and their bad arguments.
@@ -45,8 +49,9 @@ from typing import Any
 import gradtx
 from cases.common import Case
 
-__all__ = ["BAD", "BAD_PRIMITIVES", "CASES", "CONVERGENCE", "FAMILIES", "MODULES"]
-__all__ += ["ONE_CASE_PER_OPTIMIZER", "PRIMITIVES", "QUADRATIC", "Case"]
+__all__ = ["BAD", "BAD_PRIMITIVES", "CASES", "CONVERGENCE", "EXTREMES", "EXTREME_TAGS"]
+__all__ += ["FAMILIES", "MODULES", "NAMES", "ONE_CASE_PER_OPTIMIZER", "PRIMITIVES", "QUADRATIC"]
+__all__ += ["Case"]
 
 # The reading order: plain gradient descent first, then the adaptive methods, and so on.
 FAMILIES = (
@@ -91,14 +96,21 @@ def _gather(name: str, empty: Any) -> Any:
 CASES: list[Case] = _gather("CASES", [])
 # The registry-wide tests give every optimizer one gradient shaped like the parameters, so
 # they leave out those that take per-example gradients (DP-SGD; its own tests are in
-# tests/test_optax_contrib_names.py).
+# tests/test_optax_contrib_names.py). NAMES: those optimizers, sorted.
+NAMES: list[str] = sorted(n for n, info in gradtx.OPTIMIZERS.items() if not info.per_example)
 ONE_CASE_PER_OPTIMIZER: list[Case] = [
-    c
-    for c in list({c.name: c for c in CASES[::-1]}.values())[::-1]
-    if not gradtx.OPTIMIZERS[c.name].per_example
+    c for c in list({c.name: c for c in CASES[::-1]}.values())[::-1] if c.name in NAMES
 ]
 QUADRATIC: dict[str, tuple[Any, ...]] = _gather("QUADRATIC", {})
 CONVERGENCE: dict[str, tuple[Any, ...]] = _gather("CONVERGENCE", {})
 BAD: list[tuple[str, dict[str, Any], str]] = _gather("BAD", [])
 PRIMITIVES: list[Any] = _gather("PRIMITIVES", [])
 BAD_PRIMITIVES: list[tuple[Any, dict[str, Any], str]] = _gather("BAD_PRIMITIVES", [])
+EXTREMES: dict[str, set[str]] = _gather("EXTREMES", {})
+EXTREME_TAGS = frozenset(
+    {"linear", "sign", "squares", "no_inf_kept", "linear_then_frozen", "clipped", "loss_scaled"}
+    | {"gradient_free", "loss_only", "tiny_no_step", "tiny_noise", "relative", "warm_up"}
+)
+for _name, _tags in EXTREMES.items():
+    if _name not in gradtx.OPTIMIZERS or not _tags <= EXTREME_TAGS:
+        raise ValueError(f"EXTREMES[{_name!r}] = {_tags}: unknown optimizer or tag")

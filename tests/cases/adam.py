@@ -56,3 +56,7 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ("amsgrad", {"learning_rate": 1e-3, "b1": 2}, "b1 must be in"),
     ("adamax", {"learning_rate": 1e-3, "b2": -0.5}, "b2 must be in"),
 ]
+
+# Extreme gradients (tests/test_extremes.py): at |g| = 1e30, g² overflows float32, the second
+# moment is +inf and the update m / sqrt(inf) is exactly 0 (as in Optax and PyTorch).
+EXTREMES = {name: {"squares"} for name in ("adam", "adamw", "nadam", "nadamw", "amsgrad")}

@@ -102,3 +102,15 @@ PRIMITIVES: list[Any] = [
     gradtx.scale_by_radam,
     gradtx.scale_by_adan,
 ]
+
+# Extreme gradients (tests/test_extremes.py): a g² (Yogi's, AdaBelief's (g - m)², Adan's) in
+# the denominator overflows to inf and the update is 0. RAdam's first steps (rho_t <= 5) are
+# momentum SGD before its g² takes over; ACProp's first step, with no previous second moment,
+# is lr g (a mean factor 1/20 over 20 steps), then (g - m)² is inf.
+EXTREMES = {
+    "adabelief": {"squares"},
+    "yogi": {"squares"},
+    "adan": {"squares"},
+    "radam": {"linear_then_frozen"},
+    "acprop": {"linear_then_frozen"},
+}

@@ -72,3 +72,12 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
 BAD_PRIMITIVES: list[tuple[Any, dict[str, Any], str]] = [
     (gradtx.scale_by_rms, {"source": "grads"}, "source must be one of"),
 ]
+
+# Extreme gradients (tests/test_extremes.py): the accumulated g² overflows float32 to inf at
+# |g| = 1e30 and the update is exactly 0; Rprop's step does not depend on |g|.
+EXTREMES = {
+    "rmsprop": {"squares"},
+    "adagrad": {"squares"},
+    "adadelta": {"squares"},
+    "rprop": {"sign"},
+}

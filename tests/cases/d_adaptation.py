@@ -65,3 +65,12 @@ BAD_PRIMITIVES: list[tuple[Any, dict[str, Any], str]] = [
     (gradtx.scale_by_prodigy, {"eps": -1.0}, r"eps must be in \[0, inf\)"),
     (gradtx.scale_by_dadapt_adam, {"estim_lr0": -1.0}, r"estim_lr0 must be in \(0, inf\)"),
 ]
+
+# Extreme gradients (tests/test_extremes.py): Prodigy's and D-Adaptation's v (of d² g², of g²)
+# is inf at |g| = 1e30, the step exactly 0. At |g| = 1e-30 Prodigy's step γ m / (√v + dε) with
+# m ~ d g (γ m ~ 1e-6 * 3e-7 * 1e-31) is below float32's smallest normal, flushed to 0. Both
+# start from d0 ~ 1e-6 and grow geometrically, so the training runs use their examples.
+EXTREMES = {
+    "prodigy": {"squares", "tiny_no_step", "warm_up"},
+    "dadapt_adamw": {"squares", "warm_up"},
+}

@@ -129,3 +129,12 @@ BAD_PRIMITIVES: list[tuple[Any, dict[str, Any], str]] = [
     (gradtx.scale_by_param_block_rms, {"min_scale": -1.0}, "min_scale must be in"),
     (gradtx.scale_by_cover_rss, {"decay": 1.5}, r"decay must be in \[0, 1\]"),
 ]
+
+# Extreme gradients (tests/test_extremes.py): the factored/cover second moments of g² are
+# inf at |g| = 1e30, the update 0. At 1e-30 SM3's accumulator underflows to 0 and it skips
+# entries with a zero accumulator. Adafactor's step is relative to |w|: its training runs
+# start at w = 0.5.
+EXTREMES = {
+    "adafactor": {"squares", "relative"},
+    "sm3": {"squares", "tiny_no_step"},
+}

@@ -99,3 +99,14 @@ BAD_PRIMITIVES: list[tuple[Any, dict[str, Any], str]] = [
     (gains.scale_by_vsgd, {"variant": "global"}, "variant must be one of"),
     (gains.scale_by_vsgd, {"c": float("inf")}, r"c must be in \[1, inf\)"),
 ]
+
+# Extreme gradients (tests/test_extremes.py): gain adaptation multiplies g by per-weight gains
+# that only see signs: Hinton's local gains (+0.05 per agreeing step, clipped to [0.1, 10])
+# average 1.475 over 20 steps; delta-bar-delta adds kappa / lr = 0.2 per step without a bound
+# (Jacobs' rule), 2.9 on average. vSGD's rate (ḡ² / v̄)(h̄ / q̄): v̄ = C g² is inf at 1e30, the
+# rate 0 (not inf / inf = NaN); at 1e-30 ḡ² / (v̄ + ε), ε = 1e-9, underflows to 0.
+EXTREMES = {
+    "local_gains": {"linear"},
+    "delta_bar_delta": {"linear"},
+    "vsgd": {"squares", "tiny_no_step"},
+}

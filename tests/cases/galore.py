@@ -20,3 +20,7 @@ CONVERGENCE: dict[str, tuple[Any, ...]] = {"galore": (0.03, 1e-9, 0.03, 1e-9)}
 BAD: list[tuple[str, dict[str, Any], str]] = [
     ("galore", {"learning_rate": 0.1, "rank": 0}, "rank must be an integer >= 1"),
 ]
+
+# Extreme gradients (tests/test_extremes.py): GaLore is Adam on its projected gradients (and
+# on vectors, as in that test): its ν is inf at |g| = 1e30, the update 0.
+EXTREMES = {"galore": {"squares"}}

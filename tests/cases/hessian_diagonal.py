@@ -97,3 +97,8 @@ BAD_PRIMITIVES: list[tuple[Any, dict[str, Any], str]] = [
     (hessian_diagonal.scale_by_hessian_diagonal, {"update_interval": 2.5}, "update_interval"),
     (hessian_diagonal.scale_by_sophia, {"clip_threshold": -1.0}, "clip_threshold must be in"),
 ]
+
+# Extreme gradients (tests/test_extremes.py): Sophia's step clip(m / max(γ h, ε), ±ρ) is
+# ±ρ = ±1 at |g| = 1e30 (sign-like, lr per step; its Hessian estimate of the linear loss is
+# 0), and m / ε at 1e-30.
+EXTREMES = {"sophia": {"clipped"}}

@@ -73,3 +73,8 @@ PRIMITIVES: list[Any] = [
     gradtx.soft_trust_region,
     gradtx.psgd_update_probability,
 ]
+
+# Extreme gradients (tests/test_extremes.py): Shampoo and SOAP accumulate G Gᵀ, inf at
+# |g| = 1e30, and the step is 0. PSGD's preconditioner is fitted to normalized probes and
+# stays finite: a sane step.
+EXTREMES = {"shampoo": {"squares"}, "soap": {"squares"}}

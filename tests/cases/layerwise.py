@@ -67,3 +67,15 @@ PRIMITIVES: list[Any] = [gradtx.scale_by_trust_ratio, gradtx.scale_by_layerwise_
 BAD_PRIMITIVES: list[tuple[Any, dict[str, Any], str]] = [
     (gradtx.scale_by_layerwise_rms, {"eps_root": -1.0}, "eps_root must be in"),
 ]
+
+# Extreme gradients (tests/test_extremes.py): a squared norm (LAMB's Adam moments, Fromage's
+# and NovoGrad's norms) overflows at |g| = 1e30 and the update is 0; LAMB's and Fromage's
+# inf is formed in the step, not kept in the state. LARS's first step has trust ratio 1
+# (zero weights), then both norms overflow and the ratio is 0, and momentum carries the first
+# step on. Trust ratios are relative to |w|: their training runs start at w = 0.5.
+EXTREMES = {
+    "lamb": {"squares", "no_inf_kept", "relative"},
+    "fromage": {"squares", "no_inf_kept", "relative"},
+    "novograd": {"squares"},
+    "lars": {"linear_then_frozen", "relative"},
+}

@@ -91,3 +91,17 @@ BAD_PRIMITIVES: list[tuple[Any, dict[str, Any], str]] = [
     (ld.random_search_step, {"target_rate": 0.0}, r"target_rate must be in \(0, 1\)"),
     (ld.spsa_gradient, {"perturbation": -1.0}, r"perturbation must be in \(0, inf\)"),
 ]
+
+# Extreme gradients (tests/test_extremes.py). These read the test's linear loss 1 + g·w, which
+# overflows float32 once |w| > 3e8 at |g| = 1e30 and is exactly 1 at 1e-30. The bold driver
+# steps lr s g with s set by the loss: at 1e-30 s = 1 (plain GD); at 1e30 the loss is -inf from
+# the first step on, -inf against -inf counts as a rise, every other step is undone and s
+# halves. Random search ignores g: a Gaussian step of lr s is kept if it lowers the loss (a
+# coordinate may move against g); at 1e-30 no step changes the loss, none is kept. SPSA's
+# slope (f(w + cΔ) - f(w - cΔ)) / 2c is ∝ |g|: a first step ~lr |g|, then both probes
+# overflow and a non-finite difference gives no step; at 1e-30 both losses are 1, no step.
+EXTREMES = {
+    "bold_driver": {"loss_scaled"},
+    "random_search": {"gradient_free", "loss_only", "tiny_no_step"},
+    "spsa": {"loss_only", "tiny_no_step"},
+}

@@ -42,3 +42,9 @@ PRIMITIVES: list[Any] = [gradtx.scale_by_mechanic]
 BAD_PRIMITIVES: list[tuple[Any, dict[str, Any], str]] = [
     (gradtx.scale_by_mechanic, {"base_optimizer": BASE, "weight_decay": -1.0}, "weight_decay"),
 ]
+
+# Extreme gradients (tests/test_extremes.py): Mechanic tunes the scale of its base optimizer
+# (Adam here), which freezes at |g| = 1e30; its own |g| and |x| are norms computed without
+# overflow. Its scale starts at ~1e-8 and grows geometrically: the training runs use its
+# example (an Adam(1) base).
+EXTREMES = {"mechanize": {"squares", "warm_up"}}

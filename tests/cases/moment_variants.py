@@ -171,3 +171,10 @@ BAD_PRIMITIVES: list[tuple[Any, dict[str, Any], str]] = [
     (mv.scale_by_dual_averaging, {"learning_rate": -1.0}, "learning_rate must be in"),
     (mv.lazy_rows, {"inner": identity(), "row_axis": 0.5}, "row_axis must be an int"),
 ]
+
+# Extreme gradients (tests/test_extremes.py): every one keeps a moment of g², inf at
+# |g| = 1e30, and the update is 0.
+EXTREMES = {
+    name: {"squares"}
+    for name in ("adopt", "ademamix", "simplified_ademamix", "madgrad", "lazy_adam")
+}

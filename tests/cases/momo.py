@@ -26,3 +26,12 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ("momo", {"learning_rate": -1.0}, r"learning_rate must be in \[0, inf\)"),
     ("momo_adam", {"learning_rate": 0.1, "b1": 1.0}, r"b1 must be in \[0, 1\)"),
 ]
+
+# Extreme gradients (tests/test_extremes.py): MoMo's step min(lr, (f - f*) / |d|²) d: |d|² is
+# inf at |g| = 1e30 (formed in the step for MoMo, kept in MoMo-Adam's ν), the step 0. At 1e-30
+# the loss never moves from 1 in float32 and |d|² underflows to 0, a zero denominator, which
+# MoMo (as Optax) turns into no step.
+EXTREMES = {
+    "momo": {"squares", "no_inf_kept", "tiny_no_step"},
+    "momo_adam": {"squares", "tiny_no_step"},
+}

@@ -66,3 +66,6 @@ CONVERGENCE: dict[str, tuple[Any, ...]] = {  # (q_lr, q_tol, r_lr, r_tol[, kwarg
 BAD: list[tuple[str, dict[str, Any], str]] = [
     ("optimistic_adam", {"learning_rate": 0.1, "b1": -0.5}, r"b1 must be in \[0, 1\)"),
 ]
+
+# Extreme gradients (tests/test_extremes.py): Adam's ν is inf at |g| = 1e30, the update 0.
+EXTREMES = {"optimistic_adam": {"squares"}, "optimistic_adam_v2": {"squares"}}

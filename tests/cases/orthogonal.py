@@ -109,7 +109,7 @@ CASES: list[Case] = [
     ),
 ]
 # 3000 float64 steps on 0.5 * sum(A w^2): a vector, so muon is its Adam fallback (NAdamW);
-# muon on matrices is in test_contrib.py.
+# muon on matrices is in test_orthogonal.py.
 QUADRATIC: dict[str, tuple[Any, ...]] = {"muon": (0.03, 1e-9)}  # (lr, tol[, kwargs])
 CONVERGENCE: dict[str, tuple[Any, ...]] = {"muon": (0.1, 1e-9, 0.01, 1e-4)}
 BAD: list[tuple[str, dict[str, Any], str]] = [
@@ -135,3 +135,8 @@ BAD_PRIMITIVES: list[tuple[Any, dict[str, Any], str]] = [
     (orthogonal.scale_by_muon, {"beta": 1.5}, r"beta must be in \[0, 1\)"),
     (orthogonal.scale_by_shape, {"consistent_rms": float("nan")}, "consistent_rms must be in"),
 ]
+
+# Extreme gradients (tests/test_extremes.py): Muon sends vectors, like that test's (4,) one,
+# to its Adam (NAdamW) fallback, whose ν is inf at |g| = 1e30. (Matrices freeze too, as in
+# Optax: Newton-Schulz on G / |G|_F is scale-free, but |G|_F overflows and G / inf = 0.)
+EXTREMES = {"muon": {"squares"}}

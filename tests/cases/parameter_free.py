@@ -68,3 +68,13 @@ BAD_PRIMITIVES: list[tuple[Any, dict[str, Any], str]] = [
     (gradtx.scale_by_dowg, {"eps": float("nan")}, r"eps .*must be in"),
     (gradtx.scale_by_cocob, {"alpha": float("inf")}, "alpha must be in"),
 ]
+
+# Extreme gradients (tests/test_extremes.py): DoG's sum of |g|² and DoWG's of r² |g|² are inf
+# at |g| = 1e30, their steps exactly 0. COCOB's bet θ (L + R) / (L max(G + L, αL)) has
+# L max(G + L, αL) ~ α |g|² in the denominator, formed in the step: inf, bet 0. DoG starts from
+# r_eps ~ 1e-6: the training runs use its example.
+EXTREMES = {
+    "cocob": {"squares", "no_inf_kept"},
+    "dog": {"squares", "warm_up"},
+    "dowg": {"squares"},
+}

@@ -62,3 +62,7 @@ BAD_PRIMITIVES: list[tuple[Any, dict[str, Any], str]] = [
         "sync_period must be an integer >= 1",
     ),
 ]
+
+# Extreme gradients (tests/test_extremes.py): with an SGD outer step every other step is an
+# outer step lr g (the ascent, normalized, is undone by it): a mean factor 1/2.
+EXTREMES = {"sam": {"linear"}}

@@ -110,3 +110,8 @@ BAD_PRIMITIVES: list[tuple[Any, dict[str, Any], str]] = [
     (gradtx.schedule_free, {"base_optimizer": BASE, "learning_rate": 1.0, "b1": 1.0}, r"\(0, 1\)"),
     (gradtx.schedule_free, {"base_optimizer": BASE, "learning_rate": -1.0}, "learning_rate must"),
 ]
+
+# Extreme gradients (tests/test_extremes.py): schedule-free SGD is SGD on z, handed back at
+# y = b1 x + (1 - b1) z with x the average of z: after 20 equal steps y = (0.9 * 10.5 + 0.1 *
+# 20) lr g, a factor 0.57 per step. Schedule-free AdamW's ν is inf at |g| = 1e30, the step 0.
+EXTREMES = {"schedule_free_sgd": {"linear"}, "schedule_free_adamw": {"squares"}}

@@ -61,3 +61,7 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ("sgd", {"learning_rate": lambda t: -0.1}, r"learning_rate \(schedule at step 0\)"),
     ("sgd", {"learning_rate": lambda: 0.1}, "must be callable as schedule"),
 ]
+
+# Extreme gradients (tests/test_extremes.py): the update is linear in the gradient,
+# |Δw| = lr |g| x a momentum factor, at |g| = 1e30 and 1e-30 alike.
+EXTREMES = {name: {"linear"} for name in ("gd", "sgd", "heavy_ball", "ema_momentum")}

@@ -60,3 +60,13 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ("asgd", {"alpha": -0.5}, r"alpha must be in \[0, inf\)"),
     ("asgd", {"learning_rate": -0.1}, r"learning_rate must be in \[0, inf\)"),
 ]
+
+# Extreme gradients (tests/test_extremes.py): linear in the gradient, except Polyak's step
+# (f - f*) / |g|² g: |g|² is inf at 1e30 (formed in the step), the step 0; at 1e-30 a step whose
+# |g|² + eps is below 2.2e-16 is 0 (as in Optax). Noisy SGD's step at 1e-30 is its noise.
+EXTREMES = {
+    "optimistic_gradient_descent": {"linear"},
+    "asgd": {"linear"},
+    "noisy_sgd": {"linear", "tiny_noise"},
+    "polyak_sgd": {"squares", "no_inf_kept", "tiny_no_step"},
+}

@@ -40,3 +40,6 @@ PRIMITIVES: list[Any] = [gradtx.interpolated_ema, gradtx.scale_by_lion]
 BAD_PRIMITIVES: list[tuple[Any, dict[str, Any], str]] = [
     (gradtx.interpolated_ema, {"b1": 1.0}, r"b1 must be in \[0, 1\)"),
 ]
+
+# Extreme gradients (tests/test_extremes.py): the step size does not depend on |g|.
+EXTREMES = {name: {"sign"} for name in ("sign_sgd", "signum", "lion")}

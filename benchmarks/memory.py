@@ -1,12 +1,15 @@
 """Memory options, measured: state bytes, 8-bit quality, stochastic rounding, step time.
 
-Four measurements for ``docs/memory.md`` (issue #18), each printed as a Markdown table:
+Five measurements for ``docs/memory.md`` (issue #18), each printed as a Markdown table:
 
 * ``bytes``: bytes of state per parameter of every registered optimizer with each state
   option (default, ``mu_dtype``/``nu_dtype`` bfloat16, ``quantize_state`` 8 and 4 bits), by
   ``gradtx.state_bytes`` on a 1M-parameter tree (``jax.eval_shape``, nothing allocated);
 * ``quality``: final training loss of float32 Adam against 8-bit (and 4-bit) Adam on the
   case study's digits MLP, over 3 seeds, and a 10,000-step run checked for NaN;
+* ``transformer``: mean training loss over the last 100 of 1,000 steps and held-out
+  perplexity of float32 Adam against 8-bit Adam on ``benchmarks/workloads``' tiny transformer,
+  3 seeds;
 * ``rounding``: bfloat16 least squares with updates below half a spacing of the weights:
   float32, bfloat16 rounded to nearest, bfloat16 rounded stochastically;
 * ``time``: one jitted step of float32 Adam and of 8-bit Adam on ``benchmarks/step_time.py``'s
@@ -14,7 +17,7 @@ Four measurements for ``docs/memory.md`` (issue #18), each printed as a Markdown
 
 Usage::
 
-    python benchmarks/memory.py                 # all four
+    python benchmarks/memory.py                 # all five
     python benchmarks/memory.py --only time --repeats 20
 """
 
@@ -175,6 +178,45 @@ def rounding_table(steps: int = 500) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------
+# 8-bit Adam on the tiny transformer
+
+
+def transformer_table(steps: int = 1000, lr: float = 3e-3, seeds: int = 3) -> list[str]:
+    from workloads import _workloads
+
+    wl = _workloads.build("transformer")
+
+    def run(tx, seed):
+        def step(carry, i):
+            p, s = carry
+            batch = wl.sample(wl.data, jax.random.fold_in(jax.random.key(seed), i))
+            loss, g = jax.value_and_grad(wl.loss)(p, batch)
+            u, s = tx.update(g, s, p)
+            return (gradtx.apply_updates(p, u), s), loss
+
+        scan = lambda p: jax.lax.scan(step, (p, tx.init(p)), jnp.arange(steps))
+        (p, _), losses = jax.jit(scan)(wl.init(seed))
+        ppl = float(wl.evaluate(p, wl.data)["perplexity"])
+        return float(jnp.mean(losses[-100:])), ppl, bool(jnp.all(jnp.isfinite(losses)))
+
+    leaves = jax.tree.leaves(wl.init(0))
+    n, nq = sum(x.size for x in leaves), sum(x.size for x in leaves if x.size >= 4096)
+    rows = [f"{n:,} parameters, {nq:,} of them in leaves of >= 4096 entries (quantized); Adam, "
+            f"learning rate {lr}, batch {wl.batch_size}, {steps} steps; source perplexity "
+            f"{wl.notes['source_perplexity']:.3f}:", "",
+            "| seed | float32 Adam loss | 8-bit Adam loss | ratio | float32 perplexity | "
+            "8-bit perplexity |", "|---|---|---|---|---|---|"]  # fmt: skip
+    for seed in range(seeds):
+        (a, pa, fa), (b, pb, fb) = (
+            run(gradtx.adam(lr), seed),
+            run(gradtx.quantize_state(gradtx.adam(lr)), seed),
+        )
+        assert fa and fb, "a loss was not finite"
+        rows.append(f"| {seed} | {a:.4f} | {b:.4f} | {b / a:.4f} | {pa:.3f} | {pb:.3f} |")
+    return rows
+
+
+# ---------------------------------------------------------------------------------------
 # step time
 
 
@@ -230,17 +272,20 @@ def time_table(repeats: int = 10) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--only", choices=["bytes", "quality", "rounding", "time"], nargs="*")
+    parts = ["bytes", "quality", "transformer", "rounding", "time"]
+    ap.add_argument("--only", choices=parts, nargs="*")
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--steps", type=int, default=2000)
     args = ap.parse_args(argv)
-    parts = args.only or ["bytes", "quality", "rounding", "time"]
+    parts = args.only or parts
     for part in parts:
         print(f"\n## {part}\n")
         if part == "bytes":
             rows = bytes_table()
         elif part == "quality":
             rows = quality_table(args.steps)
+        elif part == "transformer":
+            rows = transformer_table()
         elif part == "rounding":
             rows = rounding_table()
         else:

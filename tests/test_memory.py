@@ -83,6 +83,87 @@ def test_nu_dtype_rounds_once_on_store_and_none_is_unchanged():
     np.testing.assert_array_equal(u1, default.update(g, default.init(params))[0])
 
 
+# Floating state buffers that need not follow ``mu_dtype``/``nu_dtype``, by optimizer: not
+# moments (iterates, copies of the parameters or of the previous gradient, step sizes,
+# gains, caches) or statistics whose precision the method needs (matrix preconditioners).
+# Anything else with an axis in a state must be stored in bfloat16 when every dtype
+# argument of the optimizer is bfloat16, so that a new optimizer cannot forget one.
+NOT_MOMENTS = {
+    "adan": {"previous"},
+    "asgd": {"average"},
+    "bold_driver": {"update"},
+    "cocob": {"cumulative_gradients", "init_particles", "reward", "scale", "subgradients"},
+    "delta_bar_delta": {"gains", "reference"},
+    "local_gains": {"gains", "reference"},
+    "dog": {"init_params"},
+    "dowg": {"init_params"},
+    "galore": {"projector"},
+    "madgrad": {"x0"},
+    "mechanize": {"x0", "r", "m", "v", "s"},  # its own statistics are one per beta
+    "optimistic_adam": {"previous"},
+    "optimistic_adam_v2": {"previous"},
+    "optimistic_gradient_descent": {"previous"},
+    "prodigy": {"params0"},
+    "rprop": {"prev_updates", "step_sizes"},
+    "sam": {"cache"},
+    "shampoo": {"stats", "roots", "inverse_roots"},
+    "soap": {"stats", "basis"},
+    "psgd_kron": {"qs"},
+    "schedule_free_adamw": {"z"},
+    "schedule_free_sgd": {"z"},
+    "vsgd": {"mean", "tau"},
+}
+# Wrappers of a base optimizer: the base's dtype arguments set the moments' dtypes.
+BF16 = jnp.bfloat16
+WRAPPED = {
+    "galore": {"base_optimizer": gradtx.scale_by_adam(mu_dtype=BF16, nu_dtype=BF16)},
+    "mechanize": {"base_optimizer": gradtx.adam(1.0, mu_dtype=BF16, nu_dtype=BF16)},
+    "sam": {"optimizer": gradtx.sgd(0.1, momentum=0.9, accumulator_dtype=BF16)},
+}
+DTYPE_ARGS = ("mu_dtype", "nu_dtype", "accumulator_dtype", "dtype_momentum")
+
+
+def _dtype_args(info) -> list[str]:
+    import inspect
+
+    return [a for a in DTYPE_ARGS if a in inspect.signature(info.factory).parameters]
+
+
+def _fields(path) -> set[str]:
+    return {k.name for k in path if isinstance(k, jax.tree_util.GetAttrKey)}
+
+
+@pytest.mark.parametrize("name", sorted(gradtx.OPTIMIZERS))
+def test_every_optimizer_stores_its_moments_in_the_dtype_asked(name):
+    info = gradtx.OPTIMIZERS[name]
+    params = {"w": jnp.ones((4, 6)), "b": jnp.full(6, 0.5)}
+    grads = {"w": jnp.linspace(-1, 1, 24).reshape(4, 6), "b": jnp.linspace(0.1, 1, 6)}
+    args = _dtype_args(info)
+    wrapped = WRAPPED.get(name, {})
+    tx = info.factory(**{**info.example, **wrapped}, **dict.fromkeys(args, BF16))
+    state = tx.init(params)
+    extra = {"value": jnp.float32(1.0), "value_fn": lambda p: 1.0} if info.needs_value else {}
+    if info.per_example:  # a batch of two per-example gradients
+        grads = jax.tree.map(lambda g: jnp.stack([g, -g]), grads)
+    for _ in range(2):
+        _, state = tx.update(grads, state, params, **extra)
+    exempt = NOT_MOMENTS.get(name, set())
+    leaves = jax.tree_util.tree_flatten_with_path(state)[0]
+    moments = [(jax.tree_util.keystr(k), x.dtype) for k, x in leaves
+               if jnp.issubdtype(x.dtype, jnp.floating) and x.ndim > 0
+               and not _fields(k) & exempt]  # fmt: skip
+    if moments:
+        assert args or wrapped, f"{name} keeps moments {moments} but takes none of {DTYPE_ARGS}"
+    wrong = [(k, str(d)) for k, d in moments if d != jnp.bfloat16]
+    assert not wrong, f"{name}({', '.join(a + '=bfloat16' for a in args)}) stores {wrong}"
+    for k, x in leaves:  # the exempt buffers keep the parameters' dtype
+        if _fields(k) & exempt and jnp.issubdtype(x.dtype, jnp.floating):
+            assert x.dtype == jnp.float32, (k, x.dtype)
+    base = info.factory(**info.example).init(params)
+    paths = lambda t: [k for k, _ in jax.tree_util.tree_flatten_with_path(t)[0]]
+    assert paths(base) == paths(state)  # same fields, whatever the dtypes
+
+
 # ---------------------------------------------------------------------------------------
 # block-wise quantization
 

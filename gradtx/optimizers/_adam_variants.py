@@ -102,6 +102,8 @@ def acprop(
     eps_root: ScalarOrSchedule = 1e-16,
     weight_decay: ScalarOrSchedule = 0.0,
     mask: MaskOrFn = None,
+    mu_dtype: DTypeLike | None = None,
+    nu_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""ACProp: AdaBelief's second moment, applied one step late to the raw gradient.
 
@@ -121,6 +123,7 @@ def acprop(
       eps_root: $\epsilon_\text{root} \ge 0$, added to $s_t$.
       weight_decay: $\lambda \ge 0$, multiplied by the learning rate as in Optax.
       mask: which leaves to decay (see :func:`gradtx.add_decayed_weights`).
+      mu_dtype, nu_dtype: dtypes of the stored $m$ and $s$ (default: the parameter's).
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with live hyperparameters.
@@ -139,7 +142,7 @@ def acprop(
       [-0.3]
     """
     return chain(
-        scale_by_acprop(b1, b2, eps, eps_root),
+        scale_by_acprop(b1, b2, eps, eps_root, mu_dtype, nu_dtype),
         add_decayed_weights(weight_decay, mask),
         scale_by_learning_rate(learning_rate),
     )
@@ -284,6 +287,8 @@ def adan(
     eps_root: ScalarOrSchedule = 1e-8,
     weight_decay: ScalarOrSchedule = 0.0,
     mask: MaskOrFn = None,
+    mu_dtype: DTypeLike | None = None,
+    nu_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""Adan: adaptive Nesterov momentum from averaged gradient differences.
 
@@ -312,6 +317,8 @@ def adan(
       eps_root: $\epsilon_\text{root} \ge 0$, inside the root.
       weight_decay: $\lambda \ge 0$, a constant or a schedule.
       mask: which leaves to decay (see :func:`gradtx.add_decayed_weights`).
+      mu_dtype, nu_dtype: dtypes of the stored $m$, $v$ and of $n$ (see
+        :func:`gradtx.scale_by_adan`; default: the parameter's).
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with live hyperparameters.
@@ -329,7 +336,7 @@ def adan(
       -0.1
     """
     return chain(
-        scale_by_adan(b1, b2, b3, eps, eps_root),
+        scale_by_adan(b1, b2, b3, eps, eps_root, mu_dtype, nu_dtype),
         add_decayed_weights(weight_decay, mask),
         scale_by_learning_rate(learning_rate),
     )

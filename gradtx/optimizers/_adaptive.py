@@ -87,6 +87,8 @@ def adadelta(
     eps: ScalarOrSchedule = 1e-6,
     weight_decay: ScalarOrSchedule = 0.0,
     weight_decay_mask: MaskOrFn = None,
+    *,
+    nu_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""AdaDelta: rates from the ratio of the RMS of past updates to the RMS of gradients.
 
@@ -107,6 +109,8 @@ def adadelta(
       eps: $\epsilon \ge 0$.
       weight_decay: $\lambda \ge 0$ (L2, added to the gradient).
       weight_decay_mask: which leaves to decay (see :func:`gradtx.add_decayed_weights`).
+      nu_dtype: dtype of both stored second moments, $E[g^2]$ and $E[\Delta^2]$ (default:
+        the parameter's); see :func:`gradtx.scale_by_adadelta`.
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with live hyperparameters.
@@ -123,7 +127,7 @@ def adadelta(
     """
     return chain(
         add_decayed_weights(weight_decay, weight_decay_mask),
-        scale_by_adadelta(rho, eps),
+        scale_by_adadelta(rho, eps, nu_dtype=nu_dtype),
         scale_by_learning_rate(1.0 if learning_rate is None else learning_rate),
     )
 

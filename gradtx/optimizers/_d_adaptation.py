@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from gradtx import _hyper as hp
-from gradtx._base import GradientTransformation, ScalarOrSchedule, chain
+from gradtx._base import DTypeLike, GradientTransformation, ScalarOrSchedule, chain
 from gradtx._registry import optimizer
 from gradtx.transforms._d_adaptation import scale_by_dadapt_adam, scale_by_prodigy
 from gradtx.transforms._scaling import scale
@@ -40,6 +40,9 @@ def prodigy(
     estim_lr_coef: ScalarOrSchedule = 1.0,
     weight_decay: ScalarOrSchedule = 0.0,
     safeguard_warmup: bool = False,
+    *,
+    mu_dtype: DTypeLike | None = None,
+    nu_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""Prodigy: Adam whose step $d_t$ estimates the distance to the solution, fast.
 
@@ -61,6 +64,8 @@ def prodigy(
       estim_lr_coef: $c > 0$.
       weight_decay: $\lambda \ge 0$ (decoupled).
       safeguard_warmup: leave $\eta_t$ out of $s_t$.
+      mu_dtype, nu_dtype: dtypes of the stored first moments $m$, $s$ and of $v$ (default:
+        the parameter's); see :func:`gradtx.scale_by_prodigy`.
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with live hyperparameters.
@@ -75,7 +80,7 @@ def prodigy(
       >>> round(float(tx.update(jnp.array([2.0]), tx.init(p), p)[0][0]), 9)  # -d0
       -1e-06
     """
-    args = (eps, estim_lr0, estim_lr_coef, weight_decay, safeguard_warmup)
+    args = (eps, estim_lr0, estim_lr_coef, weight_decay, safeguard_warmup, mu_dtype, nu_dtype)
     return chain(scale_by_prodigy(learning_rate, betas, beta3, *args), scale(-1.0))
 
 
@@ -91,6 +96,9 @@ def dadapt_adamw(
     eps: ScalarOrSchedule = 1e-8,
     estim_lr0: ScalarOrSchedule = 1e-6,
     weight_decay: ScalarOrSchedule = 0.0,
+    *,
+    mu_dtype: DTypeLike | None = None,
+    nu_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""D-Adapted AdamW: Adam whose step $d_t$ is a lower bound on the distance to the solution.
 
@@ -110,6 +118,8 @@ def dadapt_adamw(
       eps: $\epsilon \ge 0$.
       estim_lr0: $d_0 > 0$.
       weight_decay: $\lambda \ge 0$ (decoupled).
+      mu_dtype, nu_dtype: dtypes of the stored first moments $m$, $s$ and of $v$ (default:
+        the parameter's); see :func:`gradtx.scale_by_prodigy`.
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with live hyperparameters.
@@ -124,5 +134,7 @@ def dadapt_adamw(
       >>> round(float(tx.update(jnp.array([2.0]), tx.init(p), p)[0][0]), 9)  # -d0
       -1e-06
     """
-    tx = scale_by_dadapt_adam(learning_rate, betas, eps, estim_lr0, weight_decay)
+    tx = scale_by_dadapt_adam(
+        learning_rate, betas, eps, estim_lr0, weight_decay, mu_dtype, nu_dtype
+    )
     return chain(tx, scale(-1.0))

@@ -64,6 +64,8 @@ def adafactor(
     eps: ScalarOrSchedule = 1e-30,
     factored: bool = True,
     weight_decay_mask: MaskOrFn = None,
+    *,
+    nu_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""Adafactor: factored second moments, update clipping and a step relative to the weights.
 
@@ -102,6 +104,10 @@ def adafactor(
       eps: $\epsilon_1 \ge 0$, added to $g^2$.
       factored: factor the second moments of matrices.
       weight_decay_mask: which leaves to decay (see :func:`gradtx.add_decayed_weights`).
+      nu_dtype: dtype of the stored second moments, the factored row and column statistics
+        (``v_row``, ``v_col``) and the unfactored ones (``v``) alike (default: the
+        parameter's). With ``dtype_momentum`` (Optax's name and default, float32) it sets
+        every moment's dtype; the arithmetic is in at least float32.
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with live hyperparameters.
@@ -119,7 +125,14 @@ def adafactor(
       [-0.02, -0.02]
     """
     members = [
-        scale_by_factored_rms(factored, decay_rate, decay_offset, min_dim_size_to_factor, eps)
+        scale_by_factored_rms(
+            factored,
+            decay_rate,
+            decay_offset,
+            min_dim_size_to_factor,
+            eps,
+            accumulator_dtype=nu_dtype,
+        )
     ]
     if clipping_threshold is not None:
         members.append(clip_by_block_rms(clipping_threshold))
@@ -141,7 +154,11 @@ def adafactor(
     pytorch="—",
 )
 def sm3(
-    learning_rate: ScalarOrSchedule, momentum: ScalarOrSchedule | None = 0.9
+    learning_rate: ScalarOrSchedule,
+    momentum: ScalarOrSchedule | None = 0.9,
+    *,
+    mu_dtype: DTypeLike | None = None,
+    nu_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""SM3: AdaGrad with one accumulator per row and column (per slice of each axis).
 
@@ -159,6 +176,9 @@ def sm3(
     Args:
       learning_rate: $\eta \ge 0$, a constant or a schedule.
       momentum: $\beta \in [0, 1)$.
+      mu_dtype: dtype of the stored momentum $v$ (default: the parameter's).
+      nu_dtype: dtype of the stored accumulators $\mu$ (default: the parameter's); they are
+        sums, see :func:`gradtx.scale_by_cover_rss` for when bfloat16 is safe.
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with live hyperparameters.
@@ -176,7 +196,7 @@ def sm3(
       [-1.0, 0.0, 0.0, 1.0]
     """
     return chain(
-        scale_by_cover_rss(),
-        ema(momentum, debias=False),
+        scale_by_cover_rss(accumulator_dtype=nu_dtype),
+        ema(momentum, debias=False, accumulator_dtype=mu_dtype),
         scale_by_learning_rate(learning_rate),
     )

@@ -13,7 +13,14 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from gradtx import _hyper as hp
-from gradtx._base import GradientTransformation, KeyLike, ScalarOrSchedule, chain, identity
+from gradtx._base import (
+    DTypeLike,
+    GradientTransformation,
+    KeyLike,
+    ScalarOrSchedule,
+    chain,
+    identity,
+)
 from gradtx._registry import optimizer
 from gradtx.transforms._gain_adaptation import scale_by_local_gains, scale_by_vsgd
 from gradtx.transforms._momentum import trace
@@ -180,6 +187,9 @@ def vsgd(
     initial_curvature: ScalarOrSchedule = 1.0,
     outlier_threshold: ScalarOrSchedule = 2.0,
     key: KeyLike = 0,
+    *,
+    mu_dtype: DTypeLike | None = None,
+    nu_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""vSGD: SGD whose rates are set from the gradient's signal-to-noise ratio and curvature.
 
@@ -218,6 +228,8 @@ def vsgd(
       initial_curvature: $h_0 > 0$, the curvature assumed until the first estimate.
       outlier_threshold: $k \ge 0$ standard deviations (0: no outlier test).
       key: seed of Hutchinson's probe vectors.
+      mu_dtype, nu_dtype: dtypes of the stored averages (see :func:`gradtx.scale_by_vsgd`;
+        default: the parameter's).
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with live hyperparameters.
@@ -236,7 +248,16 @@ def vsgd(
     """
     return chain(
         scale_by_vsgd(
-            variant, curvature, n0, c, eps, initial_curvature, outlier_threshold, key=key
+            variant,
+            curvature,
+            n0,
+            c,
+            eps,
+            initial_curvature,
+            outlier_threshold,
+            key=key,
+            mu_dtype=mu_dtype,
+            nu_dtype=nu_dtype,
         ),
         scale_by_learning_rate(learning_rate),
     )

@@ -47,6 +47,8 @@ def sophia(
     mu_dtype: DTypeLike | None = None,
     verbose: bool = False,
     print_win_rate_every_n_steps: int = 0,
+    *,
+    nu_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""Sophia: momentum over a clipped, periodically refreshed diagonal Hessian, clipped.
 
@@ -78,6 +80,7 @@ def sophia(
       mu_dtype: dtype of $m$.
       verbose: print the win rate (fraction not clipped).
       print_win_rate_every_n_steps: its period.
+      nu_dtype: dtype of the curvature EMA $h$ (default: the parameter's).
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with live hyperparameters.
@@ -107,6 +110,7 @@ def sophia(
             mu_dtype,
             verbose,
             print_win_rate_every_n_steps,
+            nu_dtype=nu_dtype,
         ),
         add_decayed_weights(weight_decay, weight_decay_mask),
         scale_by_learning_rate(learning_rate),

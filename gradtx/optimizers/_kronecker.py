@@ -23,6 +23,7 @@ from __future__ import annotations
 from gradtx import _hyper as hp
 from gradtx import _validate
 from gradtx._base import (
+    DTypeLike,
     GradientTransformation,
     KeyLike,
     MaskOrFn,
@@ -54,20 +55,25 @@ PSGD_UPDATE_PROBABILITY = psgd_update_probability()  # psgd_jax's default anneal
 
 
 def graft_magnitude(
-    kind: str | None, b2: ScalarOrSchedule, eps: ScalarOrSchedule
+    kind: str | None,
+    b2: ScalarOrSchedule,
+    eps: ScalarOrSchedule,
+    nu_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""The diagonal transform whose per-block norm a Shampoo step takes.
 
     ``"adam"``: $g / (\sqrt{\hat\nu} + \epsilon)$ (bias-corrected RMS, no momentum);
     ``"rmsprop"``: $g / \sqrt{\nu + \epsilon}$; ``"adagrad"``: $g / \sqrt{\sum g^2 + \epsilon}$;
-    ``"sgd"``: $g$.
+    ``"sgd"``: $g$. ``nu_dtype`` is the dtype of the stored statistic.
     """
     if kind == "adam":
-        return scale_by_rms(b2, eps, eps_in_sqrt=False, bias_correction=True)
+        return scale_by_rms(
+            b2, eps, eps_in_sqrt=False, bias_correction=True, accumulator_dtype=nu_dtype
+        )
     if kind == "rmsprop":
-        return scale_by_rms(b2, eps)
+        return scale_by_rms(b2, eps, accumulator_dtype=nu_dtype)
     if kind == "adagrad":
-        return scale_by_rss(0.0, eps)
+        return scale_by_rss(0.0, eps, accumulator_dtype=nu_dtype)
     return identity()
 
 
@@ -100,6 +106,8 @@ def shampoo(
     start_preconditioning_step: int = 10,
     inverse_root: str = "eigh",
     graft: str | None = "adam",
+    mu_dtype: DTypeLike | None = None,
+    nu_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""Shampoo: Kronecker-factored inverse-root preconditioning, grafted onto Adam's step size.
 
@@ -142,6 +150,10 @@ def shampoo(
       inverse_root: ``"eigh"`` or ``"newton"`` (coupled Newton iteration).
       graft: ``"adam"``, ``"adagrad"``, ``"rmsprop"``, ``"sgd"`` or ``None`` (the raw
         Shampoo direction; then ``start_preconditioning_step`` must be 1).
+      mu_dtype: dtype of the stored momentum $m$ (default: the parameter's).
+      nu_dtype: dtype of the grafted diagonal statistic (default: the parameter's). The
+        Kronecker statistics $L$, $R$ and their roots stay in the parameter's dtype: the
+        inverse roots amplify their rounding errors.
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with live hyperparameters.
@@ -175,13 +187,13 @@ def shampoo(
         inverse_root,
     )
     if graft is not None:
-        magnitude = graft_magnitude(graft, b2, eps)
+        magnitude = graft_magnitude(graft, b2, eps, nu_dtype)
         direction = graft_transform(
             direction, magnitude, block_size=block_size, max_precond_dim=max_precond_dim
         )
     return chain(
         direction,
-        ema(b1),
+        ema(b1, accumulator_dtype=mu_dtype),
         add_decayed_weights(weight_decay, mask),
         scale_by_learning_rate(learning_rate),
     )
@@ -210,6 +222,8 @@ def soap(
     precondition_frequency: int = 10,
     max_precond_dim: int = 10000,
     block_size: int | None = None,
+    mu_dtype: DTypeLike | None = None,
+    nu_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""SOAP: Adam run in the eigenbasis of Shampoo's statistics.
 
@@ -248,6 +262,8 @@ def soap(
       precondition_frequency: steps between two basis refreshes ($\ge 1$).
       max_precond_dim: block axes longer than this are not rotated.
       block_size: cut axes longer than this into blocks (``None``: whole matrices).
+      mu_dtype, nu_dtype: dtypes of Adam's moments in the eigenbasis (default: the
+        parameter's). The statistics and the eigenbasis stay in the parameter's dtype.
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with live hyperparameters.
@@ -271,7 +287,7 @@ def soap(
         block_size,
     )
     return chain(
-        change_basis(scale_by_adam(b1, b2, eps), basis),
+        change_basis(scale_by_adam(b1, b2, eps, mu_dtype=mu_dtype, nu_dtype=nu_dtype), basis),
         add_decayed_weights(weight_decay, mask),
         scale_by_learning_rate(learning_rate),
     )
@@ -300,6 +316,8 @@ def psgd_kron(
     precond_init_scale: Scalar = 1.0,
     key: KeyLike = 0,
     trust_region_scale: ScalarOrSchedule | None = 1.5,
+    *,
+    mu_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""PSGD-Kron: momentum preconditioned by a Kronecker product fitted on a Lie group.
 
@@ -328,6 +346,8 @@ def psgd_kron(
       precond_init_scale: the initial scale of $P$ ($> 0$).
       key: an int seed or a JAX key (noise and coin flips; kept in the state).
       trust_region_scale: $s > 0$ of the trust region, or ``None`` for none.
+      mu_dtype: dtype of the stored momentum (default: the parameter's). The Kronecker
+        factors $Q$ stay in the parameter's dtype.
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with live hyperparameters.
@@ -345,7 +365,7 @@ def psgd_kron(
       [-0.1, -0.1, -0.1, -0.1]
     """
     return chain(
-        ema(b1),
+        ema(b1, accumulator_dtype=mu_dtype),
         scale_by_psgd_kron(
             PSGD_UPDATE_PROBABILITY
             if preconditioner_update_probability is None

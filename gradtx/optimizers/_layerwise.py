@@ -108,6 +108,8 @@ def lars(
     trust_ratio_mask: MaskOrFn = True,
     momentum: ScalarOrSchedule | None = 0.9,
     nesterov: bool = False,
+    *,
+    mu_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""LARS: SGD with momentum whose per-layer step is a fixed fraction of the layer's norm.
 
@@ -132,6 +134,8 @@ def lars(
         often excluded).
       momentum: $\mu \in [0, 1)$.
       nesterov: Nesterov momentum.
+      mu_dtype: dtype of the stored velocity $v$ (default: the parameter's); the arithmetic
+        is in at least float32, rounded once on store.
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with live hyperparameters.
@@ -158,7 +162,7 @@ def lars(
         decay,
         scale_by_trust_ratio(trust_coefficient=trust_coefficient, eps=eps, mask=trust_ratio_mask),
         scale_by_learning_rate(learning_rate),
-        trace(momentum, nesterov),
+        trace(momentum, nesterov, accumulator_dtype=mu_dtype),
     )
 
 
@@ -224,6 +228,8 @@ def novograd(
     eps: ScalarOrSchedule = 1e-6,
     eps_root: ScalarOrSchedule = 0.0,
     weight_decay: ScalarOrSchedule = 0.0,
+    *,
+    mu_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""NovoGrad: momentum on gradients normalized by a per-layer running norm.
 
@@ -243,6 +249,8 @@ def novograd(
       eps: $\epsilon \ge 0$, outside the root.
       eps_root: $\epsilon_\text{root} \ge 0$, inside the root.
       weight_decay: $\lambda \ge 0$, a constant or a schedule.
+      mu_dtype: dtype of the stored momentum $m$ (default: the parameter's; the per-layer
+        $\nu$ is one number a leaf and stays as it is).
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with live hyperparameters.
@@ -263,6 +271,6 @@ def novograd(
     return chain(
         scale_by_layerwise_rms(b2, eps, eps_root),
         add_decayed_weights(weight_decay),
-        trace(b1),
+        trace(b1, accumulator_dtype=mu_dtype),
         scale_by_learning_rate(learning_rate),
     )

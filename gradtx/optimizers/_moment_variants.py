@@ -58,6 +58,7 @@ def adopt(
     nesterov: bool = False,
     use_clipping: bool = True,
     clip_value_fn: Schedule | float | None = quarter_power,
+    nu_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""ADOPT: momentum of gradients normalized by the *previous* second moment.
 
@@ -84,6 +85,8 @@ def adopt(
       nesterov: use the look-ahead step.
       use_clipping: clip the normalized gradient to $[-c_t, c_t]$ (recommended).
       clip_value_fn: $c_t$ as a function of the 0-based step (default $t^{1/4}$).
+      nu_dtype: dtype of $\nu$ (default: the parameter's). The arithmetic is in at least
+        float32, each moment rounded once on store (see ``docs/memory.md``).
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with live hyperparameters.
@@ -101,7 +104,9 @@ def adopt(
       (True, [-0.01])
     """
     return chain(
-        scale_by_lagged_rms(b2, eps, clip_value_fn if use_clipping else None),
+        scale_by_lagged_rms(
+            b2, eps, clip_value_fn if use_clipping else None, accumulator_dtype=nu_dtype
+        ),
         interpolated_ema(b1 * b1 if nesterov else b1, b1, accumulator_dtype=mu_dtype),
         scale_by_learning_rate(learning_rate),
     )
@@ -271,6 +276,9 @@ def madgrad(
     momentum: ScalarOrSchedule | None = 0.9,
     weight_decay: ScalarOrSchedule = 0.0,
     eps: ScalarOrSchedule = 1e-6,
+    *,
+    mu_dtype: DTypeLike | None = None,
+    nu_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""MADGRAD: momentumized dual averaging with a cube-root adaptive denominator.
 
@@ -294,6 +302,8 @@ def madgrad(
       momentum: $\beta \in [0, 1)$.
       weight_decay: $\lambda_\text{wd} \ge 0$ (added to the gradient).
       eps: $\epsilon \ge 0$.
+      mu_dtype, nu_dtype: dtypes of the stored sums $s$ and $\nu$ (default: the
+        parameter's); see :func:`gradtx.scale_by_dual_averaging` for when that is safe.
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with live hyperparameters; its ``update``
@@ -314,7 +324,7 @@ def madgrad(
     """
     return chain(
         add_decayed_weights(weight_decay),
-        scale_by_dual_averaging(learning_rate, eps),
+        scale_by_dual_averaging(learning_rate, eps, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
         scale(1 - momentum),
     )
 
@@ -334,6 +344,8 @@ def lazy_adam(
     eps: ScalarOrSchedule = 1e-8,
     *,
     row_axis: int | tuple[int, ...] | None = 0,
+    mu_dtype: DTypeLike | None = None,
+    nu_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""Lazy Adam (PyTorch's ``SparseAdam``): only rows with a gradient move, and their moments.
 
@@ -360,6 +372,8 @@ def lazy_adam(
       row_axis: the axis that indexes rows (default 0), ``None`` (the whole leaf is one
         row), or a tree of them (a prefix of the params); see
         :func:`gradtx.lazy_rows`.
+      mu_dtype, nu_dtype: dtypes of $m$ and $\nu$ (default: the parameter's), as in
+        :func:`gradtx.adam`.
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with live hyperparameters.
@@ -381,6 +395,7 @@ def lazy_adam(
     def root_correction(count):  # sqrt(1 - b2^t) at the 1-based step t
         return jnp.sqrt(one_minus_power(b2, _tree.safe_increment(count)))
 
-    rms = scale_by_rms(b2, eps, eps_in_sqrt=False, source="gradient")
-    moments = chain(ema(b1, debias=True), rms, scale_by_schedule(root_correction))
+    rms = scale_by_rms(b2, eps, eps_in_sqrt=False, source="gradient", accumulator_dtype=nu_dtype)
+    first = ema(b1, debias=True, accumulator_dtype=mu_dtype)
+    moments = chain(first, rms, scale_by_schedule(root_correction))
     return chain(lazy_rows(moments, row_axis), scale_by_learning_rate(learning_rate))

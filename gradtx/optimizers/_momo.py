@@ -12,7 +12,7 @@ root).
 from __future__ import annotations
 
 from gradtx import _hyper as hp
-from gradtx._base import GradientTransformation, ScalarOrSchedule, chain
+from gradtx._base import DTypeLike, GradientTransformation, ScalarOrSchedule, chain
 from gradtx._registry import optimizer
 from gradtx.transforms._adaptive import scale_by_rms
 from gradtx.transforms._momo import scale_by_momo
@@ -36,6 +36,8 @@ def momo(
     lower_bound: ScalarOrSchedule = 0.0,
     weight_decay: ScalarOrSchedule = 0.0,
     adapt_lower_bound: bool = False,
+    *,
+    mu_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""MoMo: SGD with momentum whose step is a capped Polyak step from a momentum model.
 
@@ -56,6 +58,7 @@ def momo(
       lower_bound: $f^\star$, a lower bound of the loss.
       weight_decay: $\lambda \ge 0$.
       adapt_lower_bound: estimate the lower bound online (when no good one is known).
+      mu_dtype: dtype of the stored momentum (default: the parameter's).
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with live hyperparameters.
@@ -75,7 +78,9 @@ def momo(
       3.5
     """
     return chain(
-        scale_by_momo(learning_rate, beta, lower_bound, weight_decay, adapt_lower_bound),
+        scale_by_momo(
+            learning_rate, beta, lower_bound, weight_decay, adapt_lower_bound, mu_dtype=mu_dtype
+        ),
         scale(-1.0),
     )
 
@@ -95,6 +100,9 @@ def momo_adam(
     lower_bound: ScalarOrSchedule = 0.0,
     weight_decay: ScalarOrSchedule = 0.0,
     adapt_lower_bound: bool = False,
+    *,
+    mu_dtype: DTypeLike | None = None,
+    nu_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""MoMo-Adam: Adam whose step size is a capped Polyak step from a momentum model.
 
@@ -118,6 +126,8 @@ def momo_adam(
       lower_bound: $f^\star$, a lower bound of the loss.
       weight_decay: $\lambda \ge 0$, decoupled as in AdamW.
       adapt_lower_bound: estimate the lower bound online.
+      mu_dtype, nu_dtype: dtypes of the stored momentum and second moment (default: the
+        parameter's).
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with live hyperparameters.
@@ -136,7 +146,12 @@ def momo_adam(
       5.0
     """
     preconditioner = scale_by_rms(
-        b2, eps, eps_in_sqrt=False, bias_correction=True, source="gradient"
+        b2,
+        eps,
+        eps_in_sqrt=False,
+        bias_correction=True,
+        source="gradient",
+        accumulator_dtype=nu_dtype,
     )
     return chain(
         scale_by_momo(
@@ -147,6 +162,7 @@ def momo_adam(
             adapt_lower_bound,
             debias=True,
             preconditioner=preconditioner,
+            mu_dtype=mu_dtype,
         ),
         scale(-1.0),
     )

@@ -113,7 +113,10 @@ def sgd(
     pytorch="—",
 )
 def heavy_ball(
-    learning_rate: ScalarOrSchedule, momentum: ScalarOrSchedule | None = 0.9
+    learning_rate: ScalarOrSchedule,
+    momentum: ScalarOrSchedule | None = 0.9,
+    *,
+    accumulator_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""Polyak's heavy-ball method: the learning rate enters before the momentum.
 
@@ -127,6 +130,7 @@ def heavy_ball(
     Args:
       learning_rate: $\eta \ge 0$, a constant or a schedule.
       momentum: $\mu \in [0, 1)$, a constant or a schedule.
+      accumulator_dtype: dtype of the velocity (as in :func:`sgd`).
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with live hyperparameters.
@@ -143,7 +147,9 @@ def heavy_ball(
       >>> round(float(tx.update(jnp.ones(1), s)[0][0]), 6)
       -0.19
     """
-    return chain(scale_by_learning_rate(learning_rate), trace(momentum))
+    return chain(
+        scale_by_learning_rate(learning_rate), trace(momentum, accumulator_dtype=accumulator_dtype)
+    )
 
 
 @optimizer(
@@ -153,7 +159,11 @@ def heavy_ball(
     pytorch="`SGD`, `dampening=momentum` (first step differs)",
 )
 def ema_momentum(
-    learning_rate: ScalarOrSchedule, momentum: ScalarOrSchedule | None = 0.9, debias: bool = False
+    learning_rate: ScalarOrSchedule,
+    momentum: ScalarOrSchedule | None = 0.9,
+    debias: bool = False,
+    *,
+    accumulator_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""Momentum as an exponential moving average of gradients.
 
@@ -166,6 +176,7 @@ def ema_momentum(
       learning_rate: $\eta \ge 0$, a constant or a schedule.
       momentum: $\mu \in [0, 1)$, a constant or a schedule.
       debias: divide $v_t$ by $1 - \mu^t$ (as Adam's first moment).
+      accumulator_dtype: dtype of the velocity (as in :func:`sgd`).
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with live hyperparameters.
@@ -179,4 +190,5 @@ def ema_momentum(
       >>> round(float(tx.update(jnp.ones(1), tx.init(jnp.zeros(1)))[0][0]), 6)
       -0.1
     """
-    return chain(ema(momentum, debias=debias), scale_by_learning_rate(learning_rate))
+    velocity = ema(momentum, debias=debias, accumulator_dtype=accumulator_dtype)
+    return chain(velocity, scale_by_learning_rate(learning_rate))

@@ -195,6 +195,8 @@ def scale_by_adan(
     b3: Scalar = 0.99,
     eps: Scalar = 1e-8,
     eps_root: Scalar = 0.0,
+    mu_dtype: DTypeLike | None = None,
+    nu_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""Adan's direction: the debiased average plus the averaged gradient difference, normalized.
 
@@ -212,6 +214,9 @@ def scale_by_adan(
       b3: $\beta_3 \in [0, 1)$, decay of the second moment $n$.
       eps: $\epsilon \ge 0$, outside the root.
       eps_root: $\epsilon_\text{root} \ge 0$, inside the root.
+      mu_dtype: dtype of the stored first moments $m$ and $v$ (default: the parameter's).
+      nu_dtype: dtype of the stored second moment $n$ (default: the parameter's). The
+        arithmetic is in at least float32, each moment rounded once on store.
 
     Returns:
       A chain of :func:`gradtx.ema` and ``scale_by_difference_moments``.
@@ -228,8 +233,10 @@ def scale_by_adan(
       1.0
     """
     return chain(
-        ema(b1, debias=True),
-        scale_by_difference_moments(b2, b3, eps, eps_root, source="gradient"),
+        ema(b1, debias=True, accumulator_dtype=mu_dtype),
+        scale_by_difference_moments(
+            b2, b3, eps, eps_root, source="gradient", mu_dtype=mu_dtype, nu_dtype=nu_dtype
+        ),
     )
 
 
@@ -242,7 +249,12 @@ class ScaleByAcpropState(NamedTuple):
 
 
 def scale_by_acprop(
-    b1: Scalar = 0.9, b2: Scalar = 0.999, eps: Scalar = 1e-16, eps_root: Scalar = 1e-16
+    b1: Scalar = 0.9,
+    b2: Scalar = 0.999,
+    eps: Scalar = 1e-16,
+    eps_root: Scalar = 1e-16,
+    mu_dtype: DTypeLike | None = None,
+    nu_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""ACProp's direction: the gradient over the root of the *previous* belief moment.
 
@@ -262,6 +274,8 @@ def scale_by_acprop(
       b2: $\beta_2 \in [0, 1)$, the decay of the second moment $s$.
       eps: $\epsilon \ge 0$, outside the root.
       eps_root: $\epsilon_\text{root} \ge 0$, added to $s_t$ at every step.
+      mu_dtype, nu_dtype: dtypes of the stored $m$ and $s$ (default: the parameter's);
+        the arithmetic is in at least float32, each rounded once on store.
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with a :class:`ScaleByAcpropState`.
@@ -283,10 +297,13 @@ def scale_by_acprop(
     _validate.check_decay("b2", b2)
     _validate.check_nonnegative("eps", eps)
     _validate.check_nonnegative("eps_root", eps_root)
+    mu_dtype = _validate.check_dtype("mu_dtype", mu_dtype)
+    nu_dtype = _validate.check_dtype("nu_dtype", nu_dtype)
 
     def init(params):
-        zeros = _tree.zeros_like(params)
-        return ScaleByAcpropState(_tree.zero_count(), zeros, _tree.zeros_like(params, real=True))
+        mu = _tree.zeros_like(params, mu_dtype)
+        nu = _tree.zeros_like(params, nu_dtype, real=True)
+        return ScaleByAcpropState(_tree.zero_count(), mu, nu)
 
     def update(updates, state, params=None, **extra):
         del params, extra

@@ -146,11 +146,19 @@ def scale_by_adamax(
     )
 
 
-def scale_by_adadelta(rho: Scalar = 0.9, eps: Scalar = 1e-6) -> GradientTransformation:
+def scale_by_adadelta(
+    rho: Scalar = 0.9, eps: Scalar = 1e-6, *, nu_dtype: DTypeLike | None = None
+) -> GradientTransformation:
     r"""AdaDelta's direction: RMS of past updates over RMS of gradients.
 
     $$u_t = \frac{\sqrt{E[\Delta x^2]_{t-1} + \epsilon}}{\sqrt{E[g^2]_t + \epsilon}}\, g_t
     = \texttt{chain(scale\_by\_rms(}\rho\texttt{), scale\_by\_unit\_correction(}\rho\texttt{))}$$
+
+    Args:
+      rho: $\rho \in [0, 1)$, the decay of both averages.
+      eps: $\epsilon \ge 0$.
+      nu_dtype: dtype of both stored second moments, $E[g^2]$ and $E[\Delta x^2]$ (default:
+        the parameter's); the arithmetic is in at least float32, rounded once on store.
 
     Returns:
       A chain of :func:`gradtx.scale_by_rms` and :func:`gradtx.scale_by_unit_correction`.
@@ -165,6 +173,6 @@ def scale_by_adadelta(rho: Scalar = 0.9, eps: Scalar = 1e-6) -> GradientTransfor
       0.0
     """
     return chain(
-        scale_by_rms(rho, eps, eps_in_sqrt=True),
-        scale_by_unit_correction(rho, eps),
+        scale_by_rms(rho, eps, eps_in_sqrt=True, accumulator_dtype=nu_dtype),
+        scale_by_unit_correction(rho, eps, accumulator_dtype=nu_dtype),
     )

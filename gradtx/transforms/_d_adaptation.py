@@ -16,7 +16,13 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _extra, _tree, _validate, _vectors
-from gradtx._base import GradientTransformation, Scalar, ScalarOrSchedule, check_state_type
+from gradtx._base import (
+    DTypeLike,
+    GradientTransformation,
+    Scalar,
+    ScalarOrSchedule,
+    check_state_type,
+)
 from gradtx.transforms._momentum import one_minus_power
 from gradtx.transforms._scaling import value_at
 
@@ -52,10 +58,12 @@ class DAdaptationState(NamedTuple):
     numerator_weighted: jax.Array
 
 
-def _d_adaptation(who, learning_rate, betas, eps, estim_lr0, weight_decay, prodigy, rule):
+def _d_adaptation(who, learning_rate, betas, eps, estim_lr0, weight_decay, prodigy, rule,
+                  mu_dtype=None, nu_dtype=None):  # fmt: skip
     """Prodigy and D-Adapt Adam: ``rule(...)`` gives ``moments(g, m, v, s)``, the numerator
     $r_t$ and $\\hat d$ as a function of $\\lVert s_t\\rVert_1$. $d$ is kept if that is 0 (Optax
-    0.2.8 divides 0 by 0 and its $d$ becomes NaN; the authors' code skips the step)."""
+    0.2.8 divides 0 by 0 and its $d$ becomes NaN; the authors' code skips the step).
+    ``mu_dtype`` stores $m$ and $s$, ``nu_dtype`` stores $v$ (``None``: as below)."""
     if not isinstance(betas, (tuple, list)) or len(betas) != 2:
         raise ValueError(f"betas must be a pair (b1, b2), got {betas!r}.")
     _validate.check_decay("betas[0]", betas[0])
@@ -64,13 +72,18 @@ def _d_adaptation(who, learning_rate, betas, eps, estim_lr0, weight_decay, prodi
     _validate.check_nonnegative("eps", eps)
     _validate.check_positive("estim_lr0", estim_lr0)
     _validate.check_nonnegative("weight_decay", weight_decay)
+    mu_dtype = _validate.check_dtype("mu_dtype", mu_dtype)
+    nu_dtype = _validate.check_dtype("nu_dtype", nu_dtype)
 
     def init(params):  # float16 rounds the d-scaled statistics (1e-6 g) to 0: float32 for those
         f32 = lambda p: jnp.float32 if getattr(p, "dtype", None) == jnp.float16 else None
-        z = lambda r=False: jax.tree.map(lambda p: _tree.zeros_like(p, f32(p), real=r), params)
-        start = _tree.copy_trainable(params) if prodigy else jax.tree.map(lambda _: None, z())
+        z = lambda dt, r=False: jax.tree.map(
+            lambda p: _tree.zeros_like(p, f32(p) if dt is None else dt, real=r), params
+        )
+        m, v, s = z(mu_dtype), z(nu_dtype, True), z(mu_dtype)
+        start = _tree.copy_trainable(params) if prodigy else jax.tree.map(lambda _: None, m)
         d0 = jnp.asarray(estim_lr0, jnp.result_type(float))
-        return DAdaptationState(_tree.zero_count(), z(), z(True), z(), start, d0, 0 * d0)
+        return DAdaptationState(_tree.zero_count(), m, v, s, start, d0, 0 * d0)
 
     def update(updates, state, params=None, **extra):
         del extra
@@ -110,6 +123,8 @@ def scale_by_prodigy(
     estim_lr_coef: Scalar = 1.0,
     weight_decay: Scalar = 0.0,
     safeguard_warmup: bool = False,
+    mu_dtype: DTypeLike | None = None,
+    nu_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""Prodigy's step: Adam on $d_t g_t$, scaled by the distance estimate $d_t$ (positive).
 
@@ -135,6 +150,10 @@ def scale_by_prodigy(
       estim_lr_coef: $c > 0$.
       weight_decay: $\lambda \ge 0$, decoupled, scaled by $\gamma_t$.
       safeguard_warmup: leave $\eta_t$ out of $s_t$ (for warm-up schedules).
+      mu_dtype: dtype of the stored first moments $m$ and $s$ (default: the parameter's,
+        float32 for float16 parameters).
+      nu_dtype: dtype of the stored $v$ (same default). The arithmetic is in at least
+        float32, each rounded once on store; $x_0$ keeps the parameter's dtype.
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with a :class:`DAdaptationState`; its
@@ -172,7 +191,7 @@ def scale_by_prodigy(
         num = b3 * state.numerator_weighted + (d / estim_lr0) * dlr * acc
         return moments, num, lambda l1: estim_lr_coef * num / l1
 
-    args = (learning_rate, betas, eps, estim_lr0, weight_decay, True, rule)
+    args = (learning_rate, betas, eps, estim_lr0, weight_decay, True, rule, mu_dtype, nu_dtype)
     return _d_adaptation("scale_by_prodigy", *args)
 
 
@@ -182,6 +201,8 @@ def scale_by_dadapt_adam(
     eps: Scalar = 1e-8,
     estim_lr0: Scalar = 1e-6,
     weight_decay: Scalar = 0.0,
+    mu_dtype: DTypeLike | None = None,
+    nu_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""D-Adapted Adam's step (positive): Adam with the step $\gamma_t \propto d_t$ inside $m$.
 
@@ -204,6 +225,8 @@ def scale_by_dadapt_adam(
       eps: $\epsilon \ge 0$, outside the root.
       estim_lr0: $d_0 > 0$, the initial (under-)estimate.
       weight_decay: $\lambda \ge 0$, decoupled, scaled by $\gamma_t$.
+      mu_dtype, nu_dtype: dtypes of the stored $m$, $s$ and of $v$, as in
+        :func:`gradtx.scale_by_prodigy`.
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with a :class:`DAdaptationState`; its
@@ -234,5 +257,5 @@ def scale_by_dadapt_adam(
         num = k.root * state.numerator_weighted + k.om_root * dlr * acc
         return moments, num, lambda l1: num / (k.om_root * l1)
 
-    args = (learning_rate, betas, eps, estim_lr0, weight_decay, False, rule)
+    args = (learning_rate, betas, eps, estim_lr0, weight_decay, False, rule, mu_dtype, nu_dtype)
     return _d_adaptation("scale_by_dadapt_adam", *args)

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _tree, _validate
-from gradtx._base import GradientTransformation, Scalar, check_state_type
+from gradtx._base import DTypeLike, GradientTransformation, Scalar, check_state_type
 from gradtx.transforms._adaptive import second_moment_step, statistic_source
 from gradtx.transforms._momentum import ema_scalars, one_minus_power
 
@@ -105,6 +105,8 @@ def scale_by_difference_moments(
     eps_root: Scalar = 0.0,
     *,
     source: str = "updates",
+    mu_dtype: DTypeLike | None = None,
+    nu_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""Adan's gradient-difference moments: add the averaged difference, divide by its RMS.
 
@@ -127,6 +129,10 @@ def scale_by_difference_moments(
       eps: $\epsilon \ge 0$, outside the root.
       eps_root: $\epsilon_\text{root} \ge 0$, inside the root.
       source: ``"updates"`` (this member's input) or ``"gradient"`` (the chain's input).
+      mu_dtype: dtype of the stored $v$ (default: the parameter's).
+      nu_dtype: dtype of the stored $n$ (default: the parameter's real dtype). The previous
+        gradient stays in the parameter's dtype: $g_t - g_{t-1}$ of two nearby bfloat16
+        values would lose most of its digits. The arithmetic is in at least float32.
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with a :class:`DifferenceMomentsState`.
@@ -147,11 +153,15 @@ def scale_by_difference_moments(
     _validate.check_nonnegative("eps", eps)
     _validate.check_nonnegative("eps_root", eps_root)
     _validate.check_choice("source", source, ("updates", "gradient"))
+    mu_dtype = _validate.check_dtype("mu_dtype", mu_dtype)
+    nu_dtype = _validate.check_dtype("nu_dtype", nu_dtype)
 
     def init(params):
-        zeros = _tree.zeros_like(params)
         return DifferenceMomentsState(
-            _tree.zero_count(), zeros, zeros, _tree.zeros_like(params, real=True)
+            _tree.zero_count(),
+            _tree.zeros_like(params),
+            _tree.zeros_like(params, mu_dtype),
+            _tree.zeros_like(params, nu_dtype, real=True),
         )
 
     def update(updates, state, params=None, **extra):

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradtx import _extra, _tree, _validate
-from gradtx._base import EmptyState, GradientTransformation, Scalar, check_state_type
+from gradtx._base import DTypeLike, EmptyState, GradientTransformation, Scalar, check_state_type
 from gradtx.transforms._adaptive import statistic_source
 from gradtx.transforms._momentum import ema_scalars, ema_update
 
@@ -66,6 +66,7 @@ def scale_by_factored_rms(
     decay_rate_fn: Callable[[Any, Any], Any] | None = None,
     *,
     source: str = "updates",
+    accumulator_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""Divide by the root of a *factored* second moment (Adafactor).
 
@@ -91,6 +92,9 @@ def scale_by_factored_rms(
       epsilon: $\epsilon_1 \ge 0$, added to $g^2$.
       decay_rate_fn: ``fn(step, decay_rate) -> beta`` replacing $1 - (\text{step}+1)^{-c}$.
       source: ``"updates"`` (this member's input) or ``"gradient"`` (the chain's input).
+      accumulator_dtype: dtype of every stored statistic, factored ($R$, $C$) or not ($V$)
+        (default: the parameter's real dtype); the arithmetic is in at least float32,
+        rounded once on store.
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with a :class:`FactoredState`.
@@ -116,6 +120,7 @@ def scale_by_factored_rms(
             f"min_dim_size_to_factor must be a positive int, got {min_dim_size_to_factor!r}."
         )
     beta_fn = _decay_rate_pow if decay_rate_fn is None else decay_rate_fn
+    accumulator_dtype = _validate.check_dtype("accumulator_dtype", accumulator_dtype)
     dims = functools.partial(
         factored_dims, factored=factored, min_dim_size_to_factor=min_dim_size_to_factor
     )
@@ -124,7 +129,7 @@ def scale_by_factored_rms(
         def stats(p):
             if p is None or not _tree.is_trainable(p):
                 return None, None, None
-            dt = _tree.real_dtype(p.dtype)
+            dt = _tree.real_dtype(p.dtype if accumulator_dtype is None else accumulator_dtype)
             d, empty = dims(p.shape), jnp.zeros((1,), dt)
             if d is None:  # zeros_like: the moment keeps the parameter's sharding
                 return empty, empty, jnp.zeros_like(p, dtype=dt)
@@ -261,7 +266,11 @@ def _cover_size(shape: tuple) -> tuple:
 
 
 def scale_by_cover_rss(
-    decay: Scalar = 1.0, eps: Scalar = 1e-8, *, source: str = "updates"
+    decay: Scalar = 1.0,
+    eps: Scalar = 1e-8,
+    *,
+    source: str = "updates",
+    accumulator_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""Divide by the root of SM3's cover-wise sum of squared gradients.
 
@@ -280,6 +289,9 @@ def scale_by_cover_rss(
       decay: $\beta \in [0, 1]$; 1 (the paper) sums.
       eps: $\epsilon \ge 0$, inside the root.
       source: ``"updates"`` (this member's input) or ``"gradient"`` (the chain's input).
+      accumulator_dtype: dtype of the stored accumulators (default: the parameter's real
+        dtype). With ``decay=1`` they are sums: in bfloat16 a term below $2^{-9}$ of the
+        sum is lost, so prefer ``decay < 1`` or float32 for long runs.
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with a :class:`ScaleByCoverRssState`.
@@ -301,12 +313,13 @@ def scale_by_cover_rss(
     _validate.check_range("decay", decay, 0.0, 1.0)
     _validate.check_nonnegative("eps", eps)
     _validate.check_choice("source", source, _SOURCES)
+    accumulator_dtype = _validate.check_dtype("accumulator_dtype", accumulator_dtype)
 
     def init(params):
         def make(p):
             if p is None or not _tree.is_trainable(p):
                 return None
-            dt = _tree.real_dtype(p.dtype)
+            dt = _tree.real_dtype(p.dtype if accumulator_dtype is None else accumulator_dtype)
             if p.ndim < 2:  # an accumulator per entry: zeros_like keeps the parameter's sharding
                 return jnp.zeros_like(p, dtype=dt)
             return jnp.zeros(_cover_size(p.shape), dt)

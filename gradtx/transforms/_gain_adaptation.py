@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _tree, _validate
-from gradtx._base import GradientTransformation, Scalar, check_state_type
+from gradtx._base import DTypeLike, GradientTransformation, Scalar, check_state_type
 from gradtx.transforms._adaptive import statistic_source
 from gradtx.transforms._hessian_diagonal import trainable_hvp
 from gradtx.transforms._momentum import ema_update
@@ -163,10 +163,10 @@ class ScaleByVsgdState(NamedTuple):
     cov: Any
 
 
-def _block_zeros(params: Any, variant: str) -> Any:
+def _block_zeros(params: Any, variant: str, dtype: Any = None) -> Any:
     if variant == "l":
-        return _tree.zeros_like(params)
-    make = lambda x: jnp.zeros([], _tree.real_dtype(x.dtype))
+        return _tree.zeros_like(params, dtype)
+    make = lambda x: jnp.zeros([], _tree.real_dtype(x.dtype if dtype is None else dtype))
     return jax.tree.map(
         lambda x: make(x) if x is not None and _tree.is_trainable(x) else None,
         params,
@@ -211,6 +211,8 @@ def scale_by_vsgd(
     outlier_threshold: Scalar = 2.0,
     *,
     key: int = 0,
+    mu_dtype: DTypeLike | None = None,
+    nu_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""vSGD's variance-adapted rates: multiply by $\bar g^2 \bar h / (\bar v\, \bar q)$.
 
@@ -274,6 +276,11 @@ def scale_by_vsgd(
       initial_curvature: $h_0 > 0$, the curvature assumed before the first estimate.
       outlier_threshold: $k \ge 0$ standard deviations; 0 turns the outlier test off.
       key: seed of Hutchinson's probe vectors (one per step: ``fold_in(key, step)``).
+      mu_dtype: dtype of the stored $\bar g$ (default: the parameter's).
+      nu_dtype: dtype of the stored second-order averages $\bar v$, $\bar h$, $\bar q$, $s$
+        and $c$ (default: the parameter's). The memory $\tau$ and the average parameter
+        $\bar\theta$ keep the parameter's dtype: $\tau$ grows by 1 a step and the secant
+        divides by $\theta - \bar\theta$. The arithmetic is in at least float32.
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with a :class:`ScaleByVsgdState`.
@@ -298,13 +305,19 @@ def scale_by_vsgd(
     _validate.check_nonnegative("eps", eps)
     _validate.check_positive("initial_curvature", initial_curvature)
     _validate.check_nonnegative("outlier_threshold", outlier_threshold)
+    mu_dtype = _validate.check_dtype("mu_dtype", mu_dtype)
+    nu_dtype = _validate.check_dtype("nu_dtype", nu_dtype)
     block = (lambda x: x) if variant == "l" else jnp.sum
     block_max = (lambda x: x) if variant == "l" else (lambda x: jnp.max(x, initial=0.0))
 
     def init(params):
         _reject_complex(params, "scale_by_vsgd")
         zeros, blocks = _tree.zeros_like(params), _block_zeros(params, variant)
-        return ScaleByVsgdState(_tree.zero_count(), zeros, *[blocks] * 4, zeros, zeros, zeros)
+        second = _block_zeros(params, variant, nu_dtype)
+        gbar, var = _tree.zeros_like(params, mu_dtype), _tree.zeros_like(params, nu_dtype)
+        return ScaleByVsgdState(
+            _tree.zero_count(), gbar, second, second, second, blocks, zeros, var, var
+        )
 
     def across(tree, like, op):
         return _across_leaves(tree, like, op) if variant == "g" else tree

@@ -183,6 +183,8 @@ def scale_by_hessian_diagonal(
     gamma: Scalar = 0.01,
     update_interval: int = 10,
     hessian_diagonal_fn: GradientTransformation | None = None,
+    *,
+    accumulator_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""Divide the updates by an EMA of a Hessian-diagonal estimate, refreshed every $k$ steps.
 
@@ -205,6 +207,8 @@ def scale_by_hessian_diagonal(
       update_interval: $k \ge 1$.
       hessian_diagonal_fn: a transform whose ``update`` returns a Hessian-diagonal
         estimate (gradtx or Optax); ``None`` for :func:`hutchinson_estimator_diag_hessian`.
+      accumulator_dtype: dtype of the stored $h$ (default: the parameter's); the arithmetic
+        is in at least float32, rounded once on store.
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with a :class:`HessianDiagonalState`.
@@ -234,10 +238,11 @@ def scale_by_hessian_diagonal(
     if hessian_diagonal_fn is None:
         hessian_diagonal_fn = hutchinson_estimator_diag_hessian()
     estimator = as_transform(hessian_diagonal_fn, "hessian_diagonal_fn")
+    accumulator_dtype = _validate.check_dtype("accumulator_dtype", accumulator_dtype)
 
     def init(params):
         return HessianDiagonalState(
-            _tree.zero_count(), _tree.zeros_like(params), estimator.init(params)
+            _tree.zero_count(), _tree.zeros_like(params, accumulator_dtype), estimator.init(params)
         )
 
     def update(updates, state, params=None, **extra):
@@ -309,6 +314,8 @@ def scale_by_sophia(
     mu_dtype: DTypeLike | None = None,
     verbose: bool = False,
     print_win_rate_every_n_steps: int = 0,
+    *,
+    nu_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""Sophia's direction: the debiased momentum over the clipped curvature, clipped.
 
@@ -324,6 +331,8 @@ def scale_by_sophia(
         :func:`scale_by_hessian_diagonal`.
       clip_threshold: $\rho > 0$, or ``None`` for no clipping.
       mu_dtype: dtype of $m$.
+      nu_dtype: dtype of the curvature EMA $h$ (the state's ``nu``; default: the
+        parameter's). The arithmetic is in at least float32, rounded once on store.
       verbose: print the fraction of coordinates not clipped (the "win rate", which the
         authors keep in [0.1, 0.5]) every ``print_win_rate_every_n_steps`` steps.
       print_win_rate_every_n_steps: the period of the printout ($\ge 1$ if ``verbose``).
@@ -349,7 +358,9 @@ def scale_by_sophia(
         _validate.check_positive("clip_threshold", clip_threshold)
     members = [
         ema(b1, debias=True, accumulator_dtype=mu_dtype),
-        scale_by_hessian_diagonal(b2, eps, gamma, update_interval, hessian_diagonal_fn),
+        scale_by_hessian_diagonal(
+            b2, eps, gamma, update_interval, hessian_diagonal_fn, accumulator_dtype=nu_dtype
+        ),
     ]
     if verbose:
         if clip_threshold is None:

@@ -52,6 +52,7 @@ def scale_by_lagged_rms(
     clip_value_fn: Schedule | float | None = quarter_power,
     *,
     source: str = "updates",
+    accumulator_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""Divide by the root of the *previous* second moment, then clip (ADOPT's normalization).
 
@@ -68,6 +69,8 @@ def scale_by_lagged_rms(
       eps: $\epsilon \ge 0$, the smallest divisor.
       clip_value_fn: $c_t$, a callable of the step count, a constant, or ``None`` (no clip).
       source: ``"updates"`` (this member's input) or ``"gradient"`` (the chain's input).
+      accumulator_dtype: dtype of the stored $\nu$ (default: the parameter's real dtype);
+        the arithmetic is in at least float32 and $\nu$ rounded once on store.
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with a :class:`LaggedRmsState`.
@@ -89,9 +92,11 @@ def scale_by_lagged_rms(
     _validate.check_choice("source", source, _SOURCES)
     if clip_value_fn is not None and not callable(clip_value_fn):
         _validate.check_nonnegative("clip_value_fn", clip_value_fn)
+    accumulator_dtype = _validate.check_dtype("accumulator_dtype", accumulator_dtype)
 
     def init(params):
-        return LaggedRmsState(_tree.zero_count(), _tree.zeros_like(params, real=True))
+        nu = _tree.zeros_like(params, accumulator_dtype, real=True)
+        return LaggedRmsState(_tree.zero_count(), nu)
 
     def update(updates, state, params=None, **extra):
         del params
@@ -246,7 +251,11 @@ class DualAveragingState(NamedTuple):
 
 
 def scale_by_dual_averaging(
-    learning_rate: ScalarOrSchedule, eps: Scalar = 1e-6
+    learning_rate: ScalarOrSchedule,
+    eps: Scalar = 1e-6,
+    *,
+    mu_dtype: DTypeLike | None = None,
+    nu_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""Step to MADGRAD's dual-averaging point, with cube-root adaptivity.
 
@@ -261,6 +270,11 @@ def scale_by_dual_averaging(
     Args:
       learning_rate: $\eta \ge 0$, a constant or a schedule.
       eps: $\epsilon \ge 0$.
+      mu_dtype: dtype of the stored sum $s$ (default: the parameter's).
+      nu_dtype: dtype of the stored sum $\nu$ (default: the parameter's real dtype). Both
+        are sums whose terms grow like $\sqrt{k}$: in bfloat16 a term below $2^{-9}$ of the
+        sum is lost, so narrow dtypes suit short runs only. $x_0$ keeps the parameter's
+        dtype (an iterate, not a moment).
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with a :class:`DualAveragingState`; its
@@ -280,13 +294,15 @@ def scale_by_dual_averaging(
     """
     _validate.check_schedule_or_range("learning_rate", learning_rate, _validate.check_nonnegative)
     _validate.check_nonnegative("eps", eps)
+    mu_dtype = _validate.check_dtype("mu_dtype", mu_dtype)
+    nu_dtype = _validate.check_dtype("nu_dtype", nu_dtype)
 
     def init(params):
         zeros = _tree.zeros_like
         return DualAveragingState(
             _tree.zero_count(),
-            zeros(params, real=True),
-            zeros(params),
+            zeros(params, nu_dtype, real=True),
+            zeros(params, mu_dtype),
             _tree.copy_trainable(params),
         )
 

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 
 from gradtx import _extra, _tree, _validate, _vectors
 from gradtx._base import (
+    DTypeLike,
     EmptyState,
     GradientTransformation,
     Scalar,
@@ -72,6 +73,7 @@ def scale_by_momo(
     *,
     debias: bool = False,
     preconditioner: GradientTransformation | None = None,
+    mu_dtype: DTypeLike | None = None,
 ) -> GradientTransformation:
     r"""MoMo's step: momentum times a Polyak step size from the model of the loss.
 
@@ -105,6 +107,8 @@ def scale_by_momo(
       preconditioner: a transform that maps $d_t$ to $D_t^{-1} d_t$; it receives the
         gradient as the ``gradient`` keyword (e.g. ``scale_by_rms(b2, eps,
         eps_in_sqrt=False, bias_correction=True, source="gradient")``, Adam's).
+      mu_dtype: dtype of the stored momentum $d_t$ (default: the parameter's); the
+        arithmetic is in at least float32, rounded once on store.
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with a :class:`ScaleByMomoState`; its
@@ -129,12 +133,13 @@ def scale_by_momo(
     if weight_decay is not None:
         _validate.check_schedule_or_range("weight_decay", weight_decay, _validate.check_nonnegative)
     pre = None if preconditioner is None else as_transform(preconditioner, "preconditioner")
+    mu_dtype = _validate.check_dtype("mu_dtype", mu_dtype)
 
     def init(params):
         dtype = _scalar_dtype(params)
         return ScaleByMomoState(
             count=_tree.zero_count(),
-            exp_avg=_tree.zeros_like(params),
+            exp_avg=_tree.zeros_like(params, mu_dtype),
             barf=jnp.zeros([], dtype),
             gamma=jnp.zeros([], dtype),
             lb=jnp.asarray(lower_bound, dtype),

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _extra, _tree, _validate
-from gradtx._base import EmptyState, GradientTransformation, Scalar, check_state_type
+from gradtx._base import DTypeLike, EmptyState, GradientTransformation, Scalar, check_state_type
 from gradtx.transforms._adaptive import second_moment_step
 from gradtx.transforms._momentum import ema_scalars
 
@@ -19,7 +19,9 @@ class ScaleByUnitCorrectionState(NamedTuple):
     e_x: Any
 
 
-def scale_by_unit_correction(rho: Scalar = 0.9, eps: Scalar = 1e-6) -> GradientTransformation:
+def scale_by_unit_correction(
+    rho: Scalar = 0.9, eps: Scalar = 1e-6, *, accumulator_dtype: DTypeLike | None = None
+) -> GradientTransformation:
     r"""AdaDelta's unit correction: multiply by the RMS of past *updates*.
 
     $$u_t \leftarrow \sqrt{E[\Delta x^2]_{t-1} + \epsilon}\;u_t,\qquad
@@ -32,6 +34,8 @@ def scale_by_unit_correction(rho: Scalar = 0.9, eps: Scalar = 1e-6) -> GradientT
     Args:
       rho: decay $\rho \in [0, 1)$ of the average of squared updates.
       eps: $\epsilon \ge 0$; it also sets the size of the very first steps.
+      accumulator_dtype: dtype of the stored $E[\Delta x^2]$ (default: the parameter's real
+        dtype); the arithmetic is in at least float32, rounded once on store.
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with a :class:`ScaleByUnitCorrectionState`.
@@ -48,9 +52,10 @@ def scale_by_unit_correction(rho: Scalar = 0.9, eps: Scalar = 1e-6) -> GradientT
     """
     _validate.check_decay("rho", rho)
     _validate.check_nonnegative("eps", eps)
+    accumulator_dtype = _validate.check_dtype("accumulator_dtype", accumulator_dtype)
 
     def init(params):
-        return ScaleByUnitCorrectionState(_tree.zeros_like(params, real=True))
+        return ScaleByUnitCorrectionState(_tree.zeros_like(params, accumulator_dtype, real=True))
 
     def update(updates, state, params=None, **extra):
         del params, extra

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import precision
+from helpers import fast_jit, precision
 
 import gradtx
 from gradtx.transforms._psgd import PSGDKronState
@@ -84,7 +84,7 @@ def run_gradtx(tx, problem, steps, dtype, *, heavyball_start=False, before_step=
     statistics and basis (its update is dropped and Adam's moments are reset), as heavyball's
     SOAP does; the list then holds ``w0`` twice, aligned with :func:`run_heavyball`."""
     ws = [jnp.asarray(p[3], dtype) for p in problem]
-    state, update = tx.init(ws), jax.jit(tx.update)
+    state, update = tx.init(ws), fast_jit(tx.update)
     out = [[np.asarray(w) for w in ws]]
     for t in range(steps):
         if before_step is not None:
@@ -172,9 +172,10 @@ def test_soap_matches_heavy_soap_step_by_step(frequency):
 
 def test_soap_rank_deficient_differs_only_in_the_null_space_basis():
     """6x4 and 5x3: G1 G1^T is singular and its null-space eigenvectors are whatever each
-    eigh returns. The first update agrees (measured 7.6e-7), the second does not (0.32 of the
-    distance travelled: Adam normalizes coordinates along different null-space vectors), and
-    after 30 updates both remove the same fraction of the loss (0.8894 against 0.8890)."""
+    eigh returns. The first update agrees (measured 7.6e-7), the second does not (0.37 of the
+    distance travelled: Adam normalizes coordinates along different null-space vectors; the
+    value moves with XLA's compiler options, it is rounding), and after 30 updates both remove
+    the same fraction of the loss (0.8893 against 0.8890)."""
     problem = make_problem(RECT)
     with precision("float64"):
         ours = run_gradtx(gradtx_soap(0.05, 1), problem, 31, jnp.float64, heavyball_start=True)
@@ -188,7 +189,7 @@ def test_soap_rank_deficient_differs_only_in_the_null_space_basis():
 def test_soap_alias_against_soap_float32():
     """The aliases as a user calls them (float32, eps 1e-8, gradtx takes the first step,
     heavyball's first call only initializes; its plain SOAP keeps nu in place at a refresh):
-    after 30 updates each, the fraction of the loss removed agrees to 0.01 (measured 0.8890
+    after 30 updates each, the fraction of the loss removed agrees to 0.01 (measured 0.8849
     against 0.8906; HeavySOAP 0.8891). No step-level claim in float32: the first update
     rotates G into its own singular basis, whose off-diagonal entries are rounding noise
     that Adam scales up by 1/eps, differently in each library."""

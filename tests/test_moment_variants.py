@@ -20,8 +20,7 @@ from references.sgd_variants import asgd_reference
 
 import gradtx
 from gradtx import adopt, asgd, lazy_adam, madgrad
-from gradtx.transforms._moment_variants import lazy_rows
-from gradtx.wrappers import averaged_params
+from gradtx.wrappers import averaged_params, lazy_rows
 
 STEPS = 60
 

@@ -44,6 +44,7 @@ WRAPPERS = {
     "ema_params": lambda: gradtx.chain(gradtx.sgd(0.1), gw.ema_params(0.9)),
     "polyak_average": lambda: gradtx.chain(gradtx.sgd(0.1), gw.polyak_average(1)),
     "monitor": lambda: gw.monitor_norms(gradtx.adam(0.01)),
+    "lazy_rows": lambda: gw.lazy_rows(gradtx.adam(0.01)),
 }
 
 
@@ -153,6 +154,7 @@ BAD = [
     (lambda: gw.ema_params(1.0), r"decay must be in \[0, 1\)"),
     (lambda: gw.polyak_average(-1), "start_step must be an integer >= 0"),
     (lambda: gw.masked(object(), True), "masked inner must be a gradient transformation"),
+    (lambda: gw.lazy_rows(gradtx.identity(), row_axis=0.5), "row_axis must be an int"),
 ]
 
 

@@ -30,7 +30,6 @@ from gradtx.transforms._decay import add_decayed_weights
 from gradtx.transforms._moment_variants import (
     add_scaled_gradient,
     add_slow_ema,
-    lazy_rows,
     quarter_power,
     scale_by_dual_averaging,
     scale_by_lagged_rms,
@@ -38,6 +37,7 @@ from gradtx.transforms._moment_variants import (
 from gradtx.transforms._momentum import ema, one_minus_power, trace
 from gradtx.transforms._scaling import scale, scale_by_learning_rate, scale_by_schedule
 from gradtx.transforms._sign import interpolated_ema
+from gradtx.wrappers._lazy_rows import lazy_rows
 
 __all__ = ["ademamix", "adopt", "lazy_adam", "madgrad", "simplified_ademamix"]
 

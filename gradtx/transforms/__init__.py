@@ -76,11 +76,9 @@ from gradtx.transforms._max_moments import scale_by_max_rms as scale_by_max_rms
 from gradtx.transforms._moment_variants import AddScaledGradientState as AddScaledGradientState
 from gradtx.transforms._moment_variants import DualAveragingState as DualAveragingState
 from gradtx.transforms._moment_variants import LaggedRmsState as LaggedRmsState
-from gradtx.transforms._moment_variants import LazyRowsState as LazyRowsState
 from gradtx.transforms._moment_variants import SlowEmaState as SlowEmaState
 from gradtx.transforms._moment_variants import add_scaled_gradient as add_scaled_gradient
 from gradtx.transforms._moment_variants import add_slow_ema as add_slow_ema
-from gradtx.transforms._moment_variants import lazy_rows as lazy_rows
 from gradtx.transforms._moment_variants import scale_by_dual_averaging as scale_by_dual_averaging
 from gradtx.transforms._moment_variants import scale_by_lagged_rms as scale_by_lagged_rms
 from gradtx.transforms._momentum import BiasCorrectionState as BiasCorrectionState

@@ -44,6 +44,8 @@ from gradtx.wrappers._freezing import freeze as freeze
 from gradtx.wrappers._freezing import selective_transform as selective_transform
 from gradtx.wrappers._graft import GraftState as GraftState
 from gradtx.wrappers._graft import graft as graft
+from gradtx.wrappers._lazy_rows import LazyRowsState as LazyRowsState
+from gradtx.wrappers._lazy_rows import lazy_rows as lazy_rows
 from gradtx.wrappers._lookahead import LookaheadParams as LookaheadParams
 from gradtx.wrappers._lookahead import LookaheadState as LookaheadState
 from gradtx.wrappers._lookahead import lookahead as lookahead

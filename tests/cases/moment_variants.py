@@ -20,7 +20,6 @@ from references.moment_variants import (
 )
 
 from cases.common import F32_TRAJECTORY, Case
-from gradtx import identity
 from gradtx.transforms import _moment_variants as mv
 
 LR = 0.01
@@ -159,7 +158,6 @@ PRIMITIVES: list[Any] = [
     mv.add_slow_ema,
     mv.add_scaled_gradient,
     mv.scale_by_dual_averaging,
-    mv.lazy_rows,
 ]
 BAD_PRIMITIVES: list[tuple[Any, dict[str, Any], str]] = [
     (mv.scale_by_lagged_rms, {"decay": 1.0}, r"decay must be in \[0, 1\)"),
@@ -169,7 +167,6 @@ BAD_PRIMITIVES: list[tuple[Any, dict[str, Any], str]] = [
     (mv.add_slow_ema, {"accumulator_dtype": jnp.int32}, "accumulator_dtype"),
     (mv.add_scaled_gradient, {"alpha": float("inf")}, "alpha must be in"),
     (mv.scale_by_dual_averaging, {"learning_rate": -1.0}, "learning_rate must be in"),
-    (mv.lazy_rows, {"inner": identity(), "row_axis": 0.5}, "row_axis must be an int"),
 ]
 
 # Extreme gradients (tests/test_extremes.py): every one keeps a moment of g², inf at

@@ -370,8 +370,7 @@ def lazy_adam(
       b2: $\beta_2 \in [0, 1)$.
       eps: $\epsilon \ge 0$, added to $\sqrt{\nu_t}$.
       row_axis: the axis that indexes rows (default 0), ``None`` (the whole leaf is one
-        row), or a tree of them (a prefix of the params); see
-        :func:`gradtx.lazy_rows`.
+        row), or a tree of them (a prefix of the params); see :func:`gradtx.lazy_rows`.
       mu_dtype, nu_dtype: dtypes of $m$ and $\nu$ (default: the parameter's), as in
         :func:`gradtx.adam`.
 

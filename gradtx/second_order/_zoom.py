@@ -175,6 +175,7 @@ def scale_by_zoom_linesearch(
     initial_guess_strategy: str = "keep",
     verbose: bool = False,
     interpolation: str = "more_thuente",
+    max_initial_guess: Scalar | None = None,
 ) -> GradientTransformation:
     r"""Scale the direction by a step satisfying the strong Wolfe conditions (zoom search).
 
@@ -211,8 +212,9 @@ def scale_by_zoom_linesearch(
     The first trial is 1 (``initial_guess_strategy="one"``, for Newton and quasi-Newton
     directions), the last accepted step (``"keep"``, Optax's default; 1 in a fresh state),
     or $\alpha_0 = 2.02\,(f_k - f_{k-1})/\varphi'(0)$ (``"quadratic"``, Nocedal & Wright's
-    eq. 3.60 without their cap at 1, for gradient and conjugate-gradient directions, whose
-    scale is arbitrary; the first search starts from $\min(1, 1/\|d\|_2)$).
+    eq. 3.60, for gradient and conjugate-gradient directions; the first search starts from
+    $\min(1, 1/\|d\|_2)$), at most ``max_initial_guess`` (their cap is 1, as in SciPy's CG;
+    ``None``: no cap, since a gradient's scale is arbitrary).
 
     After a trial that raised the value, the next one is Moré and Thuente's
     (``interpolation="more_thuente"``, as in MINPACK's ``dcsrch`` under scipy's L-BFGS-B):
@@ -235,6 +237,7 @@ def scale_by_zoom_linesearch(
       verbose: print why a search stopped without meeting the conditions.
       interpolation: ``"more_thuente"`` or ``"cubic"``, the trial after a rejected one that
         raised the value.
+      max_initial_guess: a cap $> 0$ on the ``"quadratic"`` first trial, or ``None``.
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with a :class:`LineSearchState`; its
@@ -271,6 +274,8 @@ def scale_by_zoom_linesearch(
     if approx_dec_rtol is not None:
         _validate.check_nonnegative("approx_dec_rtol", approx_dec_rtol)
     _validate.check_nonnegative("stepsize_precision", stepsize_precision)
+    if max_initial_guess is not None:
+        _validate.check_positive("max_initial_guess", max_initial_guess)
     strategies = ("keep", "one", "quadratic")
     _validate.check_choice("initial_guess_strategy", initial_guess_strategy, strategies)
     _validate.check_choice("interpolation", interpolation, ("more_thuente", "cubic"))
@@ -289,6 +294,8 @@ def scale_by_zoom_linesearch(
             a0 = jnp.asarray(state.learning_rate).astype(dtype)
         else:
             guess = 2.02 * (f0 - jnp.asarray(state.prev_value).astype(dtype)) / df0
+            if max_initial_guess is not None:
+                guess = jnp.minimum(guess, jnp.asarray(max_initial_guess, dtype))
             usable = (state.count > 0) & jnp.isfinite(guess) & (guess > 0)
             a0 = jnp.where(usable, guess, jnp.where(state.count > 0, one, first))
         a0 = jnp.where((a0 > 0) & jnp.isfinite(a0), a0, one)

@@ -174,6 +174,8 @@ def test_newton_step_from_value_fn_equals_hessian_fn_on_a_pytree():
 def test_direction_factories_validate_arguments():
     with pytest.raises(ValueError, match="variant must be one of"):
         scale_by_nonlinear_cg("polak")
+    with pytest.raises(ValueError, match=r"restart_threshold must be in \(0, inf\)"):
+        scale_by_nonlinear_cg(restart_threshold=0.0)
     with pytest.raises(ValueError, match="memory_size must be an integer >= 1"):
         scale_by_lbfgs(memory_size=0)
     with pytest.raises(ValueError, match=r"min_damping_rtol must be in \(0, inf\)"):

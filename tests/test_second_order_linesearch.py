@@ -211,6 +211,8 @@ def test_line_search_errors_are_clear():
         scale_by_zoom_linesearch(initial_guess_strategy="two")
     with pytest.raises(ValueError, match="interpolation must be one of"):
         scale_by_zoom_linesearch(interpolation="quintic")
+    with pytest.raises(ValueError, match=r"max_initial_guess must be in \(0, inf\)"):
+        scale_by_zoom_linesearch(max_initial_guess=-1.0)
     with pytest.raises(ValueError, match="max_linesearch_steps must be an integer >= 1"):
         scale_by_zoom_linesearch(max_linesearch_steps=0)
     with pytest.raises(ValueError, match=r"decrease_factor must be in \(0, 1\)"):

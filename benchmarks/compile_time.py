@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -135,8 +136,15 @@ def measure(variant: str, shape: str, quick: bool, repeats: int) -> dict:
     runs = []
     for _ in range(repeats):
         cmd = [sys.executable, __file__, "--one", variant, "--shape", shape]
+        # the child imports this checkout's gradtx even where it is not installed
+        root = str(Path(__file__).resolve().parent.parent)
+        path = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
         out = subprocess.run(
-            cmd + (["--quick"] if quick else []), capture_output=True, text=True, check=True
+            cmd + (["--quick"] if quick else []),
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONPATH": path},
         )
         runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
     best = min(runs, key=lambda r: r["compile_s"])

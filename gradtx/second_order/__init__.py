@@ -36,10 +36,7 @@ from gradtx.second_order._least_squares import least_squares as least_squares
 from gradtx.second_order._linesearch import LineSearchState as LineSearchState
 from gradtx.second_order._linesearch import value_and_grad_from_state as value_and_grad_from_state
 from gradtx.second_order._minimize import METHODS as METHODS
-from gradtx.second_order._minimize import MinimizeResult as MinimizeResult
-from gradtx.second_order._minimize import Status as Status
 from gradtx.second_order._minimize import minimize as minimize
-from gradtx.second_order._minimize import status_message as status_message
 from gradtx.second_order._newton import ScaleByNewtonState as ScaleByNewtonState
 from gradtx.second_order._newton import damped_newton_solve as damped_newton_solve
 from gradtx.second_order._newton import newton as newton
@@ -48,6 +45,9 @@ from gradtx.second_order._records import AcceptedPoint as AcceptedPoint
 from gradtx.second_order._records import Report as Report
 from gradtx.second_order._records import StepInfo as StepInfo
 from gradtx.second_order._records import report_of as report_of
+from gradtx.second_order._result import MinimizeResult as MinimizeResult
+from gradtx.second_order._result import Status as Status
+from gradtx.second_order._result import status_message as status_message
 from gradtx.second_order._zoom import scale_by_zoom_linesearch as scale_by_zoom_linesearch
 
 __all__ = [

@@ -44,6 +44,7 @@ from jax.flatten_util import ravel_pytree
 from gradtx import _tree, _vectors
 from gradtx.second_order import _lbfgsb
 from gradtx.second_order._cg import cg_beta
+from gradtx.second_order._result import RUNNING, MinimizeResult, Status, status_rule
 from gradtx.second_order._zoom import _MAX_STEPS, _Rule, _zoom_search
 
 BOUNDED_METHODS = ("lbfgs", "gd", "cg")
@@ -261,7 +262,6 @@ class _Carry(NamedTuple):
 
 
 def _solve(static, x0, lower, upper, tol, maxiter):
-    from gradtx.second_order._minimize import _RUNNING, STALL_PATIENCE, MinimizeResult, Status
 
     fun, name, tol_kind, ord, return_state = static.items
     method = _METHODS[name]()
@@ -277,12 +277,7 @@ def _solve(static, x0, lower, upper, tol, maxiter):
     gn0 = _vectors.norm(projected_gradient(x0, g0, lower, upper), ord)
     threshold = tol.astype(x0.dtype) * (gn0 if tol_kind == "relative" else 1)
 
-    def status_of(finite, gn, failed, stall, it):
-        code = jnp.where(it >= maxiter, Status.MAX_ITERATIONS, _RUNNING)
-        code = jnp.where(stall >= STALL_PATIENCE, Status.STALLED, code)
-        code = jnp.where(failed, Status.LINESEARCH_FAILED, code)
-        code = jnp.where(gn <= threshold, Status.CONVERGED, code)
-        return jnp.where(finite, code, Status.NONFINITE).astype(jnp.int32)
+    status_of = status_rule(threshold, maxiter)
 
     def body(c: _Carry) -> _Carry:
         d, a0, a_max = method.direction(c.x, c.value, c.grad, c.memory, lower, upper, c.iterations)
@@ -310,7 +305,7 @@ def _solve(static, x0, lower, upper, tol, maxiter):
         x0, f0, g0, gn0, method.init(x0), zero, jnp.ones([], jnp.int32), f0, zero,
         status_of(finite0, gn0, False, zero, zero),
     )  # fmt: skip
-    c = jax.lax.while_loop(lambda c: c.status == _RUNNING, body, init)
+    c = jax.lax.while_loop(lambda c: c.status == RUNNING, body, init)
     return MinimizeResult(
         unravel(c.x), c.value, unravel(c.grad), c.grad_norm, c.iterations, c.counts, c.counts,
         zero, zero, c.status, c.status == Status.CONVERGED, c.memory if return_state else None,

@@ -3,7 +3,6 @@ r"""``minimize``: a full-batch solver loop, jitted whole, for any method or tran
 from __future__ import annotations
 
 import collections
-import enum
 import math
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
@@ -20,88 +19,16 @@ from gradtx.second_order._cg import nonlinear_cg
 from gradtx.second_order._hessian_free import hessian_free
 from gradtx.second_order._lbfgs import lbfgs
 from gradtx.second_order._newton import newton
+from gradtx.second_order._result import (
+    RUNNING,
+    MinimizeResult,
+    Status,
+    status_rule,
+)
 from gradtx.second_order._zoom import resolve_linesearch
 from gradtx.transforms._scaling import scale
 
 METHODS = ("gd", "lbfgs", "cg", "newton", "hessian_free")
-STALL_PATIENCE = 20  # iterations without a new lowest f before STALLED
-
-
-class Status(enum.IntEnum):
-    """Why :func:`minimize` stopped (``MinimizeResult.status``)."""
-
-    CONVERGED = 0
-    MAX_ITERATIONS = 1
-    LINESEARCH_FAILED = 2
-    NONFINITE = 3
-    STALLED = 4
-
-
-_RUNNING = -1
-_MESSAGES = {
-    Status.CONVERGED: "converged: the gradient norm is within the tolerance",
-    Status.MAX_ITERATIONS: "stopped: the maximum number of iterations was reached",
-    Status.LINESEARCH_FAILED: (
-        "stopped: the line search found no step that decreases the objective (the tolerance "
-        "may be below what this precision can reach)"
-    ),
-    Status.NONFINITE: (
-        "stopped: the objective or its gradient is not finite (x is the last finite iterate)"
-    ),
-    Status.STALLED: (
-        f"stopped: the objective did not reach a new lowest value in {STALL_PATIENCE} "
-        "iterations (the tolerance may be below what this precision can reach)"
-    ),
-}
-
-
-def status_message(status: Any) -> str:
-    """The sentence describing a :class:`Status` code.
-
-    Example:
-      >>> from gradtx.second_order import Status, status_message
-      >>> status_message(Status.MAX_ITERATIONS)
-      'stopped: the maximum number of iterations was reached'
-    """
-    code = int(np.asarray(status))
-    if code not in _MESSAGES:
-        raise ValueError(f"unknown status code {code}; codes are {[int(s) for s in Status]}.")
-    return _MESSAGES[Status(code)]
-
-
-class MinimizeResult(NamedTuple):
-    """The result of :func:`minimize` (arrays; ``message`` gives the status in words).
-
-    Attributes:
-      x: the final iterate (a tree like ``x0``).
-      value: $f(x)$.
-      grad: $\\nabla f(x)$.
-      grad_norm: $\\|\\nabla f(x)\\|$ in the norm chosen for the stopping rule.
-      iterations: int32 number of updates made.
-      num_fun_evals, num_grad_evals, num_hvp_evals, num_hessian_evals: int32 counts (x0's too).
-      status: int32 :class:`Status` code.
-      converged: ``status == Status.CONVERGED``.
-      state: the transform's final state with ``return_state=True``, else ``None`` (a
-        state has many arrays, and returning them costs a small solve more than the solve).
-    """
-
-    x: Any
-    value: jax.Array
-    grad: Any
-    grad_norm: jax.Array
-    iterations: jax.Array
-    num_fun_evals: jax.Array
-    num_grad_evals: jax.Array
-    num_hvp_evals: jax.Array
-    num_hessian_evals: jax.Array
-    status: jax.Array
-    converged: jax.Array
-    state: Any
-
-    @property
-    def message(self) -> str:
-        """The status in words (:func:`status_message`)."""
-        return status_message(self.status)
 
 
 class _Static:
@@ -233,12 +160,7 @@ def _solve(static: _Static, x0: Any, tol: jax.Array, maxiter: jax.Array) -> Mini
     gn0 = _vectors.norm(g0, ord).astype(f0.dtype)
     threshold = tol.astype(f0.dtype) * (gn0 if tol_kind == "relative" else 1)
 
-    def status_of(finite, gn, failed, stall, it):
-        code = jnp.where(it >= maxiter, Status.MAX_ITERATIONS, _RUNNING)
-        code = jnp.where(stall >= STALL_PATIENCE, Status.STALLED, code)
-        code = jnp.where(failed, Status.LINESEARCH_FAILED, code)
-        code = jnp.where(gn <= threshold, Status.CONVERGED, code)
-        return jnp.where(finite, code, Status.NONFINITE).astype(jnp.int32)
+    status_of = status_rule(threshold, maxiter)
 
     def body(c: _Carry) -> _Carry:
         updates, state = tx.update(
@@ -293,7 +215,7 @@ def _solve(static: _Static, x0: Any, tol: jax.Array, maxiter: jax.Array) -> Mini
         zero,
         status_of(finite0, gn0, False, zero, zero),
     )
-    c = jax.lax.while_loop(lambda c: c.status == _RUNNING, body, init)
+    c = jax.lax.while_loop(lambda c: c.status == RUNNING, body, init)
     return MinimizeResult(
         c.x,
         c.value,

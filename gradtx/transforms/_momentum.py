@@ -9,6 +9,7 @@ import jax.numpy as jnp
 
 from gradtx import _hyper, _tree, _validate
 from gradtx._base import DTypeLike, GradientTransformation, Scalar, check_state_type
+from gradtx._registry import declare
 
 
 def one_minus_power(decay: Scalar, count: jax.Array) -> jax.Array:
@@ -112,7 +113,7 @@ def trace(
 
 # ``inject_hyperparams(trace)`` accepts what ``trace`` accepts (1 included), not the
 # library-wide [0, 1) of an argument named ``decay``.
-trace.__gradtx_hyperparams__ = {"decay": _hyper.FRACTION}
+declare(trace, {"decay": _hyper.FRACTION})
 
 
 class EmaState(NamedTuple):

@@ -186,7 +186,12 @@ def cost(rounds: int, steps: int, extra: bool = False) -> dict:
         )
     ratios = {k: float(np.median([t / a for t, a in zip(times[k], times["adamw"])])) for k in times}
     ms = {k: 1e3 * float(np.median(v)) for k, v in times.items()}
-    result = {"ms_per_step": ms, "ratio_to_adamw": ratios, "load": os.getloadavg()}
+    result = {
+        "ms_per_step": ms,
+        "ratio_to_adamw": ratios,
+        "load": os.getloadavg(),
+        "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", "unset"),
+    }
     print(json.dumps(result, indent=1), flush=True)
     return result
 

@@ -13,7 +13,10 @@ float32, every optimizer at each learning rate of one grid; the number of steps 
 ``cost``: a 784-512-512-10 MLP, batch 2048, one jitted training step (forward, backward,
 update) per optimizer, interleaved and repeated in one process (the median of the per-round
 ratios to AdamW is reported, with the load average); and trace + compile time of one step on
-the 196-leaf transformer tree of ``benchmarks/_trees.py``.
+the 196-leaf transformer tree of ``benchmarks/_trees.py``. On a shared or small CPU machine
+run it with ``OPENBLAS_NUM_THREADS=1``: JAX's CPU ``eigh``/``qr`` call OpenBLAS, whose
+spinning threads made Shampoo's step 2.9x AdamW's instead of 1.5x at a load of 7-10 (see
+``docs/matrix_preconditioners.md``, "Cost"); the value used is in the printed results.
 """
 
 from __future__ import annotations
@@ -160,6 +163,11 @@ def cost(rounds: int, steps: int, extra: bool = False) -> dict:
         contenders["shampoo-f100"] = gradtx.shampoo(1e-3, precondition_frequency=100)
         contenders["shampoo-b128"] = gradtx.shampoo(1e-3, block_size=128)
         contenders["soap-b256"] = gradtx.soap(1e-3, block_size=256)
+        # psgd_kron's default probability anneals from 1 (first 250 steps) to 0.03: its
+        # steps after that, where a training run spends nearly all of its time
+        contenders["psgd_kron-p0.03"] = gradtx.psgd_kron(
+            1e-3, preconditioner_update_probability=0.03
+        )
     runs = {}
     for name, tx in contenders.items():
         step, p, s = _mlp_step(tx)

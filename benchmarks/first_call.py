@@ -19,6 +19,8 @@ Child measurements (``--one KIND PROBLEM METHOD``):
 * ``scipy``: ``scipy.optimize.minimize(method="L-BFGS-B" | "CG")`` with a jitted JAX
   value-and-gradient, the first solve (compiling the objective included) and a second one.
 * ``optax``: the ``optax.lbfgs`` while-loop of ``second_order.py``, first call and second.
+* ``steady``: after compilation, gradtx's solve and the ``optax.lbfgs`` loop timed
+  alternately in one process (medians); ``--kinds steady``.
 * ``cached``: a first ``minimize`` call with JAX's persistent compilation cache on (run
   twice by the parent: the first process writes the cache, the second reads it).
 
@@ -202,13 +204,12 @@ def _scipy(problem: str, method: str) -> dict:
     return {**clock.times, "iterations": int(r.nit), "nfev": int(r.nfev)}
 
 
-def _optax(problem: str, method: str) -> dict:
+def _optax_solver(f):
+    """The ``optax.lbfgs`` while-loop of ``second_order.py`` (same stopping rule), jitted."""
     import jax
     import jax.numpy as jnp
     import optax
 
-    f, x0 = _problem(problem)
-    clock = _Clock()
     solver = optax.lbfgs()
     vg = optax.value_and_grad_from_state(f)
 
@@ -226,12 +227,54 @@ def _optax(problem: str, method: str) -> dict:
 
         return jax.lax.while_loop(cond, body, (x, solver.init(x), 0, jax.grad(f)(x)))
 
+    return solve
+
+
+def _optax(problem: str, method: str) -> dict:
+    import jax
+
+    f, x0 = _problem(problem)
+    clock = _Clock()
+    solve = _optax_solver(f)
     r = jax.block_until_ready(solve(x0))
     clock.lap("first")
     clock.total()
     jax.block_until_ready(solve(x0))
     clock.lap("second")
     return {**clock.times, "iterations": int(r[2])}
+
+
+def _steady(problem: str, method: str) -> dict:
+    """After compilation: gradtx's solve against the ``optax.lbfgs`` loop, runs alternated
+    in this process (at least 5 each and about 2 s in all); medians and their ratio."""
+    import jax
+
+    from gradtx.second_order import minimize
+
+    f, x0 = _problem(problem)
+    kw = {"tol": TOL, "tol_kind": "absolute", "maxiter": MAXITER}
+    optax_solve = _optax_solver(f)
+    runs = {
+        "gradtx": lambda: minimize(f, x0, method, **kw).iterations,
+        "optax": lambda: optax_solve(x0)[2],
+    }
+    iters = {k: int(jax.block_until_ready(run())) for k, run in runs.items()}  # compiles
+    times: dict[str, list[float]] = {k: [] for k in runs}
+    while min(map(len, times.values())) < 5 or sum(map(sum, times.values())) < 2.0:
+        for name, run in runs.items():
+            start = time.perf_counter()
+            jax.block_until_ready(run())
+            times[name].append(time.perf_counter() - start)
+    g, o = (statistics.median(times[k]) for k in runs)
+    return {
+        "gradtx_s": g,
+        "optax_s": o,
+        "ratio": g / o,
+        "runs": len(times["gradtx"]),
+        "gradtx_iters": iters["gradtx"],
+        "optax_iters": iters["optax"],
+        "ratio_per_iter": (g / iters["gradtx"]) / (o / iters["optax"]),
+    }
 
 
 def _cached(problem: str, method: str) -> dict:
@@ -249,6 +292,7 @@ KINDS = {
     "scipy": _scipy,
     "optax": _optax,
     "cached": _cached,
+    "steady": _steady,
 }
 
 
@@ -288,7 +332,13 @@ def table(rows: dict) -> str:
     head = "| checkout | problem | method | measured | " + " | ".join(c for c, _ in COLUMNS)
     lines = [head + " | eqns | while/cond/scan | kernels | iters |"]
     lines.append("|" + "---|" * (len(COLUMNS) + 8))
+    steady = []
     for (label, problem, method, kind), rs in rows.items():
+        if kind == "steady":
+            ratios = ", ".join(f"{r['ratio']:.2f}" for r in rs)
+            ms = ", ".join(f"{1e3 * r['gradtx_s']:.3g} / {1e3 * r['optax_s']:.3g}" for r in rs)
+            steady.append(f"| {label} | {problem} | {method} | {ratios} | {ms} |")
+            continue
         cells = [_summary([r[k] for r in rs]) if k in rs[0] else "–" for _, k in COLUMNS]
         r0 = rs[0]
         loops = f"{r0['while']}/{r0['cond']}/{r0['scan']}" if "while" in r0 else "–"
@@ -298,6 +348,10 @@ def table(rows: dict) -> str:
             + f" | {r0.get('eqns', '–')} | {loops} | {r0.get('kernels', '–')} "
             f"| {r0.get('iterations', '–')} |"
         )
+    if steady:
+        lines += ["", "After compilation, gradtx / optax.lbfgs (each process):", ""]
+        lines += ["| checkout | problem | method | time ratio | ms: gradtx / optax |"]
+        lines += ["|---|---|---|---|---|", *steady]
     return "\n".join(lines)
 
 
@@ -328,7 +382,7 @@ def main(argv: list[str] | None = None) -> dict:
                 for kind in kinds:
                     if kind == "scipy" and method not in ("lbfgs", "cg"):
                         continue
-                    if kind == "optax" and method != "lbfgs":
+                    if kind in ("optax", "steady") and method != "lbfgs":
                         continue
                     for label, root in roots:
                         if kind in ("scipy", "optax") and label != "this":

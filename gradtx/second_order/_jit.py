@@ -39,7 +39,7 @@ def solver_jit(fun: Callable, options: dict | None = None, **jit_kwargs: Any) ->
     ``jax.vmap``, ...) it is the plain one: JAX takes compile options from a top-level
     ``jax.jit`` only.
     """
-    supported = [True]  # learned on the first compilation
+    supported = [True]  # the options are known (learned on the first compilation); on CPU
     plain = jax.jit(fun, **jit_kwargs)
     try:
         fast = jax.jit(fun, compiler_options=options or CPU_COMPILE_OPTIONS, **jit_kwargs)
@@ -47,7 +47,9 @@ def solver_jit(fun: Callable, options: dict | None = None, **jit_kwargs: Any) ->
         fast, supported[0] = plain, False
 
     def jitted() -> Callable:
-        return fast if supported[0] and jax.default_backend() == "cpu" else plain
+        if len(supported) == 1:  # the backend, asked once (it costs ~20 us a call)
+            supported.append(jax.default_backend() == "cpu")
+        return fast if supported[0] and supported[1] else plain
 
     @functools.wraps(fun)
     def call(*args: Any, **kwargs: Any) -> Any:

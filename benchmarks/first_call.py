@@ -1,33 +1,29 @@
 """The first call of ``gradtx.minimize``: trace, lowering, XLA compile and run, against SciPy.
 
-Every measurement is made in a fresh Python process (the first call is what a user of a
-one-off solve pays; an in-process cache would hide it), float64, stopping rule
-``||g||_inf <= 1e-6`` (absolute), on the problems of ``benchmarks/second_order.py``:
-Rosenbrock 2-D, extended Rosenbrock n = 100, the logistic regression on the digits (650
-parameters) and the MLP (2,410 parameters, seed 0). The rounds are interleaved (each round
-runs every problem and method once), and the median and range over rounds are reported
-with the load average, since the machine is shared.
+Every measurement is made in a fresh Python process (an in-process cache would hide the
+first call), float64, ``||g||_inf <= 1e-6`` (absolute), on the problems of
+``benchmarks/second_order.py``: Rosenbrock 2-D, extended Rosenbrock n = 100, the logistic
+regression on the digits (650 parameters) and the MLP (2,410, seed 0). Rounds are
+interleaved; the median and range over rounds are reported with the load average, and CPU
+time beside wall time, since the machine is shared. Kinds (``--one KIND PROBLEM METHOD``):
 
-Child measurements (``--one KIND PROBLEM METHOD``):
-
-* ``gradtx``: ``minimize``'s eager checks, then its jitted solve ahead of time:
-  ``.trace`` (Python tracing to a jaxpr), ``.lower`` (jaxpr to StableHLO), ``.compile``
-  (XLA), and the first run; ``total`` is their sum, the first call's time. It also counts
-  the jaxpr's equations (sub-jaxprs included), its ``while``/``cond``/``scan`` and the
-  kernels (fusions) of the compiled program, and times a second (compiled) run.
-* ``call``: a plain first ``minimize(...)`` call, timed whole (checks the sum above).
-* ``scipy``: ``scipy.optimize.minimize(method="L-BFGS-B" | "CG")`` with a jitted JAX
-  value-and-gradient, the first solve (compiling the objective included) and a second one.
+* ``gradtx``: ``minimize``'s eager checks, then its jitted solve ahead of time: ``.trace``
+  (to a jaxpr), ``.lower`` (to StableHLO), ``.compile`` (XLA), the first run (``total``:
+  their sum) and a second run; the jaxpr's equations (sub-jaxprs included), its
+  ``while``/``cond``/``scan`` and the compiled program's kernels (fusions).
+* ``call``: a plain first ``minimize(...)`` call, timed whole, then one from another x0.
+* ``scipy``: ``scipy.optimize.minimize`` (L-BFGS-B or CG) with a jitted JAX value and
+  gradient: the first solve (compiling the objective included) and a second one.
 * ``optax``: the ``optax.lbfgs`` while-loop of ``second_order.py``, first call and second.
-* ``steady``: after compilation, gradtx's solve and the ``optax.lbfgs`` loop timed
-  alternately in one process (medians); ``--kinds steady``.
-* ``cached``: a first ``minimize`` call with JAX's persistent compilation cache on (run
-  twice by the parent: the first process writes the cache, the second reads it).
+* ``steady``: after compilation, gradtx's solve and the ``optax.lbfgs`` loop alternated in
+  one process (medians).
+* ``cached``: a first call with JAX's persistent compilation cache on, in a second process
+  (the first one writes the cache).
 
 Usage::
 
     python benchmarks/first_call.py                      # 3 rounds, lbfgs on 4 problems
-    python benchmarks/first_call.py --methods lbfgs,cg,newton --rounds 1
+    python benchmarks/first_call.py --methods cg,newton --rounds 1 --compare ../main
     python benchmarks/first_call.py --quick              # Rosenbrock 2-D, one round
 """
 
@@ -286,14 +282,8 @@ def _cached(problem: str, method: str) -> dict:
     return _minimize_call(problem, method)
 
 
-KINDS = {
-    "gradtx": _gradtx,
-    "call": _minimize_call,
-    "scipy": _scipy,
-    "optax": _optax,
-    "cached": _cached,
-    "steady": _steady,
-}
+KINDS = {"gradtx": _gradtx, "call": _minimize_call, "scipy": _scipy, "optax": _optax}
+KINDS.update(cached=_cached, steady=_steady)
 
 
 def run_child(kind: str, problem: str, method: str, env=None, root: Path = ROOT) -> dict:
@@ -316,15 +306,9 @@ def _summary(values: list[float]) -> str:
     return f"{med:.3f} ({min(values):.3f}–{max(values):.3f})"
 
 
-COLUMNS = (
-    ("first call s", "total"),
-    ("first call CPU s", "total_cpu"),
-    ("trace CPU", "trace_cpu"),
-    ("lower CPU", "lower_cpu"),
-    ("XLA compile CPU", "compile_cpu"),
-    ("run", "run"),
-    ("second call s", "second"),
-)
+COLUMNS = (("first call s", "total"), ("first call CPU s", "total_cpu"))
+COLUMNS += (("trace CPU", "trace_cpu"), ("lower CPU", "lower_cpu"))
+COLUMNS += (("XLA compile CPU", "compile_cpu"), ("run", "run"), ("second call s", "second"))
 
 
 def table(rows: dict) -> str:

@@ -48,3 +48,13 @@ def test_minimize_with_and_without_the_options_agrees():
         assert int(r.iterations) == int(plain.iterations)
         assert int(r.num_fun_evals) == int(plain.num_fun_evals)
         np.testing.assert_array_equal(np.asarray(r.x), np.asarray(plain.x))
+
+
+def test_a_nested_call_the_check_misses_still_runs(monkeypatch):
+    """If the top-level test is fooled (a closure over a tracer, arguments concrete), JAX's
+    refusal of options on a nested jit is caught and the plain jit runs."""
+    from gradtx.second_order import _jit
+
+    monkeypatch.setattr(_jit, "_top_level", lambda: True)
+    calls = solver_jit(lambda x: x * 3.0)
+    assert jax.jit(lambda y: calls(np.ones(2)) * y)(2.0).tolist() == [6.0, 6.0]

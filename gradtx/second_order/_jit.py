@@ -27,6 +27,7 @@ except ImportError:  # pragma: no cover - a JAX without it: look for tracers in 
 CPU_COMPILE_OPTIONS = {"xla_cpu_use_fusion_emitters": False}
 
 _UNSUPPORTED = "No such compile option"
+_NESTED = "can only be passed to top-level"  # JAX's error for options on a nested jit
 
 
 def solver_jit(fun: Callable, options: dict | None = None, **jit_kwargs: Any) -> Callable:
@@ -60,10 +61,11 @@ def solver_jit(fun: Callable, options: dict | None = None, **jit_kwargs: Any) ->
         if top and jitted() is fast:  # options are for a top-level jit only
             try:
                 return fast(*args, **kwargs)
-            except Exception as error:  # only an unknown option is caught
-                if _UNSUPPORTED not in str(error):
+            except Exception as error:  # an unknown option, or a trace we did not see
+                if _UNSUPPORTED in str(error):
+                    supported[0] = False
+                elif _NESTED not in str(error):
                     raise
-                supported[0] = False
         return plain(*args, **kwargs)
 
     call.fast, call.plain, call.jitted = fast, plain, jitted

@@ -3,7 +3,7 @@ r"""``solver_jit``: ``jax.jit`` for the solver loops, with XLA:CPU options that 
 A solve is one ``while_loop`` whose body is mostly scalar logic (line-search brackets,
 status codes) around a few vector operations. XLA:CPU compiles every fused kernel of such a
 program separately, and its default (MLIR) fusion emitters split these programs into more
-kernels than its older LLVM IR emitters and take 1.7-2 times their compile CPU time (L-BFGS
+kernels than its older LLVM IR emitters and take up to twice their compile CPU time (L-BFGS
 on Rosenbrock n = 100: 109 kernels and 2.5 s of compile CPU time against 58 and 1.5 s, the
 same result bit for bit; see ``docs/second_order.md``, "First call"). The option
 is scoped to the solver's own compilation (never the process's ``XLA_FLAGS``), applies on

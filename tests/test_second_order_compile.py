@@ -58,3 +58,12 @@ def test_a_nested_call_the_check_misses_still_runs(monkeypatch):
     monkeypatch.setattr(_jit, "_top_level", lambda: True)
     calls = solver_jit(lambda x: x * 3.0)
     assert jax.jit(lambda y: calls(np.ones(2)) * y)(2.0).tolist() == [6.0, 6.0]
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="the options are XLA:CPU's")
+def test_an_error_of_the_call_itself_is_raised_and_keeps_the_options():
+    calls = solver_jit(lambda x: x @ x)
+    with pytest.raises(TypeError, match="dot_general"):
+        calls(jnp.ones((2, 3)))
+    assert calls.jitted() is calls.fast
+    assert calls(jnp.eye(2)).tolist() == [[1.0, 0.0], [0.0, 1.0]]

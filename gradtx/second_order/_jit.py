@@ -26,7 +26,6 @@ except ImportError:  # pragma: no cover - a JAX without it: look for tracers in 
 #: XLA:CPU options of the solver loops (see the module docstring).
 CPU_COMPILE_OPTIONS = {"xla_cpu_use_fusion_emitters": False}
 
-_UNSUPPORTED = "No such compile option"
 _NESTED = "can only be passed to top-level"  # JAX's error for options on a nested jit
 
 
@@ -61,11 +60,11 @@ def solver_jit(fun: Callable, options: dict | None = None, **jit_kwargs: Any) ->
         if top and jitted() is fast:  # options are for a top-level jit only
             try:
                 return fast(*args, **kwargs)
-            except Exception as error:  # an unknown option, or a trace we did not see
-                if _UNSUPPORTED in str(error):
+            except Exception as error:  # the options refused, or an error of the call itself
+                result = plain(*args, **kwargs)  # the call's own error is raised again here
+                if _NESTED not in str(error):  # this XLA refuses the options (any message)
                     supported[0] = False
-                elif _NESTED not in str(error):
-                    raise
+                return result
         return plain(*args, **kwargs)
 
     call.fast, call.plain, call.jitted = fast, plain, jitted

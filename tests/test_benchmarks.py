@@ -88,3 +88,18 @@ def test_compile_time_anatomy_quick():
     assert rows["gradtx"]["kernels"] >= 3 * 30  # m, v and p per leaf
     with pytest.raises(SystemExit):
         module.main(["--variants", "adam"])
+
+
+def test_first_call_anatomy_quick():
+    """benchmarks/first_call.py on Rosenbrock 2-D: one fresh process traces, lowers and
+    compiles minimize's loop and counts its equations, loops and kernels."""
+    path = BENCH.parent / "first_call.py"
+    spec = importlib.util.spec_from_file_location("gradtx_bench_first_call", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = module.main(["--quick", "--kinds", "gradtx"])
+    (row,) = out["rows"]["this/rosen2/lbfgs/gradtx"]
+    for stage in ("trace", "lower", "compile", "run"):
+        assert row[stage] > 0 and row[stage + "_cpu"] >= 0
+    assert row["while"] >= 2 and row["eqns"] > 100 and row["kernels"] > 0
+    assert row["status"] == 0 and row["iterations"] > 0

@@ -44,6 +44,7 @@ from jax.flatten_util import ravel_pytree
 from gradtx import _tree, _vectors
 from gradtx.second_order import _lbfgsb
 from gradtx.second_order._cg import cg_beta
+from gradtx.second_order._jit import solver_jit
 from gradtx.second_order._result import RUNNING, MinimizeResult, Status, status_rule
 from gradtx.second_order._zoom import _MAX_STEPS, _Rule, _zoom_search
 
@@ -312,7 +313,7 @@ def _solve(static, x0, lower, upper, tol, maxiter):
     )  # fmt: skip
 
 
-_solve_jit = jax.jit(_solve, static_argnums=0)
+_solve_jit = solver_jit(_solve, static_argnums=0)
 
 
 def minimize_bounded(fun, x0, method, bounds, tol, tol_kind, norm, maxiter, others, return_state):

@@ -17,6 +17,7 @@ from gradtx.second_order import _records
 from gradtx.second_order._bounds import minimize_bounded
 from gradtx.second_order._cg import nonlinear_cg
 from gradtx.second_order._hessian_free import hessian_free
+from gradtx.second_order._jit import solver_jit
 from gradtx.second_order._lbfgs import lbfgs
 from gradtx.second_order._newton import newton
 from gradtx.second_order._result import (
@@ -229,7 +230,7 @@ def _solve(static: _Static, x0: Any, tol: jax.Array, maxiter: jax.Array) -> Mini
     )
 
 
-_solve_jit = jax.jit(_solve, static_argnums=0)
+_solve_jit = solver_jit(_solve, static_argnums=0)
 
 
 def minimize(

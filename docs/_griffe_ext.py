@@ -28,8 +28,16 @@ _IDS: dict[int, str] | None = None
 
 
 def _lookup(path: str) -> Any:
-    """The object at a dotted path, or a sentinel."""
+    """The gradtx object at a dotted path, or a sentinel.
+
+    Only modules of the ``gradtx`` package are imported: a role such as
+    ``:func:`second_order.minimize``` must not import whatever top-level ``second_order``
+    module is on ``sys.path`` (in the tests, ``benchmarks/second_order.py``, which turns
+    ``jax_enable_x64`` on for the rest of the process). Only gradtx objects get links anyway.
+    """
     parts = path.split(".")
+    if parts[0] != "gradtx":
+        return _MISSING
     for i in range(len(parts), 0, -1):
         try:
             obj = importlib.import_module(".".join(parts[:i]))

@@ -40,9 +40,10 @@ def _x64_is_restored(request):
     a leaked setting silently changes the dtypes every later test on the same worker sees
     (float64 hyperparameters, old checkpoints that no longer match their template).
 
-    Known: under ``pytest -n 2``, ``test_docs.py::test_every_family_module_gives_its_page_a_
-    title_and_an_introduction`` was seen leaving x64 on after some earlier test on its worker;
-    it does not when run alone or with its file, and the cause is not found yet."""
+    It found one: the docs' cross-reference resolver imported any top-level module a role
+    named, and after ``test_benchmarks`` had put ``benchmarks/`` on ``sys.path``,
+    ``:func:`second_order...``` imported ``benchmarks/second_order.py``, which turns x64 on
+    (``docs/_griffe_ext.py`` now imports gradtx modules only)."""
     import warnings
 
     import jax

@@ -8,9 +8,10 @@ import os
 # One OpenBLAS thread per test process, set before numpy, SciPy or jaxlib load OpenBLAS (the
 # xdist workers inherit it). JAX's CPU ``eigh``, ``qr`` and triangular solves and SciPy's
 # solvers call OpenBLAS, whose worker threads spin while they wait for a busy core: on this
-# two-core machine under load one float32 256x256 ``eigh`` took 1.2-1.9 s with OpenBLAS's
-# default threads and 36-51 ms with one (at a load of 2: 0.8 s and 5 ms), and the Shampoo/SOAP battery and convergence tests
-# ran in 125 s instead of 73 s. A value set by the user is kept.
+# two-core machine one float32 256x256 ``eigh`` took 1.2-1.9 s with OpenBLAS's default (two)
+# threads and 36-51 ms with one at a load of 7-13, 0.8 s and 5 ms at a load of 2; the
+# Shampoo/SOAP battery and convergence tests ran in 125 s instead of 73 s. A value set by the
+# user is kept.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import pytest

@@ -13,7 +13,7 @@ import platform
 import sys
 from pathlib import Path
 
-from . import _optimizers, _scoring
+from . import _merge, _optimizers, _scoring
 
 _STYLES = ("-", "--", ":", "-.")
 
@@ -47,17 +47,7 @@ def machine() -> dict:
 
 
 def assemble(args, workloads, specs, summary, wall_s) -> dict:
-    names = list(workloads)
-    tables = {}
-    kinds = ["steps", "time_s"]
-    if any("time_est_s" in s for row in summary.values() for s in row.values()):
-        kinds.append("time_est_s")
-    for kind in kinds:
-        table = {o: {w: summary.get(o, {}).get(w, {}).get(kind, math.inf) for w in names}
-                 for o in specs}  # fmt: skip
-        taus, rho, score = _scoring.profiles(table, names)
-        tables[kind] = {"taus": taus.tolist(), "rho": {o: r.tolist() for o, r in rho.items()},
-                        "score": score}  # fmt: skip
+    tables = _merge.profiles({"workloads": workloads, "optimizers": specs, "summary": summary})
     argv = " ".join(sys.argv[1:]) if Path(sys.argv[0]).name in ("run.py", "__main__.py") else ""
     config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     config.pop("tuned_points", None)
@@ -162,8 +152,13 @@ def _estimated(results: dict) -> list[str]:
             ms = None if s is None else s.get("ms_per_step_interleaved")
             cells.append("n/a" if ms is None else f"{ms:.3g}")
         rows.append([o, *cells])
+    merged = [m for m in results.get("merged_from", []) if m.get("step_time_ref")]
+    note = "".join(f"; {', '.join(m['optimizers'])}: timed in their own run beside "
+                   f"{m['step_time_ref']}, their ratio to it × {m['step_time_ref']}'s time here"
+                   for m in merged if m["optimizers"])  # fmt: skip
     return ["**Time per step** (ms, every optimizer's compiled steps run in turn, 11 rounds "
-            "of samples of at least 0.2 s, median; the best trial's hyperparameters):", "",
+            "of samples of at least 0.2 s, median; the best trial's hyperparameters"
+            f"{note}):", "",
             _markdown_table(rows), "",
             "**Time to target, estimated** (s, steps to target × the time per step above: "
             "what a change of load during the run affects alike for all optimizers):", "",

@@ -19,7 +19,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 pytest.importorskip("flax")
-from benchmarks.workloads import _scoring, _search, run
+from benchmarks.workloads import _merge, _scoring, _search, run
 
 
 def test_halton_is_deterministic_and_fills_the_unit_cube():
@@ -149,6 +149,12 @@ def test_merge_adds_optimizers_rescales_step_time_and_rescores(tmp_path, capsys)
     assert (
         "new: timed in their own run beside adamw" in (tmp_path / "out" / "results.md").read_text()
     )
+    other = _results({"new": 60}, {"new": 1.0})  # a run of another workload: added too
+    other["workloads"]["v"] = other["workloads"].pop("w")
+    other["summary"]["new"]["v"] = other["summary"]["new"].pop("w")
+    merged = _merge.merge(results, other)
+    assert list(merged["workloads"]) == ["w", "v"] and merged["summary"]["new"]["v"]["steps"] == 60
+    assert merged["profiles"]["steps"]["score"]["new"] == 1.0
     new["workloads"]["w"]["target"] = 0.2
     paths[1].write_text(json.dumps(new))
     with pytest.raises(ValueError, match="workload 'w' differs"):

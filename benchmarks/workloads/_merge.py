@@ -1,7 +1,8 @@
-"""Merge the results of runs that tuned different optimizers on the same workloads.
+"""Merge the results of runs that tuned different optimizers (or workloads).
 
-Each optimizer's tuning trials, seeds and steps to target depend on that optimizer alone, so
-a run of new optimizers can be added to a committed run without rerunning the others; only
+Each optimizer's tuning trials, seeds and steps to target on a workload depend on that pair
+alone, so a run of new optimizers can be added to a committed run without rerunning the
+others, and runs of one workload each can be put together; only
 the performance profiles and scores, which compare every optimizer with the fastest on each
 workload, are recomputed over the union. The time per step is the exception: it is measured
 side by side within one run, and the load of another run's moment differs. With ``ref``,
@@ -19,15 +20,16 @@ _WORKLOAD_KEYS = ("metric", "target", "budget", "batch_size")
 
 
 def merge(base: dict, *others: dict, ref: str | None = None) -> dict:
-    """``base`` with the optimizers of ``others`` that it lacks, and the profiles recomputed.
+    """``base`` with the (optimizer, workload) results of ``others`` that it lacks, rescored.
 
     Args:
-      base: a results dict (``_report.load``); its optimizers, workloads and run information
+      base: a results dict (``_report.load``); its results, workloads and run information
         are kept as they are.
-      others: results dicts of runs on the same workloads; an optimizer already merged is
-        skipped (the first file that has it wins).
+      others: results dicts of runs on the same workloads (or on others); a result for an
+        (optimizer, workload) pair already merged is skipped: the first file that has it
+        wins, so a run may time ``ref`` beside new optimizers without replacing its result.
       ref: an optimizer timed side by side in ``base`` and in each of ``others``: the added
-        optimizers' ``ms_per_step_interleaved`` become their ratio to ``ref``'s in their own
+        results' ``ms_per_step_interleaved`` become their ratio to ``ref``'s in their own
         run times ``ref``'s in ``base`` (the ratio is kept as ``ms_per_step_ratio_to_ref``),
         and ``time_est_s`` is recomputed from it. Without ``ref`` the times are kept as
         measured.
@@ -37,7 +39,15 @@ def merge(base: dict, *others: dict, ref: str | None = None) -> dict:
 
     Raises:
       ValueError: if a workload differs between the runs (metric, target, budget or batch),
-        or ``ref`` is not timed in ``base`` and in every run that adds an optimizer.
+        or ``ref`` is not timed in ``base`` and in the run that adds a result.
+
+    Example (two runs of different optimizers on one workload):
+
+      >>> wl = {"w": {"metric": "m", "target": 0.1, "budget": 9, "batch_size": 8}}
+      >>> a = {"workloads": wl, "optimizers": {"x": {}}, "summary": {"x": {"w": {"steps": 4}}}}
+      >>> b = {"workloads": wl, "optimizers": {"y": {}}, "summary": {"y": {"w": {"steps": 8}}}}
+      >>> merge(a, b)["profiles"]["steps"]["score"]
+      {'x': 1.0, 'y': 0.0}
     """
     out = {**base, "workloads": dict(base["workloads"]), "optimizers": dict(base["optimizers"])}
     out["summary"] = {o: dict(row) for o, row in base["summary"].items()}
@@ -48,16 +58,19 @@ def merge(base: dict, *others: dict, ref: str | None = None) -> dict:
             diff = [k for k in _WORKLOAD_KEYS if mine.get(k) != info.get(k)]
             if diff:
                 raise ValueError(f"workload {w!r} differs between the runs in {diff}")
-        added = [o for o in other["optimizers"] if o not in out["optimizers"]]
-        for o in added:
-            out["optimizers"][o] = other["optimizers"][o]
-            out["summary"][o] = {w: dict(s) for w, s in other["summary"].get(o, {}).items()}
+        added = {}
+        for o, row in other["summary"].items():
+            new = {w: dict(s) for w, s in row.items() if w not in out["summary"].get(o, {})}
+            if not new:
+                continue
+            out["optimizers"].setdefault(o, other["optimizers"][o])
             if ref is not None:
-                _rescale(out["summary"][o], base["summary"].get(ref, {}),
-                         other["summary"].get(ref, {}), o, ref)  # fmt: skip
+                _rescale(new, base["summary"].get(ref, {}), other["summary"].get(ref, {}), o, ref)
+            out["summary"].setdefault(o, {}).update(new)
+            added[o] = list(new)
         out["merged_from"].append({
             "command": other.get("command"), "wall_s": other.get("wall_s"),
-            "machine": other.get("machine"), "optimizers": added, "step_time_ref": ref,
+            "machine": other.get("machine"), "added": added, "step_time_ref": ref,
         })  # fmt: skip
     out["profiles"] = profiles(out)
     return out

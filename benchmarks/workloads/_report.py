@@ -153,9 +153,10 @@ def _estimated(results: dict) -> list[str]:
             cells.append("n/a" if ms is None else f"{ms:.3g}")
         rows.append([o, *cells])
     merged = [m for m in results.get("merged_from", []) if m.get("step_time_ref")]
-    note = "".join(f"; {', '.join(m['optimizers'])}: timed in their own run beside "
-                   f"{m['step_time_ref']}, their ratio to it × {m['step_time_ref']}'s time here"
-                   for m in merged if m["optimizers"])  # fmt: skip
+    added = {o: None for m in merged for o in m["added"] if o != m["step_time_ref"]}
+    note = "" if not added else (
+        f"; {', '.join(added)}: timed in their own run beside {merged[0]['step_time_ref']}, "
+        f"their ratio to it × {merged[0]['step_time_ref']}'s time here")  # fmt: skip
     return ["**Time per step** (ms, every optimizer's compiled steps run in turn, 11 rounds "
             "of samples of at least 0.2 s, median; the best trial's hyperparameters"
             f"{note}):", "",

@@ -41,11 +41,11 @@ def merge(base: dict, *others: dict, ref: str | None = None) -> dict:
       ValueError: if a workload differs between the runs (metric, target, budget or batch),
         or ``ref`` is not timed in ``base`` and in the run that adds a result.
 
-    Example (two runs of different optimizers on one workload):
+    Example (two runs of different optimizers on one workload; y takes 5x the fastest):
 
       >>> wl = {"w": {"metric": "m", "target": 0.1, "budget": 9, "batch_size": 8}}
       >>> a = {"workloads": wl, "optimizers": {"x": {}}, "summary": {"x": {"w": {"steps": 4}}}}
-      >>> b = {"workloads": wl, "optimizers": {"y": {}}, "summary": {"y": {"w": {"steps": 8}}}}
+      >>> b = {"workloads": wl, "optimizers": {"y": {}}, "summary": {"y": {"w": {"steps": 20}}}}
       >>> merge(a, b)["profiles"]["steps"]["score"]
       {'x': 1.0, 'y': 0.0}
     """

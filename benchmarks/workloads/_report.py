@@ -208,11 +208,18 @@ def write(results: dict, out: Path, figures: bool = True) -> None:
 
 
 def style(i: int) -> dict:
-    """Colour and line style of the ``i``-th optimizer (distinct for 40 optimizers)."""
+    """Colour and line style of the ``i``-th optimizer (distinct for 34 optimizers).
+
+    The first ten get tab10's colours, solid; the next get Dark2's eight colours (hues apart
+    from tab10's), dashed, then dotted, then dash-dotted, so that no two share a colour and a
+    line style and an eleventh optimizer is not a dashed copy of the first.
+    """
     import matplotlib.pyplot as plt
 
-    colors = plt.get_cmap("tab10").colors
-    return {"color": colors[i % 10], "linestyle": _STYLES[(i // 10) % len(_STYLES)]}
+    if i < 10:
+        return {"color": plt.get_cmap("tab10").colors[i], "linestyle": "-"}
+    j = i - 10
+    return {"color": plt.get_cmap("Dark2").colors[j % 8], "linestyle": _STYLES[1 + (j // 8) % 3]}
 
 
 def plot_all(results: dict, out: Path) -> list[Path]:
@@ -333,10 +340,9 @@ def plot_curves(results: dict, path: Path) -> Path:
             if lab not in labels:
                 handles.append(h)
                 labels.append(lab)
-    if "target" in labels:  # the target line last
-        k = labels.index("target")
-        handles.append(handles.pop(k))
-        labels.append(labels.pop(k))
+    order = sorted(range(len(labels)), key=lambda k: opts.index(labels[k]) if labels[k] in opts
+                   else len(opts))  # the optimizers' order, the target line last  # fmt: skip
+    handles, labels = [handles[k] for k in order], [labels[k] for k in order]
     fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=9)
     fig.suptitle("validation metric of each optimizer's best trial (seed 0)")
     fig.tight_layout()

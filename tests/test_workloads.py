@@ -19,7 +19,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 pytest.importorskip("flax")
-from benchmarks.workloads import _scoring, _search, run
+from benchmarks.workloads import _merge, _scoring, _search, run
 
 
 def test_halton_is_deterministic_and_fills_the_unit_cube():
@@ -113,3 +113,49 @@ def test_tuned_replays_the_chosen_hyperparameters(tmp_path):
     results = run.main(argv)
     s = results["summary"]["sgd_nesterov"]["least_squares"]
     assert s["trials"] == 1 and s["hyperparams"] == chosen
+
+
+def _results(times: dict, ms: dict) -> dict:
+    """A results.json with one workload: optimizer -> steps to target and ms per step."""
+    wl = {"w": {"description": "d", "metric": "m", "target": 0.1, "budget": 100, "batch_size": 8}}
+    summary = {o: {"w": {"steps": t, "time_s": t / 100, "reached": 1, "seeds": 1, "trials": 1,
+                         "trials_reached": 1,
+                         "hyperparams": {}, "ms_per_step_interleaved": ms[o],
+                         "time_est_s": t * ms[o] / 1e3}} for o, t in times.items()}  # fmt: skip
+    return {"workloads": wl, "optimizers": {o: {"space": ""} for o in times},
+            "summary": summary, "profiles": {}}  # fmt: skip
+
+
+def test_merge_adds_optimizers_rescales_step_time_and_rescores(tmp_path, capsys):
+    """--merge: the new run's optimizers join the base run; the scores cover all of them."""
+    base = _results({"adamw": 100, "sgd": 400}, {"adamw": 2.0, "sgd": 1.0})
+    new = _results({"adamw": 999, "new": 50}, {"adamw": 4.0, "new": 12.0})  # its AdamW is ignored
+    paths = [tmp_path / "base.json", tmp_path / "new.json"]
+    for p, r in zip(paths, (base, new)):
+        p.write_text(json.dumps(r))
+    argv = ["--merge", *map(str, paths), "--step-time-ref", "adamw", "--out",
+            str(tmp_path / "out"), "--no-figures"]  # fmt: skip
+    results = run.main(argv)
+    assert list(results["optimizers"]) == ["adamw", "sgd", "new"]
+    assert results["summary"]["adamw"]["w"]["steps"] == 100
+    s = results["summary"]["new"]["w"]
+    assert s["ms_per_step_ratio_to_ref"] == 3.0 and s["ms_per_step_interleaved"] == 6.0
+    assert s["time_est_s"] == pytest.approx(0.3)  # 50 steps x 6 ms
+    steps = results["profiles"]["steps"]["score"]
+    assert steps["new"] == 1.0 and steps["sgd"] == 0.0  # sgd: 8x the fastest
+    est = results["profiles"]["time_est_s"]["score"]  # AdamW 0.2 s, new 0.3 s: 1.5x
+    assert est["adamw"] == 1.0 and est["new"] == pytest.approx(1 - 0.5 / 3, abs=0.01)
+    assert "| new |" in (tmp_path / "out" / "results.md").read_text()
+    assert (
+        "new: timed in their own run beside adamw" in (tmp_path / "out" / "results.md").read_text()
+    )
+    other = _results({"new": 60}, {"new": 1.0})  # a run of another workload: added too
+    other["workloads"]["v"] = other["workloads"].pop("w")
+    other["summary"]["new"]["v"] = other["summary"]["new"].pop("w")
+    merged = _merge.merge(results, other)
+    assert list(merged["workloads"]) == ["w", "v"] and merged["summary"]["new"]["v"]["steps"] == 60
+    assert merged["profiles"]["steps"]["score"]["new"] == 1.0
+    new["workloads"]["w"]["target"] = 0.2
+    paths[1].write_text(json.dumps(new))
+    with pytest.raises(ValueError, match="workload 'w' differs"):
+        run.main(argv)

@@ -62,6 +62,11 @@ OPTIMIZERS: dict[str, Spec] = {
         gradtx.adafactor, {"learning_rate": Log(1e-3, 1.0), "decay_rate": Uniform(0.6, 1.0)}
     ),
     "muon": Spec(gradtx.muon, {"learning_rate": Log(1e-3, 3e-1), "beta": OneMinusLog(0.02, 0.3)}),
+    "shampoo": Spec(gradtx.shampoo, ADAM_LIKE),
+    "soap": Spec(gradtx.soap, ADAM_LIKE),
+    "psgd_kron": Spec(
+        gradtx.psgd_kron, {"learning_rate": Log(1e-4, 3e-2), "b1": OneMinusLog(0.02, 0.3)}
+    ),
     "lbfgs": Spec(
         gradtx.second_order.lbfgs,
         {"memory_size": Choice((3, 5, 10, 20, 40))},

@@ -13,7 +13,7 @@ import platform
 import sys
 from pathlib import Path
 
-from . import _optimizers, _scoring
+from . import _merge, _optimizers, _scoring
 
 _STYLES = ("-", "--", ":", "-.")
 
@@ -47,17 +47,7 @@ def machine() -> dict:
 
 
 def assemble(args, workloads, specs, summary, wall_s) -> dict:
-    names = list(workloads)
-    tables = {}
-    kinds = ["steps", "time_s"]
-    if any("time_est_s" in s for row in summary.values() for s in row.values()):
-        kinds.append("time_est_s")
-    for kind in kinds:
-        table = {o: {w: summary.get(o, {}).get(w, {}).get(kind, math.inf) for w in names}
-                 for o in specs}  # fmt: skip
-        taus, rho, score = _scoring.profiles(table, names)
-        tables[kind] = {"taus": taus.tolist(), "rho": {o: r.tolist() for o, r in rho.items()},
-                        "score": score}  # fmt: skip
+    tables = _merge.profiles({"workloads": workloads, "optimizers": specs, "summary": summary})
     argv = " ".join(sys.argv[1:]) if Path(sys.argv[0]).name in ("run.py", "__main__.py") else ""
     config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     config.pop("tuned_points", None)
@@ -162,8 +152,14 @@ def _estimated(results: dict) -> list[str]:
             ms = None if s is None else s.get("ms_per_step_interleaved")
             cells.append("n/a" if ms is None else f"{ms:.3g}")
         rows.append([o, *cells])
+    merged = [m for m in results.get("merged_from", []) if m.get("step_time_ref")]
+    added = {o: None for m in merged for o in m["added"] if o != m["step_time_ref"]}
+    note = "" if not added else (
+        f"; {', '.join(added)}: timed in their own run beside {merged[0]['step_time_ref']}, "
+        f"their ratio to it × {merged[0]['step_time_ref']}'s time here")  # fmt: skip
     return ["**Time per step** (ms, every optimizer's compiled steps run in turn, 11 rounds "
-            "of samples of at least 0.2 s, median; the best trial's hyperparameters):", "",
+            "of samples of at least 0.2 s, median; the best trial's hyperparameters"
+            f"{note}):", "",
             _markdown_table(rows), "",
             "**Time to target, estimated** (s, steps to target × the time per step above: "
             "what a change of load during the run affects alike for all optimizers):", "",
@@ -212,11 +208,18 @@ def write(results: dict, out: Path, figures: bool = True) -> None:
 
 
 def style(i: int) -> dict:
-    """Colour and line style of the ``i``-th optimizer (distinct for 40 optimizers)."""
+    """Colour and line style of the ``i``-th optimizer (distinct for 34 optimizers).
+
+    The first ten get tab10's colours, solid; the next get Dark2's eight colours (hues apart
+    from tab10's), dashed, then dotted, then dash-dotted, so that no two share a colour and a
+    line style and an eleventh optimizer is not a dashed copy of the first.
+    """
     import matplotlib.pyplot as plt
 
-    colors = plt.get_cmap("tab10").colors
-    return {"color": colors[i % 10], "linestyle": _STYLES[(i // 10) % len(_STYLES)]}
+    if i < 10:
+        return {"color": plt.get_cmap("tab10").colors[i], "linestyle": "-"}
+    j = i - 10
+    return {"color": plt.get_cmap("Dark2").colors[j % 8], "linestyle": _STYLES[1 + (j // 8) % 3]}
 
 
 def plot_all(results: dict, out: Path) -> list[Path]:
@@ -337,10 +340,9 @@ def plot_curves(results: dict, path: Path) -> Path:
             if lab not in labels:
                 handles.append(h)
                 labels.append(lab)
-    if "target" in labels:  # the target line last
-        k = labels.index("target")
-        handles.append(handles.pop(k))
-        labels.append(labels.pop(k))
+    order = sorted(range(len(labels)), key=lambda k: opts.index(labels[k]) if labels[k] in opts
+                   else len(opts))  # the optimizers' order, the target line last  # fmt: skip
+    handles, labels = [handles[k] for k in order], [labels[k] for k in order]
     fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=9)
     fig.suptitle("validation metric of each optimizer's best trial (seed 0)")
     fig.tight_layout()

@@ -24,7 +24,7 @@ if __package__ in (None, ""):  # run as a file: python benchmarks/workloads/run.
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     __package__ = "benchmarks.workloads"
 
-from . import _optimizers, _report, _scoring, _search, _timing, _trainer, _workloads
+from . import _merge, _optimizers, _report, _scoring, _search, _timing, _trainer, _workloads
 
 TUNED = Path(__file__).resolve().parents[2] / "docs" / "workloads.json"
 PRESETS = {
@@ -55,6 +55,19 @@ def parse_args(argv):
         "it has them, instead of the search (--quick: docs/workloads.json when present)",
     )
     add("--replot", help="a results.json: write its tables and figures into --out, run nothing")
+    add(
+        "--merge",
+        nargs="+",
+        metavar="RESULTS_JSON",
+        help="results.json files of runs of different optimizers: the first with the others' "
+        "optimizers added and the scores recomputed, written into --out, run nothing",
+    )
+    add(
+        "--step-time-ref",
+        metavar="OPTIMIZER",
+        help="--merge: an optimizer timed in every run; the added ones' time per step is "
+        "their ratio to it times its time in the first run",
+    )
     add("--search", action="store_true", help="--quick: search even if docs/workloads.json exists")
     add("--fresh", action="store_true", help="ignore the trials already in <out>/trials.jsonl")
     add("--no-progress", action="store_true", help="no progress bar")
@@ -220,6 +233,11 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     if args.replot:  # the tables and figures again from a results.json, nothing run
         results = _report.load(Path(args.replot))
+        _report.write(results, args.out, figures=not args.no_figures)
+        print(_report.console_table(results))
+        return results
+    if args.merge:  # add other runs' optimizers to a run's results, nothing run
+        results = _merge.merge(*map(_report.load, args.merge), ref=args.step_time_ref)
         _report.write(results, args.out, figures=not args.no_figures)
         print(_report.console_table(results))
         return results

@@ -114,9 +114,25 @@ def test_submission_api_and_hooks(workload):
     assert namespace["get_batch_size"]("imagenet_resnet") == 1024
     with pytest.raises(ValueError, match="Unsupported workload name"):
         namespace["get_batch_size"]("nope")
-    if hasattr(gradtx, "shampoo"):
-        assert isinstance(algoperf.shampoo(), algoperf.Submission)
-    else:
-        with pytest.raises(NotImplementedError, match="shampoo"):
-            algoperf.shampoo()
     assert set(algoperf.SUBMISSIONS) == {"nadamw", "schedule_free_adamw", "shampoo"}
+
+
+def test_shampoo_submission_steps_as_gradtx_shampoo(workload):
+    """Two adapter steps = two steps of gradtx.shampoo on the mean loss, same schedule."""
+    sub = algoperf.shampoo(batch_sizes=SIZES)
+    params, _ = workload.init_model_fn(jax.random.PRNGKey(0))
+    state = sub.init_optimizer_state(workload, params, None, HP, None)
+    tx = gradtx.shampoo(algoperf.warmup_cosine(HP, workload.step_hint), b1=0.9, b2=0.99,
+                        weight_decay=1e-4)  # fmt: skip
+    ref_params, ref_state = params, tx.init(params)
+    queue = workload._build_input_queue(jax.random.PRNGKey(1), "train", None, 64)
+    loss = lambda p, b: workload.loss_fn(b["targets"], workload.model_fn(
+        p, b, None, None, None, False)[0])["summed"] / 64  # fmt: skip
+    for step in range(2):
+        batch = next(queue)
+        updates, ref_state = tx.update(jax.grad(loss)(ref_params, batch), ref_state, ref_params)
+        ref_params = gradtx.apply_updates(ref_params, updates)
+        state, params, _ = sub.update_params(workload, params, None, None, HP, batch, None,
+                                             state, [], step, None)  # fmt: skip
+    for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(ref_params)):
+        np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6)

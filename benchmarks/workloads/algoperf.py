@@ -246,20 +246,16 @@ def schedule_free_adamw(batch_sizes=None) -> Submission:
 
 
 def shampoo(batch_sizes=None) -> Submission:
-    """Shampoo under warm-up + cosine decay, as soon as gradtx has one (``gradtx.shampoo``).
-
-    The hook: the NAdamW hyperparameters are passed to the arguments of that name the
-    factory has (``learning_rate``, ``b1``, ``b2``, ``weight_decay``).
+    """:func:`gradtx.shampoo` (Adam-grafted, blocks of 256, roots every 20 steps) under
+    warm-up + cosine decay, with NAdamW's hyperparameter names: ``learning_rate``,
+    ``one_minus_beta1``, ``beta2``, ``weight_decay``, ``warmup_factor``.
     """
-    factory = getattr(gradtx, "shampoo", None)
-    if factory is None:
-        raise NotImplementedError("gradtx has no shampoo yet; this submission is a hook for it")
-    accepted = inspect.signature(factory).parameters
 
     def make(h, step_hint):
-        kwargs = {"b1": _b1(h), "b2": hp(h, "beta2"), "weight_decay": hp(h, "weight_decay")}
-        kwargs = {k: v for k, v in kwargs.items() if k in accepted and v is not None}
-        return factory(warmup_cosine(h, step_hint), **kwargs)
+        return gradtx.shampoo(
+            warmup_cosine(h, step_hint), b1=_b1(h), b2=hp(h, "beta2", 0.999),
+            weight_decay=hp(h, "weight_decay", 0.0),
+        )  # fmt: skip
 
     return Submission(make, batch_sizes=batch_sizes)
 

@@ -102,8 +102,9 @@ def test_image_workloads_read_idx_files(tmp_path):
         _workloads.build("resnet")
 
 
-def test_tuned_replays_the_chosen_hyperparameters(tmp_path):
-    """--tuned FILE: one trial per pair at the hyperparameters a previous run chose."""
+def test_tuned_replays_the_chosen_hyperparameters(tmp_path, capsys):
+    """--tuned FILE: one trial per pair at the hyperparameters a previous run chose, and a
+    note on stderr that says so (the preset asked for 3 trials)."""
     chosen = {"learning_rate": 0.9, "momentum": 0.5}
     summary = {"sgd_nesterov": {"least_squares": {"reached": 1, "hyperparams": chosen}}}
     (tmp_path / "tuned.json").write_text(json.dumps({"summary": summary}))
@@ -113,6 +114,8 @@ def test_tuned_replays_the_chosen_hyperparameters(tmp_path):
     results = run.main(argv)
     s = results["summary"]["sgd_nesterov"]["least_squares"]
     assert s["trials"] == 1 and s["hyperparams"] == chosen
+    err = capsys.readouterr().err
+    assert "sgd_nesterov on least_squares: 1 trial with them instead of 3" in err
 
 
 def _results(times: dict, ms: dict) -> dict:

@@ -72,7 +72,7 @@ def merge(base: dict, *others: dict, ref: str | None = None) -> dict:
             "command": other.get("command"), "wall_s": other.get("wall_s"),
             "machine": other.get("machine"), "added": added, "step_time_ref": ref,
         })  # fmt: skip
-    out["profiles"] = profiles(out)
+    out["profiles"] = _scoring.score_tables(out)
     return out
 
 
@@ -90,19 +90,3 @@ def _rescale(row: dict, base_ref: dict, other_ref: dict, name: str, ref: str) ->
         s[key] = ratio * mine
         steps = s["steps"]
         s["time_est_s"] = steps * s[key] / 1e3 if math.isfinite(steps) else math.inf
-
-
-def profiles(results: dict) -> dict:
-    """The performance profiles and scores over every optimizer of ``results``."""
-    names = list(results["workloads"])
-    kinds = ["steps", "time_s"]
-    if any("time_est_s" in s for row in results["summary"].values() for s in row.values()):
-        kinds.append("time_est_s")
-    tables = {}
-    for kind in kinds:
-        table = {o: {w: results["summary"].get(o, {}).get(w, {}).get(kind, math.inf) for w in names}
-                 for o in results["optimizers"]}  # fmt: skip
-        taus, rho, score = _scoring.profiles(table, names)
-        tables[kind] = {"taus": taus.tolist(), "rho": {o: r.tolist() for o, r in rho.items()},
-                        "score": score}  # fmt: skip
-    return tables

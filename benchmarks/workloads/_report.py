@@ -13,7 +13,7 @@ import platform
 import sys
 from pathlib import Path
 
-from . import _merge, _optimizers, _scoring
+from . import _optimizers, _scoring
 
 _STYLES = ("-", "--", ":", "-.")
 
@@ -47,7 +47,9 @@ def machine() -> dict:
 
 
 def assemble(args, workloads, specs, summary, wall_s) -> dict:
-    tables = _merge.profiles({"workloads": workloads, "optimizers": specs, "summary": summary})
+    tables = _scoring.score_tables(
+        {"workloads": workloads, "optimizers": specs, "summary": summary}
+    )
     argv = " ".join(sys.argv[1:]) if Path(sys.argv[0]).name in ("run.py", "__main__.py") else ""
     config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     config.pop("tuned_points", None)

@@ -52,3 +52,20 @@ def profiles(table: dict[str, dict[str, float]], workloads: list[str], points: i
     trapezoid = getattr(np, "trapezoid", None) or np.trapz
     score = {o: float(trapezoid(p, taus) / (MAX_TAU - 1.0)) for o, p in rho.items()}
     return taus, rho, score
+
+
+def score_tables(results: dict) -> dict:
+    """Profiles and scores of every optimizer of ``results`` (its ``workloads``, ``optimizers``
+    and ``summary``), by steps, by measured time and, if present, by estimated time."""
+    names = list(results["workloads"])
+    kinds = ["steps", "time_s"]
+    if any("time_est_s" in s for row in results["summary"].values() for s in row.values()):
+        kinds.append("time_est_s")
+    tables = {}
+    for kind in kinds:
+        table = {o: {w: results["summary"].get(o, {}).get(w, {}).get(kind, math.inf) for w in names}
+                 for o in results["optimizers"]}  # fmt: skip
+        taus, rho, score = profiles(table, names)
+        tables[kind] = {"taus": taus.tolist(), "rho": {o: r.tolist() for o, r in rho.items()},
+                        "score": score}  # fmt: skip
+    return tables

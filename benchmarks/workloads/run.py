@@ -86,6 +86,7 @@ def parse_args(argv):
     args.trials = args.trials or preset["trials"]
     args.seeds = args.seeds or preset["seeds"]
     args.out = Path(args.out or f"results/workloads_{args.preset}")
+    args.tuned_given = args.tuned is not None
     if args.tuned is None and args.preset == "quick" and not args.search and TUNED.exists():
         args.tuned = str(TUNED)
     args.tuned_points = {}
@@ -179,6 +180,9 @@ def run_pair(wl, name, spec, args, store, bar, programs) -> list[dict]:
     tuned = args.tuned_points.get((wl.name, name))
     if tuned is not None:  # --tuned: the hyperparameters a full run chose, one trial
         points = [tuned]
+        if args.tuned_given and args.trials > 1:
+            print(f"note: {args.tuned} has tuned hyperparameters for {name} on {wl.name}: "
+                  f"1 trial with them instead of {args.trials}", file=sys.stderr)  # fmt: skip
     for i, point in enumerate(points):
         frozen = json.dumps(point, sort_keys=True)
         if frozen in seen:  # a discrete space repeats itself: the same run again

@@ -20,6 +20,7 @@ from references.loss_driven import SPSAReference as SPSARef
 
 import gradtx
 from gradtx import bold_driver, random_search, spsa
+from gradtx.transforms import _gradient_free as gf
 from gradtx.transforms import _loss_driven as ld
 from gradtx.utils import lr_range_test
 
@@ -259,15 +260,15 @@ def test_random_search_one_fifth_rule_and_monotone_loss():
                 losses.append(float(loss(w)))
             return w, state, losses
 
-        w, state, losses = run(ld.random_search_step(0.5, increase=1.3, target_rate=0.25, key=1))
+        w, state, losses = run(gf.random_search_step(0.5, increase=1.3, target_rate=0.25, key=1))
         kept, failed = int(state.accepted), int(state.count) - int(state.accepted)
         assert 0 < kept < 40
         assert float(state.scale) == pytest.approx(1.3 ** (kept - failed / 3), rel=1e-12)
         assert all(b <= a for a, b in itertools.pairwise(losses))
         np.testing.assert_array_equal(
-            run(ld.random_search_step(0.5, 1.3, 0.25, key=1), False)[0], w
+            run(gf.random_search_step(0.5, 1.3, 0.25, key=1), False)[0], w
         )
-        assert not np.array_equal(run(ld.random_search_step(0.5, 1.3, 0.25, key=2))[0], w)
+        assert not np.array_equal(run(gf.random_search_step(0.5, 1.3, 0.25, key=2))[0], w)
 
 
 def _sphere_progress(tx, n, steps):
@@ -294,14 +295,14 @@ def test_spsa_estimate_is_unbiased_and_chains_with_any_optimizer():
     a = jnp.array([1.0, 2.0, -1.0, 0.5, 3.0])
     loss = lambda w: 0.5 * jnp.sum(a * w**2) + jnp.sum(w)
     w = jnp.linspace(-1.0, 1.0, 5)
-    tx = ld.spsa_gradient(perturbation=0.3)
+    tx = gf.spsa_gradient(perturbation=0.3)
     keys = jax.random.key_data(jax.random.split(jax.random.key(0), 2000))
     at = lambda k: tx.update(w, tx.init(w)._replace(rng_key=k), w, value_fn=loss)[0]
     estimate = jax.vmap(at)(keys)
     grad = jax.grad(loss)(w)
     spread = jnp.std(estimate, axis=0) / jnp.sqrt(len(keys))
     assert bool(jnp.all(jnp.abs(jnp.mean(estimate, axis=0) - grad) < 5 * spread))
-    chained = gradtx.chain(ld.spsa_gradient(0.1, 0.2, key=3), gradtx.sgd(0.05))
+    chained = gradtx.chain(gf.spsa_gradient(0.1, 0.2, key=3), gradtx.sgd(0.05))
     np.testing.assert_array_equal(
         _run_ours(chained, loss, w, 20),
         _run_ours(spsa(0.05, 0.1, alpha=0.0, gamma=0.2, key=3), loss, w, 20),

@@ -22,9 +22,10 @@ from gradtx._base import (
     identity,
 )
 from gradtx._registry import optimizer
-from gradtx.transforms._gain_adaptation import scale_by_local_gains, scale_by_vsgd
+from gradtx.transforms._gain_adaptation import scale_by_local_gains
 from gradtx.transforms._momentum import trace
 from gradtx.transforms._scaling import scale_by_learning_rate
+from gradtx.transforms._vsgd import scale_by_vsgd
 
 __all__ = ["delta_bar_delta", "local_gains", "vsgd"]
 

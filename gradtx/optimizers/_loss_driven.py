@@ -15,11 +15,8 @@ import jax.numpy as jnp
 from gradtx import _hyper as hp
 from gradtx._base import GradientTransformation, KeyLike, ScalarOrSchedule, chain
 from gradtx._registry import optimizer
-from gradtx.transforms._loss_driven import (
-    random_search_step,
-    scale_by_bold_driver,
-    spsa_gradient,
-)
+from gradtx.transforms._gradient_free import random_search_step, spsa_gradient
+from gradtx.transforms._loss_driven import scale_by_bold_driver
 from gradtx.transforms._scaling import scale_by_learning_rate
 
 __all__ = ["bold_driver", "random_search", "spsa"]

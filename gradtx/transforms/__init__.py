@@ -43,12 +43,14 @@ from gradtx.transforms._factored import scale_by_factored_rms as scale_by_factor
 from gradtx.transforms._factored import scale_by_param_block_norm as scale_by_param_block_norm
 from gradtx.transforms._factored import scale_by_param_block_rms as scale_by_param_block_rms
 from gradtx.transforms._gain_adaptation import ScaleByLocalGainsState as ScaleByLocalGainsState
-from gradtx.transforms._gain_adaptation import ScaleByVsgdState as ScaleByVsgdState
 from gradtx.transforms._gain_adaptation import scale_by_local_gains as scale_by_local_gains
-from gradtx.transforms._gain_adaptation import scale_by_vsgd as scale_by_vsgd
 from gradtx.transforms._galore import GaLoreDimensionNumbers as GaLoreDimensionNumbers
 from gradtx.transforms._galore import GaLoreState as GaLoreState
 from gradtx.transforms._galore import scale_by_galore as scale_by_galore
+from gradtx.transforms._gradient_free import RandomSearchState as RandomSearchState
+from gradtx.transforms._gradient_free import SPSAState as SPSAState
+from gradtx.transforms._gradient_free import random_search_step as random_search_step
+from gradtx.transforms._gradient_free import spsa_gradient as spsa_gradient
 from gradtx.transforms._hessian_diagonal import HessianDiagonalState as HessianDiagonalState
 from gradtx.transforms._hessian_diagonal import HutchinsonState as HutchinsonState
 from gradtx.transforms._hessian_diagonal import (
@@ -62,13 +64,9 @@ from gradtx.transforms._layerwise import ScaleByLayerwiseRmsState as ScaleByLaye
 from gradtx.transforms._layerwise import scale_by_layerwise_rms as scale_by_layerwise_rms
 from gradtx.transforms._layerwise import scale_by_trust_ratio as scale_by_trust_ratio
 from gradtx.transforms._loss_driven import BoldDriverState as BoldDriverState
-from gradtx.transforms._loss_driven import RandomSearchState as RandomSearchState
 from gradtx.transforms._loss_driven import ReduceLROnPlateauState as ReduceLROnPlateauState
-from gradtx.transforms._loss_driven import SPSAState as SPSAState
-from gradtx.transforms._loss_driven import random_search_step as random_search_step
 from gradtx.transforms._loss_driven import reduce_on_plateau as reduce_on_plateau
 from gradtx.transforms._loss_driven import scale_by_bold_driver as scale_by_bold_driver
-from gradtx.transforms._loss_driven import spsa_gradient as spsa_gradient
 from gradtx.transforms._max_moments import ScaleByInfinityNormState as ScaleByInfinityNormState
 from gradtx.transforms._max_moments import ScaleByMaxRmsState as ScaleByMaxRmsState
 from gradtx.transforms._max_moments import scale_by_infinity_norm as scale_by_infinity_norm
@@ -140,5 +138,7 @@ from gradtx.transforms._stepsize import ScaleByUnitCorrectionState as ScaleByUni
 from gradtx.transforms._stepsize import scale_by_polyak as scale_by_polyak
 from gradtx.transforms._stepsize import scale_by_rprop as scale_by_rprop
 from gradtx.transforms._stepsize import scale_by_unit_correction as scale_by_unit_correction
+from gradtx.transforms._vsgd import ScaleByVsgdState as ScaleByVsgdState
+from gradtx.transforms._vsgd import scale_by_vsgd as scale_by_vsgd
 
 __all__ = sorted(name for name in dir() if not name.startswith("_"))

@@ -18,6 +18,7 @@ from references.gain_adaptation import (
 
 from cases.common import F32_TRAJECTORY, Case
 from gradtx.transforms import _gain_adaptation as gains
+from gradtx.transforms import _vsgd as vsgd_tx
 
 CASES: list[Case] = [
     Case("local_gains", {"learning_rate": 0.1}, reference=local_gains_reference, complex_ok=False),
@@ -91,13 +92,13 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ("vsgd", {"outlier_threshold": -1.0}, r"outlier_threshold must be in \[0, inf\)"),
     ("vsgd", {"eps": float("nan")}, r"eps must be in \[0, inf\)"),
 ]
-PRIMITIVES: list[Any] = [gains.scale_by_local_gains, gains.scale_by_vsgd]
+PRIMITIVES: list[Any] = [gains.scale_by_local_gains, vsgd_tx.scale_by_vsgd]
 BAD_PRIMITIVES: list[tuple[Any, dict[str, Any], str]] = [
     (gains.scale_by_local_gains, {"decay": 1.0}, r"decay must be in \[0, 1\)"),
     (gains.scale_by_local_gains, {"source": "grad"}, "source must be one of"),
     (gains.scale_by_local_gains, {"min_gain": -1.0}, r"min_gain must be in \[0, inf\)"),
-    (gains.scale_by_vsgd, {"variant": "global"}, "variant must be one of"),
-    (gains.scale_by_vsgd, {"c": float("inf")}, r"c must be in \[1, inf\)"),
+    (vsgd_tx.scale_by_vsgd, {"variant": "global"}, "variant must be one of"),
+    (vsgd_tx.scale_by_vsgd, {"c": float("inf")}, r"c must be in \[1, inf\)"),
 ]
 
 # Extreme gradients (tests/test_extremes.py): gain adaptation multiplies g by per-weight gains

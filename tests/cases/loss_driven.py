@@ -16,6 +16,7 @@ from references.loss_driven import (
 )
 
 from cases.common import F32_TRAJECTORY, Case
+from gradtx.transforms import _gradient_free as gf
 from gradtx.transforms import _loss_driven as ld
 
 CASES: list[Case] = [
@@ -76,8 +77,8 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
 PRIMITIVES: list[Any] = [
     ld.scale_by_bold_driver,
     ld.reduce_on_plateau,
-    ld.random_search_step,
-    ld.spsa_gradient,
+    gf.random_search_step,
+    gf.spsa_gradient,
 ]
 BAD_PRIMITIVES: list[tuple[Any, dict[str, Any], str]] = [
     (ld.scale_by_bold_driver, {"decrease": 1.5}, r"decrease must be in \(0, 1\]"),
@@ -88,8 +89,8 @@ BAD_PRIMITIVES: list[tuple[Any, dict[str, Any], str]] = [
     (ld.reduce_on_plateau, {"rtol": 1.5}, r"rtol must be in \[0, 1\]"),
     (ld.reduce_on_plateau, {"rtol": 0.0, "atol": 0.0}, "must not both be 0"),
     (ld.reduce_on_plateau, {"min_scale": -1.0}, r"min_scale must be in \[0, inf\)"),
-    (ld.random_search_step, {"target_rate": 0.0}, r"target_rate must be in \(0, 1\)"),
-    (ld.spsa_gradient, {"perturbation": -1.0}, r"perturbation must be in \(0, inf\)"),
+    (gf.random_search_step, {"target_rate": 0.0}, r"target_rate must be in \(0, 1\)"),
+    (gf.spsa_gradient, {"perturbation": -1.0}, r"perturbation must be in \(0, inf\)"),
 ]
 
 # Extreme gradients (tests/test_extremes.py). These read the test's linear loss 1 + g·w, which

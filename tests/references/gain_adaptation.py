@@ -80,7 +80,7 @@ def vsgd_reference(
     """Schaul, Zhang & LeCun (2013), Algorithm 1 (vSGD-l; vSGD-b with the leaf as block):
     outlier test, averages with fraction 1/tau, rate gbar^2 / vbar * hbar / qbar (Schaul &
     LeCun's robust form), memory update; the slow start and the secant curvature as
-    documented in ``gradtx.transforms._gain_adaptation.scale_by_vsgd``."""
+    documented in ``gradtx.transforms._vsgd.scale_by_vsgd``."""
     assert curvature == "secant" and variant in ("l", "b"), "per-leaf reference"
     block = (lambda x: x) if variant == "l" else np.sum
 

@@ -12,7 +12,9 @@ first). ``tests/test_bounds.py`` runs the same table.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import jax
@@ -25,6 +27,12 @@ import scipy.optimize  # noqa: E402
 
 from gradtx.second_order import minimize  # noqa: E402
 
+if "_mgh" not in sys.modules:  # the MGH problems, shared with mgh.py
+    _SPEC = importlib.util.spec_from_file_location("_mgh", Path(__file__).parent / "_mgh.py")
+    sys.modules["_mgh"] = importlib.util.module_from_spec(_SPEC)
+    _SPEC.loader.exec_module(sys.modules["_mgh"])
+mgh = sys.modules["_mgh"]
+
 GTOL = 1e-6
 
 
@@ -36,42 +44,23 @@ class Problem(NamedTuple):
     upper: np.ndarray
 
 
-def rosenbrock(x):
-    return jnp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+def _mgh_objective(number: int) -> Any:
+    """$f = \\sum_i f_i^2$ of the Moré–Garbow–Hillstrom problem ``number`` (``_mgh.py``; its
+    residuals take any size where the problem has a variable dimension)."""
+    return next(p for p in mgh.PROBLEMS if p.number == number).fun
 
 
-def ext_rosenbrock(x):
-    return jnp.sum(100.0 * (x[1::2] - x[::2] ** 2) ** 2 + (1.0 - x[::2]) ** 2)
+rosenbrock = _mgh_objective(1)
+ext_rosenbrock = _mgh_objective(21)
+beale = _mgh_objective(5)
+powell_singular = _mgh_objective(13)
+wood = _mgh_objective(14)
+trigonometric = _mgh_objective(26)
 
 
 def driver1(x):
     """The test problem of L-BFGS-B's ``driver1.f`` (Zhu, Byrd, Lu & Nocedal 1997)."""
     return 0.25 * (x[0] - 1) ** 2 + 4 * jnp.sum((x[1:] - x[:-1] ** 2) ** 2)
-
-
-def beale(x):
-    y = jnp.array([1.5, 2.25, 2.625])
-    i = jnp.arange(1, 4)
-    return jnp.sum((y - x[0] * (1 - x[1] ** i)) ** 2)
-
-
-def wood(x):
-    a, b, c, d = x
-    return (
-        100 * (b - a**2) ** 2 + (1 - a) ** 2 + 90 * (d - c**2) ** 2 + (1 - c) ** 2
-        + 10.1 * ((b - 1) ** 2 + (d - 1) ** 2) + 19.8 * (b - 1) * (d - 1)
-    )  # fmt: skip
-
-
-def powell_singular(x):
-    a, b, c, d = x
-    return (a + 10 * b) ** 2 + 5 * (c - d) ** 2 + (b - 2 * c) ** 4 + 10 * (a - d) ** 4
-
-
-def trigonometric(x):
-    n = x.size
-    r = n - jnp.sum(jnp.cos(x)) + jnp.arange(1, n + 1) * (1 - jnp.cos(x)) - jnp.sin(x)
-    return jnp.sum(r**2)
 
 
 def quadratic(n=50, cond=1e3, seed=0):

@@ -12,6 +12,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from gradtx import _validate
+from gradtx.second_order._jit import solver_jit
 from gradtx.second_order._lsq_models import (
     armijo_backtrack,
     dense_model,
@@ -218,7 +219,7 @@ def _solve(
     )  # fmt: skip
 
 
-_solve_jit = jax.jit(_solve, static_argnums=0)
+_solve_jit = solver_jit(_solve, static_argnums=0)
 
 
 def least_squares(

@@ -35,7 +35,7 @@ _SPEC.loader.exec_module(mgh)
 TOL = 1e-6
 MAXITER = 20000
 # gradtx's method -> SciPy's counterpart
-PAIRS = {"lbfgs": "L-BFGS-B", "cg": "CG", "newton": "BFGS"}
+PAIRS = {"lbfgs": "L-BFGS-B", "bfgs": "BFGS", "cg": "CG", "newton": "BFGS"}
 
 
 def run_gradtx(problem, method):
@@ -69,7 +69,7 @@ def cell(problem, result):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--methods", default="lbfgs,cg,newton", help="gradtx methods")
+    parser.add_argument("--methods", default="lbfgs,bfgs,cg,newton", help="gradtx methods")
     parser.add_argument("--problems", default="", help="comma-separated name prefixes")
     args = parser.parse_args()
     methods = [m for m in args.methods.split(",") if m]

@@ -92,7 +92,7 @@ SPECIAL_PAGES = {
 }
 
 # Second-order aliases shown with their chains (built with their defaults).
-SECOND_ORDER_ALIASES = ("lbfgs", "nonlinear_cg", "newton", "hessian_free")
+SECOND_ORDER_ALIASES = ("lbfgs", "bfgs", "nonlinear_cg", "newton", "hessian_free")
 
 # ------------------------------------------------------------------------------------------
 # Which page documents which object.

@@ -33,6 +33,7 @@ from gradtx.schedules import __all__ as _schedules_all
 from gradtx.second_order import LeastSquaresResult as LeastSquaresResult
 from gradtx.second_order import MinimizeResult as MinimizeResult
 from gradtx.second_order import Status as Status
+from gradtx.second_order import bfgs as bfgs
 from gradtx.second_order import gauss_newton_vector_product as gauss_newton_vector_product
 from gradtx.second_order import hessian_free as hessian_free
 from gradtx.second_order import hessian_vector_product as hessian_vector_product
@@ -42,6 +43,7 @@ from gradtx.second_order import minimize as minimize
 from gradtx.second_order import newton as newton
 from gradtx.second_order import nonlinear_cg as nonlinear_cg
 from gradtx.second_order import scale_by_backtracking_linesearch as scale_by_backtracking_linesearch
+from gradtx.second_order import scale_by_bfgs as scale_by_bfgs
 from gradtx.second_order import scale_by_lbfgs as scale_by_lbfgs
 from gradtx.second_order import scale_by_newton as scale_by_newton
 from gradtx.second_order import scale_by_nonlinear_cg as scale_by_nonlinear_cg

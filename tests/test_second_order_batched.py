@@ -34,7 +34,7 @@ def _solve(method, bounded):
 
 @pytest.mark.parametrize(
     "method,bounded",
-    [(m, False) for m in ("gd", "lbfgs", "cg", "newton", "hessian_free")]
+    [(m, False) for m in ("gd", "lbfgs", "bfgs", "cg", "newton", "hessian_free")]
     + [("lbfgs", True), ("cg", True)],
 )
 def test_vmap_equals_the_loop(method, bounded):

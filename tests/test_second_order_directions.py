@@ -1,5 +1,5 @@
-"""Search directions against dense NumPy references: L-BFGS (two-loop = dense BFGS), nonlinear
-CG (linear CG on a quadratic, PR+ restarts), damped Newton (modified Cholesky)."""
+"""Search directions against dense NumPy references: L-BFGS (two-loop = dense BFGS), BFGS,
+nonlinear CG (linear CG on a quadratic, PR+ restarts), damped Newton (modified Cholesky)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import gradtx
 from gradtx.second_order import (
     cg_beta,
     damped_newton_solve,
+    scale_by_bfgs,
     scale_by_lbfgs,
     scale_by_newton,
     scale_by_nonlinear_cg,
@@ -53,6 +54,55 @@ def test_lbfgs_two_loop_equals_dense_bfgs_on_its_pairs():
                 pairs = [(xs[i + 1] - xs[i], a @ (xs[i + 1] - xs[i])) for i in range(k)][-m:]
                 np.testing.assert_allclose(u, _dense_bfgs(pairs, a @ x), rtol=1e-10)
         assert int(state.size) == m
+
+
+def _bfgs_directions(xs, gs, scaled):
+    """BFGS's H_k g_k at each (x_k, g_k) and the number of pairs used, from Nocedal & Wright's
+    Algorithm 6.1: H_0 = I, or (scaled) a unit first step and H_0 = (s'y / y'y) I just before
+    the first update (eq. 6.20); a pair with s'y <= eps |s| |y| is skipped."""
+    n = len(xs[0])
+    h, pairs, out = np.eye(n), 0, []
+    for k, g in enumerate(gs):
+        if k:
+            s, y = xs[k] - xs[k - 1], g - gs[k - 1]
+            if s @ y > np.finfo(float).eps * np.linalg.norm(s) * np.linalg.norm(y):
+                if scaled and pairs == 0:
+                    h = (s @ y) / (y @ y) * np.eye(n)
+                rho = 1.0 / (s @ y)
+                v = np.eye(n) - rho * np.outer(y, s)
+                h = v.T @ h @ v + rho * np.outer(s, s)
+                pairs += 1
+        out.append(g / np.linalg.norm(g) if scaled and pairs == 0 else h @ g)
+    return out, pairs
+
+
+@pytest.mark.parametrize("scaled", [True, False])
+def test_bfgs_matches_the_dense_reference_on_a_pytree(scaled):
+    # A quadratic f = x'Ax/2 on {"w": (2, 2), "b": (3,)} plus an integer leaf, fixed steps of
+    # 0.3 along -H g (no line search), 8 updates; at update 4 the gradient is replaced by one
+    # with y = -2 A s, so that pair has s'y < 0 and must be skipped.
+    with precision("float64"):
+        n = 7
+        a, _ = _spd(n, 30.0, 4)
+        tx = scale_by_bfgs(scale_init_precond=scaled)
+        update = jax.jit(tx.update)
+        to_tree = lambda v: {"w": jnp.asarray(v[:4].reshape(2, 2)), "b": jnp.asarray(v[4:]),
+                             "n": jnp.asarray(5, jnp.int32)}  # fmt: skip
+        x = np.linspace(-1.0, 1.0, n)
+        state = tx.init(to_tree(x))
+        xs, gs, got = [], [], []
+        for k in range(8):
+            g = a @ x if k != 4 else gs[-1] - 2 * a @ (x - xs[-1])
+            u, state = update(to_tree(g), state, to_tree(x))
+            assert u["n"].dtype == jnp.int32 and int(u["n"]) == 5  # passes through
+            xs.append(x), gs.append(g)
+            got.append(np.concatenate([np.ravel(u["w"]), np.ravel(u["b"])]))
+            x = x - 0.3 * got[-1]
+        want, pairs = _bfgs_directions(xs, gs, scaled)
+        for k, (u, w) in enumerate(zip(got, want)):
+            np.testing.assert_allclose(u, w, rtol=1e-10, atol=1e-14, err_msg=f"update {k}")
+        assert pairs < 7 and int(state.pairs) == pairs  # the pair (3, 4) was skipped
+        assert state.inverse_hessian.shape == (n, n)
 
 
 def test_lbfgs_skips_pairs_without_positive_curvature_and_works_on_pytrees():

@@ -76,6 +76,9 @@ TABLE = [
     ("lbfgs", "rosenbrock", 40),
     ("lbfgs", "quadratic", 165),
     ("lbfgs", "logistic", 12),
+    ("bfgs", "rosenbrock", 43),  # 39
+    ("bfgs", "quadratic", 80),  # 71 (L-BFGS: 148)
+    ("bfgs", "logistic", 9),  # 8
     ("cg", "rosenbrock", 31),  # 28 with Powell restarts (21 before; evaluations 67 vs 66)
     ("cg", "quadratic", 250),
     ("cg", "logistic", 10),
@@ -180,7 +183,7 @@ BAD = [
     (dict(x0={"a": jnp.ones(2, jnp.int32)}), r"x0 must have real floating leaves; \['a'\]"),
     (dict(tol=-1e-6), r"tol must be in \[0, inf\)"),
     (dict(tol=float("nan")), "tol must be in"),
-    (dict(method="bfgs"), "method must be one of"),
+    (dict(method="trust-ncg"), "method must be one of"),
     (dict(method=42), "method must be one of"),
     (dict(tol_kind="rel"), "tol_kind must be one of"),
     (dict(norm=3), "norm must be 1, 2 or math.inf"),

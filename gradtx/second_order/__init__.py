@@ -1,10 +1,11 @@
 """Full-batch and second-order methods (see ``docs/second_order.md``).
 
 Line searches (:func:`scale_by_backtracking_linesearch`, :func:`scale_by_zoom_linesearch`),
-search directions (:func:`scale_by_lbfgs`, :func:`scale_by_nonlinear_cg`,
-:func:`scale_by_newton`), their aliases (:func:`lbfgs`, :func:`nonlinear_cg`,
-:func:`newton`), Hessian-free optimization (:func:`hessian_free`, with matrix-free
-:func:`hessian_vector_product` and :func:`gauss_newton_vector_product`), and the
+search directions (:func:`scale_by_lbfgs`, :func:`scale_by_bfgs`,
+:func:`scale_by_nonlinear_cg`, :func:`scale_by_newton`), their aliases (:func:`lbfgs`,
+:func:`bfgs`, :func:`nonlinear_cg`, :func:`newton`), Hessian-free optimization
+(:func:`hessian_free`, with matrix-free :func:`hessian_vector_product` and
+:func:`gauss_newton_vector_product`), and the
 :func:`minimize` driver, which runs any of them (or any gradtx/Optax transform) to a
 gradient tolerance in one jitted loop, and nonlinear least squares (:func:`least_squares`:
 Levenberg–Marquardt, dogleg, Gauss–Newton). Transforms tell a driver what each update evaluated
@@ -14,6 +15,10 @@ through a :class:`Report` in their state, read by :func:`report_of`.
 from gradtx.second_order._backtracking import (
     scale_by_backtracking_linesearch as scale_by_backtracking_linesearch,
 )
+from gradtx.second_order._bfgs import ScaleByBfgsState as ScaleByBfgsState
+from gradtx.second_order._bfgs import bfgs as bfgs
+from gradtx.second_order._bfgs import bfgs_inverse_update as bfgs_inverse_update
+from gradtx.second_order._bfgs import scale_by_bfgs as scale_by_bfgs
 from gradtx.second_order._cg import ScaleByNonlinearCgState as ScaleByNonlinearCgState
 from gradtx.second_order._cg import cg_beta as cg_beta
 from gradtx.second_order._cg import nonlinear_cg as nonlinear_cg
@@ -60,11 +65,14 @@ __all__ = [
     "LineSearchState",
     "MinimizeResult",
     "Report",
+    "ScaleByBfgsState",
     "ScaleByLbfgsState",
     "ScaleByNewtonState",
     "ScaleByNonlinearCgState",
     "Status",
     "StepInfo",
+    "bfgs",
+    "bfgs_inverse_update",
     "cg_beta",
     "conjugate_gradient",
     "damped_newton_solve",
@@ -78,6 +86,7 @@ __all__ = [
     "nonlinear_cg",
     "report_of",
     "scale_by_backtracking_linesearch",
+    "scale_by_bfgs",
     "scale_by_lbfgs",
     "scale_by_newton",
     "scale_by_nonlinear_cg",

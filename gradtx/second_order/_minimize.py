@@ -14,6 +14,7 @@ import numpy as np
 from gradtx import _validate, _vectors
 from gradtx._base import GradientTransformation, apply_updates, chain
 from gradtx.second_order import _records
+from gradtx.second_order._bfgs import bfgs
 from gradtx.second_order._bounds import minimize_bounded
 from gradtx.second_order._cg import nonlinear_cg
 from gradtx.second_order._hessian_free import hessian_free
@@ -29,7 +30,7 @@ from gradtx.second_order._result import (
 from gradtx.second_order._zoom import resolve_linesearch
 from gradtx.transforms._scaling import scale
 
-METHODS = ("gd", "lbfgs", "cg", "newton", "hessian_free")
+METHODS = ("gd", "lbfgs", "bfgs", "cg", "newton", "hessian_free")
 
 
 class _Static:
@@ -80,7 +81,9 @@ def _build(method: Any, linesearch: Any) -> Any:
             default = {"initial_guess_strategy": "quadratic", "interpolation": "cubic"}  # as CG
             tx = chain(scale(-1.0), resolve_linesearch(linesearch or "zoom", "gd", **default))
         else:
-            tx = {"lbfgs": lbfgs, "cg": nonlinear_cg, "newton": newton}[method](**search)
+            tx = {"lbfgs": lbfgs, "bfgs": bfgs, "cg": nonlinear_cg, "newton": newton}[method](
+                **search
+            )
     elif callable(getattr(method, "init", None)) and callable(getattr(method, "update", None)):
         tx = (
             method
@@ -258,9 +261,10 @@ def minimize(
     state (:func:`report_of`) and reuses its $f$, $\nabla f$, or else evaluates them.
 
     ``method`` is ``"gd"`` (steepest descent, zoom line search), ``"lbfgs"``
-    (:func:`lbfgs`), ``"cg"`` (:func:`nonlinear_cg`, PR+), ``"newton"`` (:func:`newton`),
-    ``"hessian_free"`` (:func:`hessian_free`), or any gradtx/Optax transform, with fixed
-    steps or a ``linesearch`` (``"zoom"``, ``"backtracking"`` or a transform). Repeated calls
+    (:func:`lbfgs`), ``"bfgs"`` (:func:`bfgs`, dense: small problems), ``"cg"``
+    (:func:`nonlinear_cg`, PR+), ``"newton"`` (:func:`newton`), ``"hessian_free"``
+    (:func:`hessian_free`), or any gradtx/Optax transform, with fixed steps or a ``linesearch``
+    (``"zoom"``, ``"backtracking"`` or a transform). Repeated calls
     (same ``fun``, method, tree structure) reuse the compiled loop. With ``bounds``, $x -
     P(x - \nabla f)$ replaces $\nabla f$ and ``"lbfgs"`` is L-BFGS-B (Byrd et al. 1995).
 

@@ -269,29 +269,59 @@ def update_statistics(
     return tuple(out)
 
 
+def shape_groups(arrays: Sequence[Any]) -> list[list[int]]:
+    """The indices of ``arrays`` (``(K, c, c)`` each) grouped by ``(c, dtype)``, in order of
+    first appearance."""
+    keys: dict[Any, list[int]] = {}
+    for j, a in enumerate(arrays):
+        keys.setdefault((a.shape[1:], a.dtype), []).append(j)
+    return list(keys.values())
+
+
+def concat_groups(arrays: Sequence[Any], groups: list[list[int]]) -> list[Any]:
+    """One array per group: its members concatenated along ``K``."""
+    return [arrays[idx[0]] if len(idx) == 1 else jnp.concatenate([arrays[j] for j in idx])
+            for idx in groups]  # fmt: skip
+
+
+def split_groups(
+    stacked: Sequence[Any], groups: list[list[int]], arrays: Sequence[Any]
+) -> list[Any]:
+    """The inverse of :func:`concat_groups`: one array per member, the ``K`` of ``arrays``."""
+    out: list[Any] = [None] * len(arrays)
+    for result, idx in zip(stacked, groups):
+        ends = list(itertools.accumulate(arrays[j].shape[0] for j in idx))
+        for j, start, end in zip(idx, [0, *ends[:-1]], ends):
+            out[j] = result if len(idx) == 1 else result[start:end]
+    return out
+
+
+def run_groups(fn: Any, *stacked: Sequence[Any]) -> list[Any]:
+    """``fn(*inputs)`` on each group's concatenated inputs, one group after the other.
+
+    Each group's inputs wait for the previous group's result behind an optimization barrier:
+    on XLA:CPU two LAPACK calls running at once in one program can deadlock inside OpenBLAS
+    (seen with jaxlib 0.10 and OpenBLAS 0.3.30 on two cores).
+    """
+    out, previous = [], None
+    for inputs in zip(*stacked):
+        inputs = list(inputs)
+        if previous is not None:
+            inputs, _ = jax.lax.optimization_barrier((inputs, previous))
+        out.append(previous := fn(*inputs))
+    return out
+
+
 def batched_by_shape(fn: Any, *groups: list[Any]) -> list[Any]:
     """``fn`` applied to matrices grouped by shape and dtype: the arrays of ``groups[0]``
     (``(K, c, c)`` each, aligned with the other lists) of one ``(c, dtype)`` are concatenated
-    along ``K``, ``fn(*concatenated)`` runs once per group, and the results are split back.
+    along ``K``, ``fn(*concatenated)`` runs once per group (:func:`run_groups`, one group after
+    the other), and the results are split back.
 
     One batched ``eigh`` (or QR) per distinct block size instead of one per leaf keeps the
-    number of compiled kernels, and so the compile time, independent of the depth of a model.
-    The groups run one after the other (each one's inputs wait for the previous result behind
-    an optimization barrier): on XLA:CPU two LAPACK calls running at once in one program can
-    deadlock inside OpenBLAS (seen with jaxlib 0.10 and OpenBLAS 0.3.30 on two cores).
+    number of LAPACK calls independent of the depth of a model; the split back still costs
+    one small compiled kernel per array (see the "Cost" section of the docs).
     """
-    keys: dict[Any, list[int]] = {}
-    for j, a in enumerate(groups[0]):
-        keys.setdefault((a.shape[1:], a.dtype), []).append(j)
-    out: list[Any] = [None] * len(groups[0])
-    previous = None
-    for idx in keys.values():
-        parts = [[g[j] for j in idx] for g in groups]
-        inputs = [p[0] if len(p) == 1 else jnp.concatenate(p) for p in parts]
-        if previous is not None:
-            inputs, _ = jax.lax.optimization_barrier((inputs, previous))
-        result = previous = fn(*inputs)
-        ends = list(itertools.accumulate(groups[0][j].shape[0] for j in idx))
-        for j, start, end in zip(idx, [0, *ends[:-1]], ends):
-            out[j] = result[start:end]
-    return out
+    idx = shape_groups(groups[0])
+    stacked = [concat_groups(g, idx) for g in groups]
+    return split_groups(run_groups(fn, *stacked), idx, groups[0])

@@ -284,15 +284,37 @@ def concat_groups(arrays: Sequence[Any], groups: list[list[int]]) -> list[Any]:
             for idx in groups]  # fmt: skip
 
 
+def opaque_offsets(offsets: Sequence[int], anchor: Any) -> tuple[Any, ...]:
+    """``offsets`` as int32 scalars whose values XLA cannot see when it compiles.
+
+    XLA:CPU compiles a kernel for every distinct fused computation, and a slice at a constant
+    offset is distinct for every offset: splitting a concatenation back into its 148 members
+    (Shampoo's roots on a 196-leaf model) compiled 148 kernels at 30-70 ms each, most of the
+    compile time. A dynamic slice at an offset the compiler cannot fold is the same kernel for
+    every member of one shape. The offsets come out of a ``while_loop`` that never runs
+    (``0 < min(anchor, 0)`` is false for every ``anchor``) and whose body XLA cannot
+    summarize, so the values are always ``offsets``; ``anchor`` is any int32 scalar of the
+    step (a step count), which keeps the loop from being folded away.
+    """
+    if not offsets:
+        return ()
+    init = (jnp.int32(0), tuple(jnp.int32(o) for o in offsets))
+    stop = jnp.minimum(jnp.asarray(anchor, jnp.int32), 0)
+    body = lambda c: (c[0] + 1, tuple(o * 2 + 1 for o in c[1]))
+    return jax.lax.while_loop(lambda c: c[0] < stop, body, init)[1]
+
+
 def split_groups(
-    stacked: Sequence[Any], groups: list[list[int]], arrays: Sequence[Any]
+    stacked: Sequence[Any], groups: list[list[int]], arrays: Sequence[Any], anchor: Any
 ) -> list[Any]:
-    """The inverse of :func:`concat_groups`: one array per member, the ``K`` of ``arrays``."""
+    """The inverse of :func:`concat_groups`: one array per member, the ``K`` of ``arrays``,
+    sliced at :func:`opaque_offsets` (``anchor``: an int32 scalar of the step)."""
     out: list[Any] = [None] * len(arrays)
     for result, idx in zip(stacked, groups):
-        ends = list(itertools.accumulate(arrays[j].shape[0] for j in idx))
-        for j, start, end in zip(idx, [0, *ends[:-1]], ends):
-            out[j] = result if len(idx) == 1 else result[start:end]
+        sizes = [arrays[j].shape[0] for j in idx]
+        starts = opaque_offsets([0, *itertools.accumulate(sizes)][:-1], anchor)
+        for j, start, k in zip(idx, starts, sizes):
+            out[j] = result if len(idx) == 1 else jax.lax.dynamic_slice_in_dim(result, start, k)
     return out
 
 
@@ -312,16 +334,17 @@ def run_groups(fn: Any, *stacked: Sequence[Any]) -> list[Any]:
     return out
 
 
-def batched_by_shape(fn: Any, *groups: list[Any]) -> list[Any]:
+def batched_by_shape(fn: Any, *groups: list[Any], anchor: Any = 0) -> list[Any]:
     """``fn`` applied to matrices grouped by shape and dtype: the arrays of ``groups[0]``
     (``(K, c, c)`` each, aligned with the other lists) of one ``(c, dtype)`` are concatenated
     along ``K``, ``fn(*concatenated)`` runs once per group (:func:`run_groups`, one group after
-    the other), and the results are split back.
+    the other), and the results are split back (:func:`split_groups`; ``anchor``: an int32
+    scalar of the step).
 
-    One batched ``eigh`` (or QR) per distinct block size instead of one per leaf keeps the
-    number of LAPACK calls independent of the depth of a model; the split back still costs
-    one small compiled kernel per array (see the "Cost" section of the docs).
+    One batched ``eigh`` (or QR) per distinct block size instead of one per leaf, and a split
+    that compiles one kernel per distinct block count, keep the number of LAPACK calls and of
+    compiled kernels independent of the depth of a model.
     """
     idx = shape_groups(groups[0])
     stacked = [concat_groups(g, idx) for g in groups]
-    return split_groups(run_groups(fn, *stacked), idx, groups[0])
+    return split_groups(run_groups(fn, *stacked), idx, groups[0], anchor)

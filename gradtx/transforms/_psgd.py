@@ -26,7 +26,12 @@ from gradtx._base import (
     Schedule,
     check_state_type,
 )
-from gradtx.transforms._kronecker import _LETTERS, per_leaf, preconditioned_leaves
+from gradtx.transforms._kronecker import (
+    _LETTERS,
+    opaque_offsets,
+    per_leaf,
+    preconditioned_leaves,
+)
 
 HIGHEST = jax.lax.Precision.HIGHEST
 
@@ -192,7 +197,7 @@ def update_factors(qs: list, h: jax.Array, v: jax.Array, lr: Any) -> list:
     return out
 
 
-def _noise(keys: jax.Array, like: list) -> list:
+def _noise(keys: jax.Array, like: list, anchor: Any = 0) -> list:
     r"""``jax.random.normal(keys[k], like[k].shape, like[k].dtype)`` for every ``k``, drawn
     with one vmapped call per distinct (shape, dtype): a key sliced out of ``keys`` inside
     each leaf's draw made a compiled kernel per leaf (the same numbers either way)."""
@@ -204,8 +209,9 @@ def _noise(keys: jax.Array, like: list) -> list:
         draw = lambda key, shape=shape, dtype=dtype: jax.random.normal(key, shape, dtype)
         sel = keys[ks[0]][None] if len(ks) == 1 else keys[np.asarray(ks)]
         vs = jax.vmap(draw)(sel)
-        for m, k in enumerate(ks):
-            out[k] = vs[m]
+        rows = opaque_offsets(range(len(ks)), anchor) if len(ks) > 1 else [0]
+        for m, k in zip(rows, ks):
+            out[k] = jax.lax.dynamic_index_in_dim(vs, m, keepdims=False)
     return out
 
 
@@ -312,7 +318,7 @@ def scale_by_psgd_kron(
             new = list(qs)
             hs = {j: leaves[j].astype(qs[j][0].dtype) for j in trained}
             hs = {j: h.reshape(1) if h.ndim == 0 else h for j, h in hs.items()}
-            vs = _noise(noise_keys, [hs[j] for j in trained])
+            vs = _noise(noise_keys, [hs[j] for j in trained], count)
             for j, v in zip(trained, vs):
                 h = hs[j]
                 lr = jnp.asarray(precond_lr, h.dtype)

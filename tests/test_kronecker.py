@@ -263,3 +263,26 @@ def test_soap_squared_rule_is_close_to_the_papers_permutation():
         for g in grads:
             wa, wb = wa + a.step(g, wa), wb + b.step(g, wb)
         assert np.abs(wa - wb).max() / np.abs(wb - 1).max() < 0.05
+
+
+# ---------------------------------------------------------------------------------------
+# Compile cost: the split back of the batched roots and bases.
+
+
+def test_opaque_offsets_are_the_offsets_for_every_anchor():
+    split = jax.jit(lambda a: kron.opaque_offsets([0, 3, 7], a))
+    for anchor in (0, 5, -3, 2**31 - 1, -(2**31)):
+        assert [int(o) for o in split(jnp.int32(anchor))] == [0, 3, 7]
+
+
+@pytest.mark.parametrize("make", [gradtx.scale_by_shampoo, lambda: gradtx.soap(1e-3)])
+def test_split_has_no_slice_per_leaf(make):
+    # A slice at a constant offset is a separate XLA:CPU kernel per leaf (most of the compile
+    # time on deep models); the split uses dynamic slices, one kernel per block count.
+    def slices(n):
+        params = {f"w{i:02d}": jnp.zeros((6, 5)) for i in range(n)}
+        tx = make()
+        lowered = jax.jit(tx.update).lower(params, tx.init(params), params)
+        return lowered.as_text().count("stablehlo.slice")
+
+    assert slices(4) == slices(40)

@@ -107,24 +107,22 @@ def kronecker_eigenbasis(
             _tree.replace_leaves(params, basis),
         )
 
-    def refresh(fn, stats, basis):
-        """``fn`` on every (statistic, basis) pair, batched by block size."""
-        where = [(j, i) for j, b in enumerate(basis) if b for i, q in enumerate(b) if q is not None]
-        outs = kron.batched_by_shape(
-            fn, [stats[j][i] for j, i in where], [basis[j][i] for j, i in where]
-        )
-        new = [list(b) if b else b for b in basis]
-        for (j, i), out in zip(where, outs):
-            new[j][i] = out
-        return [tuple(b) if isinstance(b, list) else b for b in new]
-
     def update(updates, state):
         leaves, leaf_plans = _tree.leaves_with_none(updates), plans(updates)
         stats, basis = kron.per_leaf(updates, state.stats), kron.per_leaf(updates, state.basis)
         t = state.count + 1
         due = (t > 1) & ((t - 1) % precondition_frequency == 0)
+        # The bases are refreshed as one concatenated array per block size (both lax.conds
+        # carry those few arrays, not one per leaf) and split back once at the end: splitting
+        # costs a compiled kernel per array, so splitting after each cond cost twice that.
+        where = [(j, i) for j, b in enumerate(basis) if b for i, q in enumerate(b) if q is not None]
+        old_q = [basis[j][i] for j, i in where]
+        groups = kron.shape_groups(old_q)
+        cat = lambda tree: kron.concat_groups([tree[j][i] for j, i in where], groups)
         qr = lambda a, q: power_qr_step(a, q)
-        basis = jax.lax.cond(due, lambda s, b: refresh(qr, s, b), lambda s, b: b, stats, basis)
+        q = jax.lax.cond(
+            due, lambda s, q: kron.run_groups(qr, cat(s), q), lambda s, q: q, stats, cat(basis)
+        )
         w_old, w_new = kron.statistic_weights(b2)
         new_stats = []
         for g, plan, st in zip(leaves, leaf_plans, stats):
@@ -134,9 +132,13 @@ def kronecker_eigenbasis(
             xb = kron.to_blocks(g.astype(kron.work_dtype(g)), plan)
             new_stats.append(kron.update_statistics(st, xb, plan, w_old, w_new))
         first = lambda a, q: eigenbasis(a).astype(q.dtype)
-        basis = jax.lax.cond(
-            t == 1, lambda s, b: refresh(first, s, b), lambda s, b: b, new_stats, basis
+        q = jax.lax.cond(
+            t == 1, lambda s, q: kron.run_groups(first, cat(s), q), lambda s, q: q, new_stats, q
         )
+        basis = [list(b) if b else b for b in basis]
+        for (j, i), new_q in zip(where, kron.split_groups(q, groups, old_q, t)):
+            basis[j][i] = new_q
+        basis = [tuple(b) if isinstance(b, list) else b for b in basis]
         treedef = jax.tree.structure(updates, is_leaf=_tree.is_none)
         new_state = KroneckerBasisState(
             _tree.safe_increment(state.count),

@@ -269,29 +269,82 @@ def update_statistics(
     return tuple(out)
 
 
-def batched_by_shape(fn: Any, *groups: list[Any]) -> list[Any]:
-    """``fn`` applied to matrices grouped by shape and dtype: the arrays of ``groups[0]``
-    (``(K, c, c)`` each, aligned with the other lists) of one ``(c, dtype)`` are concatenated
-    along ``K``, ``fn(*concatenated)`` runs once per group, and the results are split back.
-
-    One batched ``eigh`` (or QR) per distinct block size instead of one per leaf keeps the
-    number of compiled kernels, and so the compile time, independent of the depth of a model.
-    The groups run one after the other (each one's inputs wait for the previous result behind
-    an optimization barrier): on XLA:CPU two LAPACK calls running at once in one program can
-    deadlock inside OpenBLAS (seen with jaxlib 0.10 and OpenBLAS 0.3.30 on two cores).
-    """
+def shape_groups(arrays: Sequence[Any]) -> list[list[int]]:
+    """The indices of ``arrays`` (``(K, c, c)`` each) grouped by ``(c, dtype)``, in order of
+    first appearance."""
     keys: dict[Any, list[int]] = {}
-    for j, a in enumerate(groups[0]):
+    for j, a in enumerate(arrays):
         keys.setdefault((a.shape[1:], a.dtype), []).append(j)
-    out: list[Any] = [None] * len(groups[0])
-    previous = None
-    for idx in keys.values():
-        parts = [[g[j] for j in idx] for g in groups]
-        inputs = [p[0] if len(p) == 1 else jnp.concatenate(p) for p in parts]
+    return list(keys.values())
+
+
+def concat_groups(arrays: Sequence[Any], groups: list[list[int]]) -> list[Any]:
+    """One array per group: its members concatenated along ``K``."""
+    return [arrays[idx[0]] if len(idx) == 1 else jnp.concatenate([arrays[j] for j in idx])
+            for idx in groups]  # fmt: skip
+
+
+def opaque_offsets(offsets: Sequence[int], anchor: Any) -> tuple[Any, ...]:
+    """``offsets`` as int32 scalars whose values XLA cannot see when it compiles.
+
+    XLA:CPU compiles a kernel for every distinct fused computation, and a slice at a constant
+    offset is distinct for every offset: splitting a concatenation back into its 148 members
+    (Shampoo's roots on a 196-leaf model) compiled 148 kernels at 30-70 ms each, most of the
+    compile time. A dynamic slice at an offset the compiler cannot fold is the same kernel for
+    every member of one shape. The offsets come out of a ``while_loop`` that never runs
+    (``0 < min(anchor, 0)`` is false for every ``anchor``) and whose body XLA cannot
+    summarize, so the values are always ``offsets``; ``anchor`` is any int32 scalar of the
+    step (a step count), which keeps the loop from being folded away.
+    """
+    if not offsets:
+        return ()
+    init = (jnp.int32(0), tuple(jnp.int32(o) for o in offsets))
+    stop = jnp.minimum(jnp.asarray(anchor, jnp.int32), 0)
+    body = lambda c: (c[0] + 1, tuple(o * 2 + 1 for o in c[1]))
+    return jax.lax.while_loop(lambda c: c[0] < stop, body, init)[1]
+
+
+def split_groups(
+    stacked: Sequence[Any], groups: list[list[int]], arrays: Sequence[Any], anchor: Any
+) -> list[Any]:
+    """The inverse of :func:`concat_groups`: one array per member, the ``K`` of ``arrays``,
+    sliced at :func:`opaque_offsets` (``anchor``: an int32 scalar of the step)."""
+    out: list[Any] = [None] * len(arrays)
+    for result, idx in zip(stacked, groups):
+        sizes = [arrays[j].shape[0] for j in idx]
+        starts = opaque_offsets([0, *itertools.accumulate(sizes)][:-1], anchor)
+        for j, start, k in zip(idx, starts, sizes):
+            out[j] = result if len(idx) == 1 else jax.lax.dynamic_slice_in_dim(result, start, k)
+    return out
+
+
+def run_groups(fn: Any, *stacked: Sequence[Any]) -> list[Any]:
+    """``fn(*inputs)`` on each group's concatenated inputs, one group after the other.
+
+    Each group's inputs wait for the previous group's result behind an optimization barrier:
+    on XLA:CPU two LAPACK calls running at once in one program can deadlock inside OpenBLAS
+    (seen with jaxlib 0.10 and OpenBLAS 0.3.30 on two cores).
+    """
+    out, previous = [], None
+    for inputs in zip(*stacked):
+        inputs = list(inputs)
         if previous is not None:
             inputs, _ = jax.lax.optimization_barrier((inputs, previous))
-        result = previous = fn(*inputs)
-        ends = list(itertools.accumulate(groups[0][j].shape[0] for j in idx))
-        for j, start, end in zip(idx, [0, *ends[:-1]], ends):
-            out[j] = result[start:end]
+        out.append(previous := fn(*inputs))
     return out
+
+
+def batched_by_shape(fn: Any, *groups: list[Any], anchor: Any = 0) -> list[Any]:
+    """``fn`` applied to matrices grouped by shape and dtype: the arrays of ``groups[0]``
+    (``(K, c, c)`` each, aligned with the other lists) of one ``(c, dtype)`` are concatenated
+    along ``K``, ``fn(*concatenated)`` runs once per group (:func:`run_groups`, one group after
+    the other), and the results are split back (:func:`split_groups`; ``anchor``: an int32
+    scalar of the step).
+
+    One batched ``eigh`` (or QR) per distinct block size instead of one per leaf, and a split
+    that compiles one kernel per distinct block count, keep the number of LAPACK calls and of
+    compiled kernels independent of the depth of a model.
+    """
+    idx = shape_groups(groups[0])
+    stacked = [concat_groups(g, idx) for g in groups]
+    return split_groups(run_groups(fn, *stacked), idx, groups[0], anchor)

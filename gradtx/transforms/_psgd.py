@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from gradtx import _tree, _validate
 from gradtx._base import (
@@ -25,7 +26,12 @@ from gradtx._base import (
     Schedule,
     check_state_type,
 )
-from gradtx.transforms._kronecker import _LETTERS, per_leaf, preconditioned_leaves
+from gradtx.transforms._kronecker import (
+    _LETTERS,
+    opaque_offsets,
+    per_leaf,
+    preconditioned_leaves,
+)
 
 HIGHEST = jax.lax.Precision.HIGHEST
 
@@ -191,6 +197,24 @@ def update_factors(qs: list, h: jax.Array, v: jax.Array, lr: Any) -> list:
     return out
 
 
+def _noise(keys: jax.Array, like: list, anchor: Any = 0) -> list:
+    r"""``jax.random.normal(keys[k], like[k].shape, like[k].dtype)`` for every ``k``, drawn
+    with one vmapped call per distinct (shape, dtype): a key sliced out of ``keys`` inside
+    each leaf's draw made a compiled kernel per leaf (the same numbers either way)."""
+    groups: dict[Any, list[int]] = {}
+    for k, x in enumerate(like):
+        groups.setdefault((x.shape, x.dtype), []).append(k)
+    out: list[Any] = [None] * len(like)
+    for (shape, dtype), ks in groups.items():
+        draw = lambda key, shape=shape, dtype=dtype: jax.random.normal(key, shape, dtype)
+        sel = keys[ks[0]][None] if len(ks) == 1 else keys[np.asarray(ks)]
+        vs = jax.vmap(draw)(sel)
+        rows = opaque_offsets(range(len(ks)), anchor) if len(ks) > 1 else [0]
+        for m, k in zip(rows, ks):
+            out[k] = jax.lax.dynamic_index_in_dim(vs, m, keepdims=False)
+    return out
+
+
 def balance(qs: list) -> list:
     """Rescale the factors to equal largest entries (their product, and so $P$, unchanged)."""
     if len(qs) < 2:
@@ -292,10 +316,11 @@ def scale_by_psgd_kron(
 
         def refit(qs):
             new = list(qs)
-            for k, j in enumerate(trained):
-                h = leaves[j].astype(qs[j][0].dtype)
-                h = h.reshape(1) if h.ndim == 0 else h
-                v = jax.random.normal(noise_keys[k], h.shape, h.dtype)
+            hs = {j: leaves[j].astype(qs[j][0].dtype) for j in trained}
+            hs = {j: h.reshape(1) if h.ndim == 0 else h for j, h in hs.items()}
+            vs = _noise(noise_keys, [hs[j] for j in trained], count)
+            for j, v in zip(trained, vs):
+                h = hs[j]
                 lr = jnp.asarray(precond_lr, h.dtype)
                 new[j] = tuple(balance(update_factors(list(qs[j]), h, v, lr)))
             return new

@@ -137,7 +137,7 @@ def scale_by_shampoo(
     def order(plan):
         return exponent_override or plan.root_order
 
-    def refresh(stats, roots, plans):
+    def refresh(stats, roots, plans, t):
         """New roots of every matrix statistic, batched by (block size, p)."""
         where = [
             (j, i)
@@ -151,7 +151,7 @@ def scale_by_shampoo(
             sel = [(j, i) for j, i in where if order(plans[j]) == p]
             fn = lambda a, old, p=p: refresh_roots(a, old, p, matrix_eps, inverse_root)
             outs = kron.batched_by_shape(
-                fn, [stats[j][i] for j, i in sel], [roots[j][i] for j, i in sel]
+                fn, [stats[j][i] for j, i in sel], [roots[j][i] for j, i in sel], anchor=t
             )
             for (j, i), out in zip(sel, outs):
                 new[j][i] = out
@@ -185,7 +185,7 @@ def scale_by_shampoo(
             (t - start_preconditioning_step) % precondition_frequency == 0
         )
         roots = jax.lax.cond(
-            due, lambda s, r: refresh(s, r, plans), lambda s, r: r, new_stats, roots
+            due, lambda s, r: refresh(s, r, plans, t), lambda s, r: r, new_stats, roots
         )
         started = t >= start_preconditioning_step
         out = []

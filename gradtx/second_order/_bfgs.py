@@ -37,12 +37,8 @@ class ScaleByBfgsState(NamedTuple):
     pairs: jax.Array
 
 
-def _trained(tree: Any) -> list[jax.Array]:
-    return [x for x in jax.tree.leaves(tree) if _tree.is_trainable(x)]
-
-
 def _flatten(tree: Any, dtype: Any) -> jax.Array:
-    leaves = _trained(tree)
+    leaves = _vectors.trainable_leaves(tree)
     if not leaves:
         return jnp.zeros([0], dtype)
     return jnp.concatenate([x.ravel().astype(dtype) for x in leaves])
@@ -131,7 +127,7 @@ def scale_by_bfgs(scale_init_precond: bool = True) -> GradientTransformation:
     def init(params):
         _check_real(params)
         dtype = _vectors.result_dtype(params)
-        n = sum(x.size for x in _trained(params))
+        n = sum(x.size for x in _vectors.trainable_leaves(params))
         return ScaleByBfgsState(
             jnp.zeros([], jnp.int32),
             _tree.zeros_like(params),

@@ -135,10 +135,7 @@ def kronecker_eigenbasis(
         q = jax.lax.cond(
             t == 1, lambda s, q: kron.run_groups(first, cat(s), q), lambda s, q: q, new_stats, q
         )
-        basis = [list(b) if b else b for b in basis]
-        for (j, i), new_q in zip(where, kron.split_groups(q, groups, old_q, t)):
-            basis[j][i] = new_q
-        basis = [tuple(b) if isinstance(b, list) else b for b in basis]
+        basis = kron.set_matrices(basis, where, kron.split_groups(q, groups, old_q, t))
         treedef = jax.tree.structure(updates, is_leaf=_tree.is_none)
         new_state = KroneckerBasisState(
             _tree.safe_increment(state.count),

@@ -334,12 +334,12 @@ def run_groups(fn: Any, *stacked: Sequence[Any]) -> list[Any]:
     return out
 
 
-def batched_by_shape(fn: Any, *groups: list[Any], anchor: Any = 0) -> list[Any]:
+def batched_by_shape(fn: Any, *groups: list[Any], anchor: Any) -> list[Any]:
     """``fn`` applied to matrices grouped by shape and dtype: the arrays of ``groups[0]``
     (``(K, c, c)`` each, aligned with the other lists) of one ``(c, dtype)`` are concatenated
     along ``K``, ``fn(*concatenated)`` runs once per group (:func:`run_groups`, one group after
     the other), and the results are split back (:func:`split_groups`; ``anchor``: an int32
-    scalar of the step).
+    scalar of the step; a constant would let XLA fold the offsets again).
 
     One batched ``eigh`` (or QR) per distinct block size instead of one per leaf, and a split
     that compiles one kernel per distinct block count, keep the number of LAPACK calls and of
@@ -348,3 +348,12 @@ def batched_by_shape(fn: Any, *groups: list[Any], anchor: Any = 0) -> list[Any]:
     idx = shape_groups(groups[0])
     stacked = [concat_groups(g, idx) for g in groups]
     return split_groups(run_groups(fn, *stacked), idx, groups[0], anchor)
+
+
+def set_matrices(per_leaf: list[Any], where: list[tuple[int, int]], values: list[Any]) -> list[Any]:
+    """``per_leaf`` (a tuple of matrices, or ``None``, per leaf) with matrix ``i`` of leaf
+    ``j`` replaced by the next of ``values``, for each ``(j, i)`` of ``where``."""
+    new = [list(m) if isinstance(m, tuple) else m for m in per_leaf]
+    for (j, i), value in zip(where, values):
+        new[j][i] = value
+    return [tuple(m) if isinstance(m, list) else m for m in new]

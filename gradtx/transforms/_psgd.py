@@ -197,7 +197,7 @@ def update_factors(qs: list, h: jax.Array, v: jax.Array, lr: Any) -> list:
     return out
 
 
-def _noise(keys: jax.Array, like: list, anchor: Any = 0) -> list:
+def _noise(keys: jax.Array, like: list, anchor: Any) -> list:
     r"""``jax.random.normal(keys[k], like[k].shape, like[k].dtype)`` for every ``k``, drawn
     with one vmapped call per distinct (shape, dtype): a key sliced out of ``keys`` inside
     each leaf's draw made a compiled kernel per leaf (the same numbers either way)."""

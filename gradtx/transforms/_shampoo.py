@@ -146,16 +146,15 @@ def scale_by_shampoo(
             for i, on in enumerate(plan.preconditioned)
             if on
         ]
-        new = [list(r) if isinstance(r, tuple) else r for r in roots]
+        new = roots
         for p in sorted({order(plans[j]) for j, _ in where}):
             sel = [(j, i) for j, i in where if order(plans[j]) == p]
             fn = lambda a, old, p=p: refresh_roots(a, old, p, matrix_eps, inverse_root)
             outs = kron.batched_by_shape(
                 fn, [stats[j][i] for j, i in sel], [roots[j][i] for j, i in sel], anchor=t
             )
-            for (j, i), out in zip(sel, outs):
-                new[j][i] = out
-        return [tuple(r) if isinstance(r, list) else r for r in new]
+            new = kron.set_matrices(new, sel, outs)
+        return new
 
     def update(updates, state, params=None, **extra):
         del params, extra

@@ -1,6 +1,6 @@
 """Memory options, measured: state bytes, 8-bit quality, stochastic rounding, step time.
 
-Five measurements for ``docs/memory.md`` (issue #18), each printed as a Markdown table:
+Six measurements for ``docs/memory.md`` (issue #18), each printed as a Markdown table:
 
 * ``bytes``: bytes of state per parameter of every registered optimizer with each state
   option (default, ``mu_dtype``/``nu_dtype`` bfloat16, ``quantize_state`` 8 and 4 bits), by
@@ -13,11 +13,13 @@ Five measurements for ``docs/memory.md`` (issue #18), each printed as a Markdown
 * ``rounding``: bfloat16 least squares with updates below half a spacing of the weights:
   float32, bfloat16 rounded to nearest, bfloat16 rounded stochastically;
 * ``time``: one jitted step of float32 Adam and of 8-bit Adam on ``benchmarks/step_time.py``'s
-  24.8M-parameter transformer-like tree, interleaved repeats, ratio with its spread.
+  24.8M-parameter transformer-like tree, interleaved repeats, ratio with its spread;
+* ``floor``: 8-bit Adam written as one in-place pass over chunks (the best structure
+  XLA:CPU can be given), built up piece by piece against one fused float32 Adam pass.
 
 Usage::
 
-    python benchmarks/memory.py                 # all five
+    python benchmarks/memory.py                 # all six
     python benchmarks/memory.py --only time --repeats 20
 """
 
@@ -270,9 +272,91 @@ def time_table(repeats: int = 10) -> list[str]:
     return rows
 
 
+# ---------------------------------------------------------------------------------------
+# the floor of an 8-bit step on XLA:CPU
+
+
+def floor_table(repeats: int = 7, chunks: int = 380, chunk_blocks: int = 256) -> list[str]:
+    """8-bit Adam written as one pass: a ``fori_loop`` over chunks of 256 blocks of 256.
+
+    Each iteration slices a chunk of the gradient, the parameters and the codes, decodes,
+    updates, re-encodes and writes it back in place (everything donated), so no moment-sized
+    float32 array is ever materialized: the best structure XLA:CPU can be given. Pieces are
+    added one at a time (``a * 100`` codes stand in for an encoder that is not there yet);
+    the float32 reference is the same Adam arithmetic in one fused elementwise pass.
+    """
+    from jax import lax
+
+    from gradtx import _quantization as q
+
+    bs, c = 256, chunk_blocks
+    e, n = c * bs, chunks * c * bs
+    rng = np.random.default_rng(0)
+    g = jnp.asarray(rng.standard_normal(n, np.float32) * 1e-3)
+    maps = [jnp.asarray(q.dynamic_map(8, signed)) for signed in (True, False)]
+
+    def make(level: int):
+        def one_pass(p, mc, ms, vc, vs, g):
+            def body(i, carry):
+                p, mc, ms, vc, vs = carry
+                gi, pi = (lax.dynamic_slice(a, (i * e,), (e,)) for a in (g, p))
+                cm, cv = (lax.dynamic_slice(a, (i * c, 0), (c, bs)) for a in (mc, vc))
+                sm, sv = (lax.dynamic_slice(a, (i * c,), (c,)) for a in (ms, vs))
+                m, v = gi, gi
+                if level >= 1:  # decode by the map (a table lookup) and the block scale
+                    m, v = ((t[k.astype(jnp.int32)] * sc[:, None]).ravel()
+                            for t, k, sc in zip(maps, (cm, cv), (sm, sv)))  # fmt: skip
+                m, v = 0.9 * m + 0.1 * gi, 0.999 * v + 0.001 * gi * gi
+                u = -1e-3 * m / (jnp.sqrt(v) + 1e-8)
+                cm, cv = ((x * 100).astype(jnp.uint8).reshape(c, bs) for x in (m, v))
+                if level >= 2:  # the per-block maximum
+                    sm, sv = (jnp.max(jnp.abs(x.reshape(c, bs)), axis=1) for x in (m, v))
+                if level >= 3:  # the dynamic-map encoder (gradtx's quantize, whole)
+                    qm, qv = q.quantize(m, 8, bs, True), q.quantize(v, 8, bs, False)
+                    cm, sm, cv, sv = qm.codes, qm.scale, qv.codes, qv.scale
+                p = lax.dynamic_update_slice(p, pi + u, (i * e,))
+                mc, vc = (
+                    lax.dynamic_update_slice(a, b, (i * c, 0)) for a, b in ((mc, cm), (vc, cv))
+                )
+                ms, vs = (lax.dynamic_update_slice(a, b, (i * c,)) for a, b in ((ms, sm), (vs, sv)))
+                return p, mc, ms, vc, vs
+
+            return lax.fori_loop(0, chunks, body, (p, mc, ms, vc, vs))
+
+        return jax.jit(one_pass, donate_argnums=(0, 1, 2, 3, 4))
+
+    def adam32(p, m, v, g):
+        m, v = 0.9 * m + 0.1 * g, 0.999 * v + 0.001 * g * g
+        return p - 1e-3 * m / (jnp.sqrt(v) + 1e-8), m, v
+
+    names = ["float32 Adam, one fused pass", "one pass, 8-bit codes as `a * 100` (no map)",
+             "... + decode by the map", "... + per-block maximum",
+             "... + dynamic-map encoder: 8-bit Adam"]  # fmt: skip
+    fns = [jax.jit(adam32, donate_argnums=(0, 1, 2))] + [make(k) for k in range(4)]
+    codes = lambda: jnp.asarray(rng.integers(0, 256, (n // bs, bs), dtype=np.uint8))
+    scales = lambda: jnp.asarray(rng.random(n // bs, np.float32) * 1e-3)
+    states = [(jnp.ones(n), g * 0, g * 0)] + [
+        (jnp.ones(n), codes(), scales(), codes(), scales()) for _ in range(4)
+    ]
+    states = [jax.block_until_ready(f(*s, g)) for f, s in zip(fns, states)]  # compile
+    samples: list[list[float]] = [[] for _ in fns]
+    for r in range(repeats):
+        for k in [*range(r % len(fns), len(fns)), *range(r % len(fns))]:
+            start = time.process_time()
+            states[k] = jax.block_until_ready(fns[k](*states[k], g))
+            samples[k].append(time.process_time() - start)
+    base = np.median(samples[0])
+    rows = [f"{n / 1e6:.1f}M entries, {chunks} chunks of {e:,}; process CPU time, median of "
+            f"{repeats} interleaved repeats:", "",
+            "| one step | CPU ms | × float32 Adam |", "|---|---|---|"]  # fmt: skip
+    for name, t in zip(names, samples):
+        rows.append(f"| {name} | {1e3 * np.median(t):.1f} | {np.median(t) / base:.2f} |")
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parts = ["bytes", "quality", "transformer", "rounding", "time"]
+    parts = ["bytes", "quality", "transformer", "rounding", "time", "floor"]
     ap.add_argument("--only", choices=parts, nargs="*")
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--steps", type=int, default=2000)
@@ -288,8 +372,10 @@ def main(argv: list[str] | None = None) -> None:
             rows = transformer_table()
         elif part == "rounding":
             rows = rounding_table()
-        else:
+        elif part == "time":
             rows = time_table(args.repeats)
+        else:
+            rows = floor_table()
         print("\n".join(rows), flush=True)
 
 

@@ -152,6 +152,36 @@ def _mlp_step(tx, batch=2048, seed=0):
     return step, params, tx.init(params)
 
 
+def _six_products() -> gradtx.GradientTransformation:
+    """SOAP's per-step matrix products alone, as a floor: for each matrix leaf the rotation
+    $Q_L^T G Q_R$, the rotation back and the statistics $GG^T$, $G^TG$ (fixed orthogonal
+    bases, no Adam, no refresh); the updates pass through (plus 0 times the result)."""
+
+    def init(params):
+        def one(x):
+            if x.ndim != 2:
+                return ()
+            q = [jnp.linalg.qr(jnp.ones((n, n)) + jnp.eye(n))[0] for n in x.shape]
+            return (*q, jnp.zeros((x.shape[0],) * 2), jnp.zeros((x.shape[1],) * 2))
+
+        return jax.tree.map(one, params)
+
+    def update(updates, state, params=None):
+        leaves, treedef = jax.tree.flatten(updates)
+        states = treedef.flatten_up_to(state)
+        out, new = [], []
+        for g, s in zip(leaves, states):
+            if s:
+                ql, qr, left, right = s
+                back = ql @ ((ql.T @ g @ qr) * 0.5) @ qr.T
+                g, s = g + 0.0 * back, (ql, qr, left + g @ g.T, right + g.T @ g)
+            out.append(g)
+            new.append(s)
+        return treedef.unflatten(out), treedef.unflatten(new)
+
+    return gradtx.GradientTransformation(init, update)
+
+
 def cost(rounds: int, steps: int, extra: bool = False) -> dict:
     contenders = {
         "adamw": gradtx.adamw(1e-3),
@@ -167,6 +197,14 @@ def cost(rounds: int, steps: int, extra: bool = False) -> dict:
         # steps after that, where a training run spends nearly all of its time
         contenders["psgd_kron-p0.03"] = gradtx.psgd_kron(
             1e-3, preconditioner_update_probability=0.03
+        )
+        # SOAP's floor: its six products per matrix on top of AdamW, and SOAP never refreshed
+        contenders["adamw+soap-products"] = gradtx.chain(_six_products(), gradtx.adamw(1e-3))
+        contenders["soap-no-refresh"] = gradtx.soap(1e-3, precondition_frequency=10**9)
+        # the cached preconditioner (Q^T Q kept in the state): both phases
+        contenders["psgd_kron-cached"] = gradtx.psgd_kron(1e-3, cache_preconditioner=True)
+        contenders["psgd_kron-cached-p0.03"] = gradtx.psgd_kron(
+            1e-3, preconditioner_update_probability=0.03, cache_preconditioner=True
         )
     runs = {}
     for name, tx in contenders.items():
@@ -258,6 +296,7 @@ def state_bytes() -> dict:
         "soap": gradtx.soap(1e-3),
         "soap (block 256)": gradtx.soap(1e-3, block_size=256),
         "psgd_kron": gradtx.psgd_kron(1e-3),
+        "psgd_kron (cached)": gradtx.psgd_kron(1e-3, cache_preconditioner=True),
     }.items():
         state = jax.eval_shape(tx.init, params)
         total = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(state))

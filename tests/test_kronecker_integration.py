@@ -119,6 +119,7 @@ BAD = [
     (gradtx.psgd_kron, {"preconditioner_update_probability": lambda t: -0.1}, r"\[0, 1\]"),
     (gradtx.psgd_kron, {"precond_lr": -0.1}, r"precond_lr must be in \[0, inf\)"),
     (gradtx.psgd_kron, {"max_size_triangular": 0}, "max_size_triangular must be"),
+    (gradtx.psgd_kron, {"cache_preconditioner": 1}, "cache_preconditioner must be True or"),
 ]
 
 
@@ -195,10 +196,13 @@ def _psgd_apply(qs, g):
     return g
 
 
-def test_psgd_kron_matches_reference():
+@pytest.mark.parametrize("cached", [False, True])
+def test_psgd_kron_matches_reference(cached):
     shapes = {"w": (6, 5), "b": (4,), "big": (3, 9)}  # big: 9 > 8 gets a diagonal factor
     with precision("float64"):
-        tx = gradtx.scale_by_psgd_kron(1.0, max_size_triangular=8, precond_lr=0.1, key=3)
+        tx = gradtx.scale_by_psgd_kron(
+            1.0, max_size_triangular=8, precond_lr=0.1, key=3, cache_preconditioner=cached
+        )
         params = {k: jnp.zeros(s) for k, s in shapes.items()}
         state = tx.init(params)
         ref = {k: [np.asarray(q) for q in state.qs[k]] for k in shapes}
@@ -214,6 +218,39 @@ def test_psgd_kron_matches_reference():
                 v = np.asarray(jax.random.normal(nk, shapes[k], jnp.float64))
                 ref[k] = _psgd_reference(ref[k], g[k], v, 0.1)
                 np.testing.assert_allclose(u[k], _psgd_apply(ref[k], g[k]), rtol=1e-9)
+                if cached:  # the cache holds Q^T Q (q^2 for a diagonal factor) of the factors
+                    for q, pq in zip(ref[k], state.ps[k]):
+                        want = q * q if q.ndim == 1 else q.T @ q
+                        np.testing.assert_allclose(pq, want, rtol=1e-12, atol=1e-15)
+        assert (state.ps is None) == (not cached)
+
+
+def test_cached_psgd_kron_resumes_bit_exactly_and_refits_under_its_coin(tmp_path):
+    """The cache is refreshed with the factors (only when the coin says so) and is part of
+    the checkpoint; a resumed run is the uninterrupted one bit for bit."""
+    tx = gradtx.psgd_kron(
+        1e-2, preconditioner_update_probability=0.5, key=1, cache_preconditioner=True
+    )  # key 1: coins 0.40 0.83 0.54 0.77 0.07 0.21, so steps 1, 5 and 6 refit
+    step = jax.jit(lambda p, s: (lambda u, s: (gradtx.apply_updates(p, u), s))(
+        *tx.update(jax.grad(_loss)(p), s, p)))  # fmt: skip
+    p, s = _params(), tx.init(_params())
+    inner = lambda s: s[1]  # chain(ema, scale_by_psgd_kron, ...): the PSGD-Kron state
+    changed = []
+    for _ in range(6):
+        before = inner(s).ps["w"][0]
+        p, s = step(p, s)
+        changed.append(not np.array_equal(before, inner(s).ps["w"][0]))
+        q = inner(s).qs["w"][0]
+        np.testing.assert_allclose(inner(s).ps["w"][0], q.T @ q, rtol=1e-5, atol=1e-6)
+    assert changed == [True, False, False, False, True, True]
+    gradtx.checkpoint.save(tmp_path / "s.npz", s)
+    resumed = gradtx.checkpoint.load(tmp_path / "s.npz", tx.init(_params()))
+    pa, sa, pb, sb = p, s, p, resumed
+    for _ in range(3):
+        pa, sa = step(pa, sa)
+        pb, sb = step(pb, sb)
+    for a, b in zip(jax.tree.leaves((pa, sa)), jax.tree.leaves((pb, sb))):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_psgd_factors_approach_the_inverse_root_of_a_kronecker_covariance():

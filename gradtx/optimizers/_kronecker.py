@@ -300,6 +300,7 @@ def soap(
         "precond_lr": hp.NONNEGATIVE,
         "precond_init_scale": hp.fixed(0.0, low_open=True),
         "trust_region_scale": hp.live(0.0, low_open=True, optional=True),
+        "cache_preconditioner": hp.FLAG,
     },
     example={"learning_rate": 0.01},
     optax="—",
@@ -318,6 +319,7 @@ def psgd_kron(
     trust_region_scale: ScalarOrSchedule | None = 1.5,
     *,
     mu_dtype: DTypeLike | None = None,
+    cache_preconditioner: bool = False,
 ) -> GradientTransformation:
     r"""PSGD-Kron: momentum preconditioned by a Kronecker product fitted on a Lie group.
 
@@ -348,6 +350,9 @@ def psgd_kron(
       trust_region_scale: $s > 0$ of the trust region, or ``None`` for none.
       mu_dtype: dtype of the stored momentum (default: the parameter's). The Kronecker
         factors $Q$ stay in the parameter's dtype.
+      cache_preconditioner: also keep $Q_i^\top Q_i$ in the state, so that a step applies
+        $P$ with half the products, for the factors' bytes once more (heavyball's
+        ``cached``; see :func:`gradtx.scale_by_psgd_kron`).
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with live hyperparameters.
@@ -374,6 +379,7 @@ def psgd_kron(
             precond_lr,
             precond_init_scale,
             key,
+            cache_preconditioner,
         ),
         identity() if trust_region_scale is None else soft_trust_region(trust_region_scale),
         add_decayed_weights(weight_decay, mask),

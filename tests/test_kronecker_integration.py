@@ -40,6 +40,20 @@ def _loss(p):
     return jnp.sum(h**2) + jnp.sum(p["conv"] ** 2) + 0.0 * jnp.sum(p["zero"])
 
 
+def _assert_resumes_bit_exactly(step, tx, p, s, path, steps):
+    """Save ``s``, load it into a fresh state and run ``steps`` more steps from both: the
+    same parameters and states bit for bit. Returns the uninterrupted run's parameters."""
+    gradtx.checkpoint.save(path, s)
+    resumed = gradtx.checkpoint.load(path, tx.init(_params()))
+    pa, sa, pb, sb = p, s, p, resumed
+    for _ in range(steps):
+        pa, sa = step(pa, sa)
+        pb, sb = step(pb, sb)
+    for a, b in zip(jax.tree.leaves((pa, sa)), jax.tree.leaves((pb, sb))):
+        np.testing.assert_array_equal(a, b)
+    return pa
+
+
 @pytest.mark.parametrize("name", sorted(MAKERS))
 def test_one_trace_checkpoint_and_resume_across_a_refresh(name, tmp_path):
     tx = MAKERS[name]()
@@ -54,15 +68,8 @@ def test_one_trace_checkpoint_and_resume_across_a_refresh(name, tmp_path):
     p, s = _params(), tx.init(_params())
     for _ in range(4):  # shampoo and soap refresh at step 4 (and 7)
         p, s = step(p, s)
-    gradtx.checkpoint.save(tmp_path / "s.npz", s)
-    resumed = gradtx.checkpoint.load(tmp_path / "s.npz", tx.init(_params()))
-    pa, sa, pb, sb = p, s, p, resumed
-    for _ in range(5):
-        pa, sa = step(pa, sa)
-        pb, sb = step(pb, sb)
+    pa = _assert_resumes_bit_exactly(step, tx, p, s, tmp_path / "s.npz", 5)
     assert len(traces) == 1
-    for a, b in zip(jax.tree.leaves((pa, sa)), jax.tree.leaves((pb, sb))):
-        np.testing.assert_array_equal(a, b)
     assert all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree.leaves(pa))
 
 
@@ -243,14 +250,7 @@ def test_cached_psgd_kron_resumes_bit_exactly_and_refits_under_its_coin(tmp_path
         q = inner(s).qs["w"][0]
         np.testing.assert_allclose(inner(s).ps["w"][0], q.T @ q, rtol=1e-5, atol=1e-6)
     assert changed == [True, False, False, False, True, True]
-    gradtx.checkpoint.save(tmp_path / "s.npz", s)
-    resumed = gradtx.checkpoint.load(tmp_path / "s.npz", tx.init(_params()))
-    pa, sa, pb, sb = p, s, p, resumed
-    for _ in range(3):
-        pa, sa = step(pa, sa)
-        pb, sb = step(pb, sb)
-    for a, b in zip(jax.tree.leaves((pa, sa)), jax.tree.leaves((pb, sb))):
-        np.testing.assert_array_equal(a, b)
+    _assert_resumes_bit_exactly(step, tx, p, s, tmp_path / "s.npz", 3)
 
 
 def test_psgd_factors_approach_the_inverse_root_of_a_kronecker_covariance():

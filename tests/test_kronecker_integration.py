@@ -251,6 +251,10 @@ def test_cached_psgd_kron_resumes_bit_exactly_and_refits_under_its_coin(tmp_path
         np.testing.assert_allclose(inner(s).ps["w"][0], q.T @ q, rtol=1e-5, atol=1e-6)
     assert changed == [True, False, False, False, True, True]
     _assert_resumes_bit_exactly(step, tx, p, s, tmp_path / "s.npz", 3)
+    plain = gradtx.psgd_kron(1e-2, preconditioner_update_probability=0.5, key=1)
+    for a, b in ((tx, plain), (plain, tx)):  # a state of the other kind: a clear error
+        with pytest.raises(ValueError, match="made with cache_preconditioner"):
+            a.update(_params(), b.init(_params()), _params())
 
 
 def test_psgd_factors_approach_the_inverse_root_of_a_kronecker_covariance():

@@ -337,6 +337,12 @@ def scale_by_psgd_kron(
     def update(updates, state, params=None, **extra):
         del params, extra
         check_state_type(state, PSGDKronState, "scale_by_psgd_kron")
+        if (state.ps is not None) != cache_preconditioner:
+            raise ValueError(
+                f"scale_by_psgd_kron(cache_preconditioner={cache_preconditioner}) got a state "
+                f"made with cache_preconditioner={not cache_preconditioner}; create the state "
+                "with this transform's init."
+            )
         leaves = _tree.leaves_with_none(updates)
         treedef = jax.tree.structure(updates, is_leaf=_tree.is_none)
         qs = per_leaf(updates, state.qs)

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 
 from gradtx import _tree, _vectors
 from gradtx._base import GradientTransformation, Scalar, chain, check_state_type
+from gradtx.second_order._lbfgs import pair_is_taken, unit_step_scale
 from gradtx.second_order._zoom import resolve_linesearch
 from gradtx.transforms._scaling import scale, scale_by_learning_rate
 
@@ -148,8 +149,7 @@ def scale_by_bfgs(scale_init_precond: bool = True) -> GradientTransformation:
         s = x - _flatten(state.params, dtype)
         y = g - _flatten(state.updates, dtype)
         sy, yy = jnp.dot(s, y), jnp.dot(y, y)
-        bound = jnp.finfo(dtype).eps * jnp.linalg.norm(s) * jnp.sqrt(yy)
-        ok = (state.count > 0) & jnp.isfinite(sy) & jnp.isfinite(yy) & (sy > bound)
+        ok = pair_is_taken(state.count, sy, yy, jnp.linalg.norm(s))
         if scale_init_precond:  # H_0 = (s'y / y'y) I, just before the first update
             gamma = sy / jnp.where(ok, yy, 1)
             h = jnp.where(ok & (state.pairs == 0), gamma * jnp.eye(h.shape[0], dtype=dtype), h)
@@ -157,9 +157,7 @@ def scale_by_bfgs(scale_init_precond: bool = True) -> GradientTransformation:
         pairs = jnp.where(ok, state.pairs + 1, state.pairs).astype(jnp.int32)
         direction = h @ g
         if scale_init_precond:  # a unit-length first step
-            first = 1 / jnp.linalg.norm(g)
-            first = jnp.where(jnp.isfinite(first), first, 1).astype(dtype)
-            direction = jnp.where(pairs > 0, direction, first * g)
+            direction = jnp.where(pairs > 0, direction, unit_step_scale(jnp.linalg.norm(g)) * g)
         new = ScaleByBfgsState(
             _tree.safe_increment(state.count),
             _vectors.trainable_or_none(params),

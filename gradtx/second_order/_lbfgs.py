@@ -59,6 +59,20 @@ def _put(memory: Any, i: jax.Array, tree: Any, ok: jax.Array) -> Any:
     return jax.tree.map(leaf, memory, tree, is_leaf=_tree.is_none)
 
 
+def pair_is_taken(count: jax.Array, sy: jax.Array, yy: jax.Array, s_norm: jax.Array) -> Any:
+    r"""The quasi-Newton skip rule (L-BFGS and BFGS): take the pair $(s, y)$ when it is not
+    the first update, is finite and $s^\top y > \varepsilon\,\|s\|\,\|y\|$ ($\varepsilon$ the
+    machine epsilon of ``sy``'s dtype), which keeps the inverse Hessian positive definite."""
+    bound = jnp.finfo(sy.dtype).eps * s_norm * jnp.sqrt(yy)
+    return (count > 0) & jnp.isfinite(sy) & jnp.isfinite(yy) & (sy > bound)
+
+
+def unit_step_scale(g_norm: jax.Array) -> jax.Array:
+    r"""$1 / \|g\|_2$ (1 where that is not finite): the scale of the unit-length first step."""
+    first = 1 / g_norm
+    return jnp.where(jnp.isfinite(first), first, 1).astype(g_norm.dtype)
+
+
 def two_loop(g: Any, s: Any, y: Any, rho: jax.Array, head: Any, size: Any, gamma: Any) -> Any:
     r"""The L-BFGS product $H_k g$ by the two-loop recursion (Nocedal & Wright, Alg. 7.4).
 
@@ -175,9 +189,7 @@ def scale_by_lbfgs(
         _tree.check_same_structure(("params", "updates"), (params, updates))
         s, y = _vectors.sub(params, state.params), _vectors.sub(updates, state.updates)
         sy, yy = _vectors.vdot(s, y).astype(dtype), _vectors.vdot(y, y).astype(dtype)
-        eps = jnp.finfo(dtype).eps
-        bound = eps * _vectors.norm(s).astype(dtype) * jnp.sqrt(yy)
-        ok = (state.count > 0) & jnp.isfinite(sy) & jnp.isfinite(yy) & (sy > bound)
+        ok = pair_is_taken(state.count, sy, yy, _vectors.norm(s).astype(dtype))
         mem_s = _put(state.s, state.head, s, ok)
         mem_y = _put(state.y, state.head, y, ok)
         rho = jnp.where(ok, state.rho.at[state.head].set(1 / jnp.where(ok, sy, 1)), state.rho)
@@ -185,8 +197,7 @@ def scale_by_lbfgs(
         size = jnp.where(ok, jnp.minimum(state.size + 1, m), state.size).astype(jnp.int32)
         gamma = jnp.where(ok, sy / jnp.where(ok, yy, 1), state.gamma)
         if scale_init_precond:
-            first = 1 / _vectors.norm(updates).astype(dtype)  # a unit-length first step
-            first = jnp.where(jnp.isfinite(first), first, 1).astype(dtype)
+            first = unit_step_scale(_vectors.norm(updates).astype(dtype))  # unit first step
             h0 = jnp.where(size > 0, gamma, first)
         else:
             h0 = jnp.ones([], dtype)

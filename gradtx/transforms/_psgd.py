@@ -238,7 +238,7 @@ def precondition(qs: list, g: jax.Array) -> jax.Array:
 def products(qs: tuple) -> tuple:
     r"""The factors of $P$ itself, $Q_i^\top Q_i$ (a diagonal factor: $q_i^2$), to apply
     $P$ with one product per axis (:func:`precondition_cached`) instead of two."""
-    return tuple(q * q if q.ndim == 1 else jnp.matmul(q.T, q, precision=HIGHEST) for q in qs)
+    return tuple(_gram(q, q.ndim - 1, q.ndim == 1) for q in qs)  # Q^T Q: Gram of the columns
 
 
 def precondition_cached(ps: list, g: jax.Array) -> jax.Array:

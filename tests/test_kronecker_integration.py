@@ -205,7 +205,8 @@ def _psgd_apply(qs, g):
 
 @pytest.mark.parametrize("cached", [False, True])
 def test_psgd_kron_matches_reference(cached):
-    shapes = {"w": (6, 5), "b": (4,), "big": (3, 9)}  # big: 9 > 8 gets a diagonal factor
+    # big: 9 > 8 gets a diagonal factor; w and w2, of one shape, are refitted as one stack
+    shapes = {"w": (6, 5), "b": (4,), "big": (3, 9), "w2": (6, 5)}
     with precision("float64"):
         tx = gradtx.scale_by_psgd_kron(
             1.0, max_size_triangular=8, precond_lr=0.1, key=3, cache_preconditioner=cached
@@ -219,10 +220,12 @@ def test_psgd_kron_matches_reference(cached):
             g = {k: rng.standard_normal(s) for k, s in shapes.items()}
             key = jax.random.wrap_key_data(state.key)
             _, _, noise = jax.random.split(key, 3)
-            keys = jax.random.split(noise, 3)  # leaves in sorted order: b, big, w
+            # one draw cut in the order of the shape groups: b, big, then w and w2 (sorted)
+            z = np.asarray(jax.random.normal(noise, (4 + 27 + 30 + 30,), jnp.float64))
+            vs = dict(zip(sorted(shapes), np.split(z, [4, 31, 61])))
             u, state = update(jax.tree.map(jnp.asarray, g), state)
-            for k, nk in zip(sorted(shapes), keys):
-                v = np.asarray(jax.random.normal(nk, shapes[k], jnp.float64))
+            for k in sorted(shapes):
+                v = vs[k].reshape(shapes[k])
                 ref[k] = _psgd_reference(ref[k], g[k], v, 0.1)
                 np.testing.assert_allclose(u[k], _psgd_apply(ref[k], g[k]), rtol=1e-9)
                 if cached:  # the cache holds Q^T Q (q^2 for a diagonal factor) of the factors

@@ -26,14 +26,8 @@ from gradtx._base import (
     Schedule,
     check_state_type,
 )
-from gradtx.transforms._kronecker import (
-    _LETTERS,
-    opaque_offsets,
-    per_leaf,
-    preconditioned_leaves,
-)
-
-HIGHEST = jax.lax.Precision.HIGHEST
+from gradtx.transforms._kronecker import per_leaf, preconditioned_leaves
+from gradtx.transforms._psgd_fit import _along, _gram, group_noise, refit_group, shape_groups
 
 
 def psgd_update_probability(
@@ -133,101 +127,6 @@ def _triangular(shape: tuple, max_size: int) -> list[bool]:
     return [len(shape) >= 2 and 1 < n <= max_size for n in shape]
 
 
-def _along(q: jax.Array, x: jax.Array, axis: int, transpose: bool = False) -> jax.Array:
-    """$Q$ (or $Q^\top$) applied to axis ``axis`` of ``x``; a vector factor scales it."""
-    if q.ndim == 1:
-        shape = [1] * x.ndim
-        shape[axis] = -1
-        return x * q.reshape(shape)
-    sub = _LETTERS[: x.ndim]
-    m = f"Z{sub[axis]}" if not transpose else f"{sub[axis]}Z"
-    return jnp.einsum(f"{m},{sub}->{sub.replace(sub[axis], 'Z')}", q, x, precision=HIGHEST)
-
-
-def _solve_along(q: jax.Array, x: jax.Array, axis: int) -> jax.Array:
-    r"""$Q^{-\top}$ applied to axis ``axis`` of ``x`` (a triangular solve)."""
-    if q.ndim == 1:
-        shape = [1] * x.ndim
-        shape[axis] = -1
-        return x / q.reshape(shape)
-    moved = jnp.moveaxis(x, axis, 0)
-    flat = moved.reshape(moved.shape[0], -1)
-    sol = jax.lax.linalg.triangular_solve(q, flat, left_side=True, lower=False, transpose_a=True)
-    return jnp.moveaxis(sol.reshape(moved.shape), 0, axis)
-
-
-def _gram(x: jax.Array, axis: int, diagonal: bool) -> jax.Array:
-    """$X_{(i)} X_{(i)}^\top$, or its diagonal."""
-    sub = _LETTERS[: x.ndim]
-    if diagonal:
-        return jnp.einsum(f"{sub},{sub}->{sub[axis]}", x, x, precision=HIGHEST)
-    other = sub.replace(sub[axis], "Z")
-    return jnp.einsum(f"{sub},{other}->{sub[axis]}Z", x, x, precision=HIGHEST)
-
-
-def spd_norm_lower_bound(a: jax.Array) -> jax.Array:
-    r"""A lower bound of $\|A\|_2$ for a symmetric PSD $A$: $\|A a_j\| / \|a_j\|$ for the
-    column $a_j$ of largest norm (one power step; within a factor $\sqrt n$, usually ~1)."""
-    norms = jnp.sum(a * a, axis=0)
-    col = a[:, jnp.argmax(norms)]
-    n = jnp.sqrt(jnp.max(norms))
-    return jnp.where(n > 0, jnp.linalg.norm(a @ col) / jnp.where(n > 0, n, 1), 0)
-
-
-def update_factors(qs: list, h: jax.Array, v: jax.Array, lr: Any) -> list:
-    r"""One Lie-group step of every factor towards $P h h^\top P = v v^\top$ (in expectation).
-
-    With $A = h \times_i Q_i$ and $B = v \times_i Q_i^{-\top}$, for each axis $i$:
-    $$Q_i \leftarrow Q_i - \frac{\mu}{\|A_{(i)}A_{(i)}^\top + B_{(i)}B_{(i)}^\top\|}
-    \operatorname{triu}\big(A_{(i)}A_{(i)}^\top - B_{(i)}B_{(i)}^\top\big)\,Q_i$$
-    (diagonal factors: the diagonals, normalized by their largest entry).
-    """
-    a, b = h, v
-    for i, q in enumerate(qs):
-        a = _along(q, a, i)
-        b = _solve_along(q, b, i)
-    out = []
-    for i, q in enumerate(qs):
-        diag = q.ndim == 1
-        t1, t2 = _gram(a, i, diag), _gram(b, i, diag)
-        if diag:
-            scale = jnp.max(jnp.abs(t1 + t2))
-            step = (t1 - t2) * q
-        else:
-            scale = spd_norm_lower_bound(t1 + t2)
-            step = jnp.triu(t1 - t2) @ q
-        out.append(q - lr / (scale + jnp.finfo(q.dtype).tiny) * step)
-    return out
-
-
-def _noise(keys: jax.Array, like: list, anchor: Any) -> list:
-    r"""``jax.random.normal(keys[k], like[k].shape, like[k].dtype)`` for every ``k``, drawn
-    with one vmapped call per distinct (shape, dtype): a key sliced out of ``keys`` inside
-    each leaf's draw made a compiled kernel per leaf (the same numbers either way)."""
-    groups: dict[Any, list[int]] = {}
-    for k, x in enumerate(like):
-        groups.setdefault((x.shape, x.dtype), []).append(k)
-    out: list[Any] = [None] * len(like)
-    for (shape, dtype), ks in groups.items():
-        draw = lambda key, shape=shape, dtype=dtype: jax.random.normal(key, shape, dtype)
-        sel = keys[ks[0]][None] if len(ks) == 1 else keys[np.asarray(ks)]
-        vs = jax.vmap(draw)(sel)
-        rows = opaque_offsets(range(len(ks)), anchor) if len(ks) > 1 else [0]
-        for m, k in zip(rows, ks):
-            out[k] = jax.lax.dynamic_index_in_dim(vs, m, keepdims=False)
-    return out
-
-
-def balance(qs: list) -> list:
-    """Rescale the factors to equal largest entries (their product, and so $P$, unchanged)."""
-    if len(qs) < 2:
-        return qs
-    norms = jnp.stack([jnp.max(jnp.abs(q)) for q in qs])
-    gmean = jnp.exp(jnp.mean(jnp.log(norms)))
-    ok = jnp.all(norms > 0)
-    return [q * jnp.where(ok, gmean / jnp.where(ok, n, 1), 1) for q, n in zip(qs, norms)]
-
-
 def precondition(qs: list, g: jax.Array) -> jax.Array:
     r"""$P g = g \times_i Q_i^\top Q_i$."""
     for i, q in enumerate(qs):
@@ -263,8 +162,11 @@ def scale_by_psgd_kron(
     where $h_t$ is this primitive's input (in :func:`gradtx.psgd_kron`, the debiased momentum)
     and, with probability $p_t$ (``preconditioner_update_probability``, a constant or a
     schedule such as :func:`psgd_update_probability`), each $Q_i$ first takes one step of
-    :func:`update_factors` with step size $\mu$ = ``precond_lr`` on a fresh $v\sim\mathcal N(0,
-    I)$, after which the factors are balanced (:func:`balance`). The random key is in the
+    :func:`~gradtx.transforms._psgd_fit.update_factors` with step size $\mu$ = ``precond_lr``
+    on a fresh $v\sim\mathcal N(0, I)$ (one draw for the whole tree,
+    :func:`~gradtx.transforms._psgd_fit.group_noise`), after which the factors are balanced
+    (:func:`~gradtx.transforms._psgd_fit.balance`); leaves of one shape are refitted as one
+    stack (:func:`~gradtx.transforms._psgd_fit.refit_group`). The random key is in the
     state, so a run is reproducible and resumable. Factors start at $s^{1/r} I$ ($s$ =
     ``precond_init_scale``, $r$ the leaf's rank) and are kept in float32 or wider.
 
@@ -353,18 +255,19 @@ def scale_by_psgd_kron(
         prob = prob(count) if callable(prob) else prob
         do_update = jax.random.uniform(coin) < prob
         trained = [j for j, x in enumerate(leaves) if qs[j] is not None]
-        noise_keys = jax.random.split(noise, max(len(trained), 1))
 
         def refit(factors):
             qs, ps = factors
             new = list(qs)
             hs = {j: leaves[j].astype(qs[j][0].dtype) for j in trained}
             hs = {j: h.reshape(1) if h.ndim == 0 else h for j, h in hs.items()}
-            vs = _noise(noise_keys, [hs[j] for j in trained], count)
-            for j, v in zip(trained, vs):
-                h = hs[j]
-                lr = jnp.asarray(precond_lr, h.dtype)
-                new[j] = tuple(balance(update_factors(list(qs[j]), h, v, lr)))
+            groups = [[trained[k] for k in g] for g in shape_groups([hs[j] for j in trained])]
+            vs = group_noise(noise, [[hs[j] for j in idx] for idx in groups])
+            for idx, v in zip(groups, vs):
+                lr = jnp.asarray(precond_lr, hs[idx[0]].dtype)
+                fits = refit_group([qs[j] for j in idx], [hs[j] for j in idx], v, lr, count)
+                for j, q in zip(idx, fits):
+                    new[j] = q
             if ps is not None:
                 ps = [None if q is None else products(q) for q in new]
             return new, ps

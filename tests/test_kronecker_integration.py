@@ -11,7 +11,7 @@ import pytest
 from conftest import precision
 
 import gradtx
-from gradtx.transforms import _psgd
+from gradtx.transforms import _psgd, _psgd_fit
 
 MAKERS = {
     "shampoo": lambda: gradtx.shampoo(1e-2, block_size=4, precondition_frequency=3,
@@ -233,6 +233,24 @@ def test_psgd_kron_matches_reference(cached):
                         want = q * q if q.ndim == 1 else q.T @ q
                         np.testing.assert_allclose(pq, want, rtol=1e-12, atol=1e-15)
         assert (state.ps is None) == (not cached)
+
+
+def test_psgd_refit_of_a_stack_is_the_per_leaf_refit_bit_for_bit():
+    """Leaves of one shape are refitted as one ``lax.map`` over their stack (one compiled
+    body per shape); each result is what the leaf's own update and balance give."""
+    rng = np.random.default_rng(0)
+    eye = 3 * np.eye(6)
+    qs = [(jnp.asarray(np.triu(rng.standard_normal((6, 6))) + eye, jnp.float32),
+           jnp.asarray(1 + rng.random(7), jnp.float32)) for _ in range(4)]  # fmt: skip
+    hs = [jnp.asarray(rng.standard_normal((6, 7)), jnp.float32) for _ in range(4)]
+    vs = jnp.asarray(rng.standard_normal((4, 6, 7)), jnp.float32)
+    lr = jnp.float32(0.1)
+    stacked = jax.jit(lambda qs, hs, vs, t: _psgd_fit.refit_group(qs, hs, vs, lr, t))
+    one = jax.jit(lambda q, h, v: tuple(_psgd_fit.balance(_psgd_fit.update_factors(q, h, v, lr))))
+    for k, new in enumerate(stacked(qs, hs, vs, jnp.int32(3))):
+        for a, b in zip(new, one(list(qs[k]), hs[k], vs[k])):
+            np.testing.assert_array_equal(a, b)
+            assert not np.array_equal(a, qs[k][0 if a.ndim == 2 else 1])  # it moved
 
 
 def test_cached_psgd_kron_resumes_bit_exactly_and_refits_under_its_coin(tmp_path):

@@ -94,20 +94,22 @@ def shape_groups(like: list) -> list[list[int]]:
 
 
 def refit_group(qs: list, hs: list, vs: jax.Array, lr: Any, anchor: Any) -> list:
-    r""":func:`update_factors` then :func:`balance` for leaves of one shape and dtype, as one
-    vmapped computation: ``qs[k]`` (the factors of leaf ``k``), ``hs[k]`` its input, and
-    ``vs[k]`` its noise $v_k \sim \mathcal N(0, I)$.
+    r""":func:`update_factors` then :func:`balance` for the leaves of one shape and dtype,
+    as one ``lax.map`` over their stack: ``qs[k]`` are the factors of leaf ``k``, ``hs[k]``
+    its input and ``vs[k]`` its noise $v_k \sim \mathcal N(0, I)$.
 
-    The per-leaf code of a refit (triangular solves, norms, the balance) compiled once per
-    leaf; stacked, it compiles once per distinct shape, and the results are cut back out at
-    :func:`~gradtx.transforms._kronecker.opaque_offsets` (``anchor``: an int32 scalar of the
-    step). The numbers are those of the per-leaf computation.
+    Leaf by leaf, a refit (triangular solves, norms, the balance) compiled about five kernels
+    per leaf; over the stack it compiles one loop body per distinct shape, and the results
+    are cut back out at :func:`~gradtx.transforms._kronecker.opaque_offsets` (``anchor``: an
+    int32 scalar of the step). Each leaf's numbers are those of its own refit, bit for bit.
     """
     fit = lambda q, h, v: tuple(balance(update_factors(list(q), h, v, lr)))
     if len(hs) == 1:
         return [fit(qs[0], hs[0], vs[0])]
     stacked = [jnp.stack(f) for f in zip(*qs)]
-    new = jax.vmap(fit)(stacked, jnp.stack(hs), vs)
+    # lax.map, not vmap: a batched triangular solve runs its matrices as parallel LAPACK
+    # tasks on XLA:CPU, which deadlocked OpenBLAS (the 256x256 factors of 24 leaves hung)
+    new = jax.lax.map(lambda a: fit(*a), (stacked, jnp.stack(hs), vs))
     rows = opaque_offsets(range(len(hs)), anchor)
     return [tuple(jax.lax.dynamic_index_in_dim(f, m, keepdims=False) for f in new) for m in rows]
 

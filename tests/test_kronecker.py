@@ -42,6 +42,31 @@ def test_plan_leaf(shape, block, max_dim, dims, blocks, block_dims, on):
     )
 
 
+@pytest.mark.parametrize(
+    "spec, shapes",
+    [("zab,zbc->zac", [(2, 3, 4), (2, 4, 5)]), ("zaZ,zab->zZb", [(3, 4, 4), (3, 4, 6)]),
+     ("zabc,zaZ->zZbc", [(1, 2, 3, 4), (1, 2, 2)]), ("ab,ab->a", [(3, 5), (3, 5)])],
+)  # fmt: skip
+def test_cached_einsum_is_jnp_einsum_under_transformations(spec, shapes):
+    """The traced-once einsum gives jnp.einsum's equations and values, also under vmap,
+    grad and jit, for every call of one signature."""
+    rng = np.random.default_rng(0)
+    xs = [jnp.asarray(rng.standard_normal(s), jnp.float32) for s in shapes]
+    mine = lambda *a: kron.einsum(spec, *a, precision=roots.HIGHEST)
+    ref = lambda *a: jnp.einsum(spec, *a, precision=roots.HIGHEST)
+    np.testing.assert_array_equal(mine(*xs), ref(*xs))
+    np.testing.assert_array_equal(jax.jit(mine)(*xs), jax.jit(ref)(*xs))
+    prims = lambda f: [e.primitive.name for e in jax.make_jaxpr(f)(*xs).eqns]
+    assert prims(mine) == prims(ref)
+    batched = [jnp.stack([x, 2 * x]) for x in xs]
+    np.testing.assert_array_equal(jax.vmap(mine)(*batched), jax.vmap(ref)(*batched))
+    loss = lambda f: lambda *a: jnp.sum(f(*a) ** 2)
+    for a, b in zip(
+        jax.grad(loss(mine), argnums=(0, 1))(*xs), jax.grad(loss(ref), argnums=(0, 1))(*xs)
+    ):
+        np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("shape, block", [((10, 7), 4), ((6, 8), 3), ((4, 5, 6), 3), ((9,), 4)])
 def test_blocks_round_trip(shape, block):
     x = jnp.arange(np.prod(shape), dtype=jnp.float32).reshape(shape)

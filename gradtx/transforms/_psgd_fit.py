@@ -13,7 +13,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from gradtx.transforms._kronecker import _LETTERS, opaque_offsets
+from gradtx.transforms._kronecker import _LETTERS, einsum, opaque_offsets
 
 HIGHEST = jax.lax.Precision.HIGHEST
 
@@ -26,7 +26,7 @@ def _along(q: jax.Array, x: jax.Array, axis: int, transpose: bool = False) -> ja
         return x * q.reshape(shape)
     sub = _LETTERS[: x.ndim]
     m = f"Z{sub[axis]}" if not transpose else f"{sub[axis]}Z"
-    return jnp.einsum(f"{m},{sub}->{sub.replace(sub[axis], 'Z')}", q, x, precision=HIGHEST)
+    return einsum(f"{m},{sub}->{sub.replace(sub[axis], 'Z')}", q, x, precision=HIGHEST)
 
 
 def _solve_along(q: jax.Array, x: jax.Array, axis: int) -> jax.Array:
@@ -45,9 +45,9 @@ def _gram(x: jax.Array, axis: int, diagonal: bool) -> jax.Array:
     """$X_{(i)} X_{(i)}^\top$, or its diagonal."""
     sub = _LETTERS[: x.ndim]
     if diagonal:
-        return jnp.einsum(f"{sub},{sub}->{sub[axis]}", x, x, precision=HIGHEST)
+        return einsum(f"{sub},{sub}->{sub[axis]}", x, x, precision=HIGHEST)
     other = sub.replace(sub[axis], "Z")
-    return jnp.einsum(f"{sub},{other}->{sub[axis]}Z", x, x, precision=HIGHEST)
+    return einsum(f"{sub},{other}->{sub[axis]}Z", x, x, precision=HIGHEST)
 
 
 def spd_norm_lower_bound(a: jax.Array) -> jax.Array:

@@ -25,7 +25,6 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import jax
-import jax.numpy as jnp
 
 from gradtx import _tree, _validate
 from gradtx._base import GradientTransformation, as_transform, check_state_type
@@ -61,7 +60,7 @@ def rotate(tree: Any, factors: list[Any], plans: list[Any], *, back: bool = Fals
 
 def _transition(old: list[Any], new: list[Any]) -> list[Any]:
     """$R = Q^\\top Q'$ for every factor."""
-    mm = lambda a, b: None if a is None else jnp.einsum("zji,zjk->zik", a, b)
+    mm = lambda a, b: None if a is None else kron.einsum("zji,zjk->zik", a, b)
     return [None if o is None else tuple(map(mm, o, n)) for o, n in zip(old, new)]
 
 

@@ -289,13 +289,18 @@ def update_statistics(
     return tuple(out)
 
 
+def groups_by(items: Sequence[Any], key: Any) -> list[list[int]]:
+    """The indices of ``items`` grouped by ``key(item)``, in order of first appearance."""
+    keys: dict[Any, list[int]] = {}
+    for j, item in enumerate(items):
+        keys.setdefault(key(item), []).append(j)
+    return list(keys.values())
+
+
 def shape_groups(arrays: Sequence[Any]) -> list[list[int]]:
     """The indices of ``arrays`` (``(K, c, c)`` each) grouped by ``(c, dtype)``, in order of
     first appearance."""
-    keys: dict[Any, list[int]] = {}
-    for j, a in enumerate(arrays):
-        keys.setdefault((a.shape[1:], a.dtype), []).append(j)
-    return list(keys.values())
+    return groups_by(arrays, lambda a: (a.shape[1:], a.dtype))
 
 
 def concat_groups(arrays: Sequence[Any], groups: list[list[int]]) -> list[Any]:

@@ -27,7 +27,7 @@ from gradtx._base import (
     check_state_type,
 )
 from gradtx.transforms._kronecker import per_leaf, preconditioned_leaves
-from gradtx.transforms._psgd_fit import _along, _gram, group_noise, refit_group, shape_groups
+from gradtx.transforms._psgd_fit import along, gram, group_noise, leaf_groups, refit_group
 
 
 def psgd_update_probability(
@@ -130,20 +130,20 @@ def _triangular(shape: tuple, max_size: int) -> list[bool]:
 def precondition(qs: list, g: jax.Array) -> jax.Array:
     r"""$P g = g \times_i Q_i^\top Q_i$."""
     for i, q in enumerate(qs):
-        g = _along(q, _along(q, g, i), i, transpose=True)
+        g = along(q, along(q, g, i), i, transpose=True)
     return g
 
 
 def products(qs: tuple) -> tuple:
     r"""The factors of $P$ itself, $Q_i^\top Q_i$ (a diagonal factor: $q_i^2$), to apply
     $P$ with one product per axis (:func:`precondition_cached`) instead of two."""
-    return tuple(_gram(q, q.ndim - 1, q.ndim == 1) for q in qs)  # Q^T Q: Gram of the columns
+    return tuple(gram(q, q.ndim - 1, q.ndim == 1) for q in qs)  # Q^T Q: Gram of the columns
 
 
 def precondition_cached(ps: list, g: jax.Array) -> jax.Array:
     r"""$P g = g \times_i P_i$ from the cached $P_i = Q_i^\top Q_i$ (symmetric)."""
     for i, p in enumerate(ps):
-        g = _along(p, g, i)
+        g = along(p, g, i)
     return g
 
 
@@ -261,7 +261,7 @@ def scale_by_psgd_kron(
             new = list(qs)
             hs = {j: leaves[j].astype(qs[j][0].dtype) for j in trained}
             hs = {j: h.reshape(1) if h.ndim == 0 else h for j, h in hs.items()}
-            groups = [[trained[k] for k in g] for g in shape_groups([hs[j] for j in trained])]
+            groups = [[trained[k] for k in g] for g in leaf_groups([hs[j] for j in trained])]
             vs = group_noise(noise, [[hs[j] for j in idx] for idx in groups])
             for idx, v in zip(groups, vs):
                 lr = jnp.asarray(precond_lr, hs[idx[0]].dtype)

@@ -13,12 +13,12 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from gradtx.transforms._kronecker import _LETTERS, einsum, opaque_offsets
+from gradtx.transforms._kronecker import _LETTERS, einsum, groups_by, opaque_offsets
 
 HIGHEST = jax.lax.Precision.HIGHEST
 
 
-def _along(q: jax.Array, x: jax.Array, axis: int, transpose: bool = False) -> jax.Array:
+def along(q: jax.Array, x: jax.Array, axis: int, transpose: bool = False) -> jax.Array:
     """$Q$ (or $Q^\top$) applied to axis ``axis`` of ``x``; a vector factor scales it."""
     if q.ndim == 1:
         shape = [1] * x.ndim
@@ -41,7 +41,7 @@ def _solve_along(q: jax.Array, x: jax.Array, axis: int) -> jax.Array:
     return jnp.moveaxis(sol.reshape(moved.shape), 0, axis)
 
 
-def _gram(x: jax.Array, axis: int, diagonal: bool) -> jax.Array:
+def gram(x: jax.Array, axis: int, diagonal: bool) -> jax.Array:
     """$X_{(i)} X_{(i)}^\top$, or its diagonal."""
     sub = _LETTERS[: x.ndim]
     if diagonal:
@@ -69,12 +69,12 @@ def update_factors(qs: list, h: jax.Array, v: jax.Array, lr: Any) -> list:
     """
     a, b = h, v
     for i, q in enumerate(qs):
-        a = _along(q, a, i)
+        a = along(q, a, i)
         b = _solve_along(q, b, i)
     out = []
     for i, q in enumerate(qs):
         diag = q.ndim == 1
-        t1, t2 = _gram(a, i, diag), _gram(b, i, diag)
+        t1, t2 = gram(a, i, diag), gram(b, i, diag)
         if diag:
             scale = jnp.max(jnp.abs(t1 + t2))
             step = (t1 - t2) * q
@@ -85,12 +85,9 @@ def update_factors(qs: list, h: jax.Array, v: jax.Array, lr: Any) -> list:
     return out
 
 
-def shape_groups(like: list) -> list[list[int]]:
+def leaf_groups(like: list) -> list[list[int]]:
     """The indices of ``like`` grouped by ``(shape, dtype)``, in order of first appearance."""
-    groups: dict[Any, list[int]] = {}
-    for k, x in enumerate(like):
-        groups.setdefault((x.shape, x.dtype), []).append(k)
-    return list(groups.values())
+    return groups_by(like, lambda x: (x.shape, x.dtype))
 
 
 def refit_group(qs: list, hs: list, vs: jax.Array, lr: Any, anchor: Any) -> list:
@@ -137,7 +134,7 @@ def group_noise(key: jax.Array, groups: list[list[Any]]) -> list[jax.Array]:
 def leaf_noise(key: jax.Array, like: list) -> list[jax.Array]:
     """The noise of every leaf of ``like`` (in its order) as :func:`group_noise` draws it:
     what a refit with noise key ``key`` uses (for tests and reference implementations)."""
-    groups = shape_groups(like)
+    groups = leaf_groups(like)
     vs = group_noise(key, [[like[k] for k in g] for g in groups])
     out: list[Any] = [None] * len(like)
     for g, v in zip(groups, vs):

@@ -242,38 +242,61 @@ def cost(rounds: int, steps: int, extra: bool = False) -> dict:
     return result
 
 
-def compile_time(repeats: int) -> dict:
+def stack_layers(tree: dict) -> dict:
+    """The transformer tree with its ``layerNN`` subtrees stacked: each per-layer leaf
+    becomes one ``(layers, *shape)`` leaf (as ``nnx.scan`` or a vmapped init stores them)."""
+    layers = [v for k, v in tree.items() if k.startswith("layer")]
+    rest = {k: v for k, v in tree.items() if not k.startswith("layer")}
+    stacked = jax.tree.map(
+        lambda s: (len(layers), *s), layers[0], is_leaf=lambda x: isinstance(x, tuple)
+    )
+    return {**rest, "layers": stacked}
+
+
+def compile_time(repeats: int, stacked: bool = False) -> dict:
+    """Trace + compile of one step on the 196-leaf transformer tree; ``stacked``: also on
+    the same tree with its layers stacked (20 leaves), the Kronecker methods with
+    ``batch_dims=1`` on the stack, each against AdamW on the 196-leaf tree."""
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from _trees import _transformer
 
-    shapes = _transformer(False)
-    params = jax.tree.map(
+    as_params = lambda shapes: jax.tree.map(
         lambda s: jax.ShapeDtypeStruct(s, jnp.float32),
         shapes,
         is_leaf=lambda x: isinstance(x, tuple),
     )
+    params = as_params(_transformer(False))
     contenders = {
-        "adamw": lambda: gradtx.adamw(1e-3),
-        "shampoo": lambda: gradtx.shampoo(1e-3),
-        "soap": lambda: gradtx.soap(1e-3),
-        "psgd_kron": lambda: gradtx.psgd_kron(1e-3),
+        "adamw": (lambda: gradtx.adamw(1e-3), params),
+        "shampoo": (lambda: gradtx.shampoo(1e-3), params),
+        "soap": (lambda: gradtx.soap(1e-3), params),
+        "psgd_kron": (lambda: gradtx.psgd_kron(1e-3), params),
     }
+    if stacked:
+        tree = as_params(stack_layers(_transformer(False)))
+        bd = {k: 1 if k == "layers" else 0 for k in tree}
+        contenders |= {
+            "adamw, stacked": (lambda: gradtx.adamw(1e-3), tree),
+            "shampoo, stacked": (lambda: gradtx.shampoo(1e-3, batch_dims=bd), tree),
+            "soap, stacked": (lambda: gradtx.soap(1e-3, batch_dims=bd), tree),
+            "psgd_kron, stacked": (lambda: gradtx.psgd_kron(1e-3, batch_dims=bd), tree),
+        }
     times: dict[str, list[float]] = {k: [] for k in contenders}
     for _ in range(repeats):
-        for name, make in contenders.items():
+        for name, (make, p) in contenders.items():
             tx = make()
-            state = jax.eval_shape(tx.init, params)
+            state = jax.eval_shape(tx.init, p)
 
             def step(p, s, g, tx=tx):
                 u, s = tx.update(g, s, p)
                 return gradtx.apply_updates(p, u), s
 
             t = time.perf_counter()
-            jax.jit(step).lower(params, state, params).compile()
+            jax.jit(step).lower(p, state, p).compile()
             times[name].append(time.perf_counter() - t)
     med = {k: float(np.median(v)) for k, v in times.items()}
     result = {
-        "leaves": len(jax.tree.leaves(params)),
+        "leaves": {k: len(jax.tree.leaves(p)) for k, (_, p) in contenders.items()},
         "seconds": med,
         "ratio_to_adamw": {k: v / med["adamw"] for k, v in med.items()},
         "load": os.getloadavg(),
@@ -313,6 +336,7 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--cost-steps", type=int, default=20)
     ap.add_argument("--extra", action="store_true", help="cost: block_size/frequency variants")
+    ap.add_argument("--stacked", action="store_true", help="compile: also with stacked layers")
     ap.add_argument("--out", default="docs/figures/matrix_preconditioners_lsq.png")
     args = ap.parse_args(argv)
     if args.what == "lsq":
@@ -320,7 +344,7 @@ def main(argv=None):
     if args.what == "cost":
         return cost(args.rounds, args.cost_steps, args.extra)
     if args.what == "compile":
-        return compile_time(args.rounds)
+        return compile_time(args.rounds, args.stacked)
     return state_bytes()
 
 

@@ -46,6 +46,9 @@ Scalar = float | jax.Array
 MaskOrFn = Any | Callable[[Params], Any] | None
 """A tree of bools shaped like the parameters (or a prefix of them), or a function
 ``params -> tree of bools``."""
+BatchDims = int | Any | Callable[[Params], Any] | None
+"""The leading axes of each leaf that index stacked layers: an int for every leaf, a tree of
+ints (or a prefix of one), or a function ``params -> tree of ints``."""
 DTypeLike = jax.typing.DTypeLike
 """A dtype (``jnp.bfloat16``, ``"float32"``, ...)."""
 KeyLike = int | jax.Array | None

@@ -198,6 +198,12 @@ def _check_whole(name: str, value: Any) -> None:
         raise ValueError(f"{name} must be a whole number >= 0, got {value!r}.")
 
 
+def _check_batch_dims(name: str, value: Any) -> None:
+    from gradtx.transforms._batch_dims import check_batch_dims  # (imports transforms)
+
+    check_batch_dims(value, name)
+
+
 def positive_unless(name: str, other: str) -> Callable[[dict[str, Any]], None]:
     """A joint check: ``values[name] > 0`` when ``values[other]`` is ``None`` (``name`` then
     stands in for ``other``)."""
@@ -236,6 +242,7 @@ TRANSFORM = structural(_check_transform, "a gradient transformation")
 ANY = structural()
 BETAS = structural(_check_betas, "a pair of numbers in [0, 1)")
 WHOLE = Hyperparameter(STATIC, check=_check_whole, allowed="a whole number >= 0")
+BATCH_DIMS = structural(_check_batch_dims, "an integer >= 0, a tree of them, or a function", True)
 
 # The library-wide names (see STYLE.md): an argument with one of these names means the same
 # thing in every optimizer, so it needs no declaration of its own.
@@ -257,6 +264,7 @@ STANDARD: dict[str, Hyperparameter] = {
     "accumulator_dtype": DTYPE,
     "state_dtype": DTYPE,
     "key": KEY,
+    "batch_dims": BATCH_DIMS,
 }
 
 

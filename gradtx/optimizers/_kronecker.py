@@ -23,6 +23,7 @@ from __future__ import annotations
 from gradtx import _hyper as hp
 from gradtx import _validate
 from gradtx._base import (
+    BatchDims,
     DTypeLike,
     GradientTransformation,
     KeyLike,
@@ -108,6 +109,7 @@ def shampoo(
     graft: str | None = "adam",
     mu_dtype: DTypeLike | None = None,
     nu_dtype: DTypeLike | None = None,
+    batch_dims: BatchDims = None,
 ) -> GradientTransformation:
     r"""Shampoo: Kronecker-factored inverse-root preconditioning, grafted onto Adam's step size.
 
@@ -154,6 +156,7 @@ def shampoo(
       nu_dtype: dtype of the grafted diagonal statistic (default: the parameter's). The
         Kronecker statistics $L$, $R$ and their roots stay in the parameter's dtype: the
         inverse roots amplify their rounding errors.
+      batch_dims: leading axes that index stacked layers (:mod:`~gradtx.transforms._batch_dims`).
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with live hyperparameters.
@@ -185,12 +188,12 @@ def shampoo(
         precondition_frequency,
         start_preconditioning_step,
         inverse_root,
+        batch_dims=batch_dims,
     )
     if graft is not None:
         magnitude = graft_magnitude(graft, b2, eps, nu_dtype)
-        direction = graft_transform(
-            direction, magnitude, block_size=block_size, max_precond_dim=max_precond_dim
-        )
+        blocks = dict(block_size=block_size, max_precond_dim=max_precond_dim, batch_dims=batch_dims)
+        direction = graft_transform(direction, magnitude, **blocks)
     return chain(
         direction,
         ema(b1, accumulator_dtype=mu_dtype),
@@ -224,6 +227,7 @@ def soap(
     block_size: int | None = None,
     mu_dtype: DTypeLike | None = None,
     nu_dtype: DTypeLike | None = None,
+    batch_dims: BatchDims = None,
 ) -> GradientTransformation:
     r"""SOAP: Adam run in the eigenbasis of Shampoo's statistics.
 
@@ -264,6 +268,7 @@ def soap(
       block_size: cut axes longer than this into blocks (``None``: whole matrices).
       mu_dtype, nu_dtype: dtypes of Adam's moments in the eigenbasis (default: the
         parameter's). The statistics and the eigenbasis stay in the parameter's dtype.
+      batch_dims: leading axes that index stacked layers (:mod:`~gradtx.transforms._batch_dims`).
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with live hyperparameters.
@@ -285,6 +290,7 @@ def soap(
         precondition_frequency,
         max_precond_dim,
         block_size,
+        batch_dims,
     )
     return chain(
         change_basis(scale_by_adam(b1, b2, eps, mu_dtype=mu_dtype, nu_dtype=nu_dtype), basis),
@@ -320,6 +326,7 @@ def psgd_kron(
     *,
     mu_dtype: DTypeLike | None = None,
     cache_preconditioner: bool = False,
+    batch_dims: BatchDims = None,
 ) -> GradientTransformation:
     r"""PSGD-Kron: momentum preconditioned by a Kronecker product fitted on a Lie group.
 
@@ -353,6 +360,7 @@ def psgd_kron(
       cache_preconditioner: also keep $Q_i^\top Q_i$ in the state, so that a step applies
         $P$ with half the products, for the factors' bytes once more (heavyball's
         ``cached``; see :func:`gradtx.scale_by_psgd_kron`).
+      batch_dims: leading axes that index stacked layers (:mod:`~gradtx.transforms._batch_dims`).
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with live hyperparameters.
@@ -380,6 +388,7 @@ def psgd_kron(
             precond_init_scale,
             key,
             cache_preconditioner,
+            batch_dims,
         ),
         identity() if trust_region_scale is None else soft_trust_region(trust_region_scale),
         add_decayed_weights(weight_decay, mask),

@@ -15,8 +15,9 @@ from typing import Any, NamedTuple
 import jax
 
 from gradtx import _tree, _validate
-from gradtx._base import ScalarOrSchedule
+from gradtx._base import BatchDims, ScalarOrSchedule
 from gradtx.transforms import _kronecker as kron
+from gradtx.transforms._batch_dims import check_batch_dims
 from gradtx.transforms._matrix_roots import eigenbasis, power_qr_step
 from gradtx.transforms._shampoo import check_kronecker_args
 
@@ -48,6 +49,7 @@ def kronecker_eigenbasis(
     precondition_frequency: int = 10,
     max_precond_dim: int = 10000,
     block_size: int | None = None,
+    batch_dims: BatchDims = None,
 ) -> KroneckerBasis:
     r"""The eigenvectors of each block's Kronecker statistics, as SOAP computes them.
 
@@ -67,6 +69,8 @@ def kronecker_eigenbasis(
       precondition_frequency: $f \ge 1$, steps between two QR refreshes.
       max_precond_dim: the longest block axis that is rotated (and the merging bound).
       block_size: cut axes longer than this into blocks (``None``: no blocking).
+      batch_dims: leading axes that index a stack of independent leaves, each with its own
+        basis (see :mod:`~gradtx.transforms._batch_dims`).
 
     Returns:
       A :class:`KroneckerBasis`.
@@ -86,9 +90,12 @@ def kronecker_eigenbasis(
     """
     _validate.check_decay("b2", b2)
     check_kronecker_args(block_size, max_precond_dim, precondition_frequency)
+    check_batch_dims(batch_dims)
 
     def plans(tree):
-        return kron.leaf_plans(tree, block_size, max_precond_dim, "kronecker_eigenbasis")
+        return kron.leaf_plans(
+            tree, block_size, max_precond_dim, "kronecker_eigenbasis", batch_dims
+        )
 
     def matrices(plan, x, value):
         if plan is None:

@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _tree
+from gradtx.transforms._batch_dims import batch_dims_of
 from gradtx.transforms._matrix_roots import HIGHEST
 
 _LETTERS = "abcdefghijklmnopqrstuvwxy"
@@ -110,8 +111,11 @@ def split_dim(n: int, block_size: int | None) -> tuple[int, int]:
     return k, -(-n // k)
 
 
-def plan_leaf(shape: Sequence[int], block_size: int | None, max_precond_dim: int) -> KroneckerPlan:
-    """The :class:`KroneckerPlan` of a leaf (see the module docstring).
+def plan_leaf(
+    shape: Sequence[int], block_size: int | None, max_precond_dim: int, batch_dims: int = 0
+) -> KroneckerPlan:
+    """The :class:`KroneckerPlan` of a leaf (see the module docstring); the first
+    ``batch_dims`` axes index independent leaves: one unpreconditioned axis of blocks of 1.
 
     Example:
       >>> from gradtx.transforms._kronecker import plan_leaf
@@ -122,6 +126,12 @@ def plan_leaf(shape: Sequence[int], block_size: int | None, max_precond_dim: int
       ((True, False), True)
     """
     shape = tuple(int(d) for d in shape)
+    if batch_dims:
+        p = plan_leaf(shape[batch_dims:], block_size, max_precond_dim)
+        b = math.prod(shape[:batch_dims])
+        return KroneckerPlan(
+            shape, (b, *p.dims), (b, *p.blocks), (1, *p.block_dims), (False, *p.preconditioned)
+        )
     dims = merge_dims(shape, max_precond_dim)
     size = math.prod(shape)
     if len(dims) < 2:
@@ -231,13 +241,15 @@ def preconditioned_leaves(tree: Any, who: str) -> list[Any]:
 
 
 def leaf_plans(
-    tree: Any, block_size: int | None, max_precond_dim: int, who: str
+    tree: Any, block_size: int | None, max_precond_dim: int, who: str, batch_dims: Any = None
 ) -> list[KroneckerPlan | None]:
     """One plan per leaf of ``tree`` (``None`` for the leaves :func:`preconditioned_leaves`
-    leaves out); complex leaves raise a ``ValueError``."""
+    leaves out; ``batch_dims``: see :mod:`~gradtx.transforms._batch_dims`); complex leaves
+    raise a ``ValueError``."""
+    batch = batch_dims_of(batch_dims, tree, who)
     return [
-        None if x is None else plan_leaf(x.shape, block_size, max_precond_dim)
-        for x in preconditioned_leaves(tree, who)
+        None if x is None else plan_leaf(x.shape, block_size, max_precond_dim, k)
+        for x, k in zip(preconditioned_leaves(tree, who), batch)
     ]
 
 

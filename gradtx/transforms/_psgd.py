@@ -18,6 +18,7 @@ import numpy as np
 
 from gradtx import _tree, _validate
 from gradtx._base import (
+    BatchDims,
     EmptyState,
     GradientTransformation,
     KeyLike,
@@ -26,8 +27,16 @@ from gradtx._base import (
     Schedule,
     check_state_type,
 )
+from gradtx.transforms._batch_dims import batch_dims_of, check_batch_dims
 from gradtx.transforms._kronecker import per_leaf, preconditioned_leaves
-from gradtx.transforms._psgd_fit import along, gram, group_noise, leaf_groups, refit_group
+from gradtx.transforms._psgd_fit import (
+    along,
+    gram,
+    group_noise,
+    leaf_groups,
+    refit_group,
+    refit_stack,
+)
 
 
 def psgd_update_probability(
@@ -134,9 +143,12 @@ def precondition(qs: list, g: jax.Array) -> jax.Array:
     return g
 
 
-def products(qs: tuple) -> tuple:
+def products(qs: tuple, stacked: bool = False) -> tuple:
     r"""The factors of $P$ itself, $Q_i^\top Q_i$ (a diagonal factor: $q_i^2$), to apply
-    $P$ with one product per axis (:func:`precondition_cached`) instead of two."""
+    $P$ with one product per axis (:func:`precondition_cached`) instead of two; ``stacked``:
+    the factors of a stack of leaves (a leading axis)."""
+    if stacked:
+        return jax.vmap(products)(tuple(qs))
     return tuple(gram(q, q.ndim - 1, q.ndim == 1) for q in qs)  # Q^T Q: Gram of the columns
 
 
@@ -147,6 +159,15 @@ def precondition_cached(ps: list, g: jax.Array) -> jax.Array:
     return g
 
 
+def inputs(g: jax.Array, k: int, dtype: Any) -> jax.Array:
+    """A leaf as the preconditioner sees it: at least 1-D, in ``dtype``; with ``k`` batch
+    axes, a ``(b, *rest)`` stack."""
+    h = g.astype(dtype)
+    if k:
+        return h.reshape((int(np.prod(g.shape[:k])), *(g.shape[k:] or (1,))))
+    return h.reshape(1) if h.ndim == 0 else h
+
+
 def scale_by_psgd_kron(
     preconditioner_update_probability: ScalarOrSchedule = 1.0,
     max_size_triangular: int = 8192,
@@ -154,6 +175,7 @@ def scale_by_psgd_kron(
     precond_init_scale: Scalar = 1.0,
     key: KeyLike = 0,
     cache_preconditioner: bool = False,
+    batch_dims: BatchDims = None,
 ) -> GradientTransformation:
     r"""Precondition by $P = Q^\top Q$, a Kronecker product of factors fitted on a Lie group.
 
@@ -185,6 +207,8 @@ def scale_by_psgd_kron(
       key: an int seed or a JAX key for the noise and the coin flips.
       cache_preconditioner: keep $Q_i^\top Q_i$ in the state and apply $P$ with one
         product per axis (see above).
+      batch_dims: leading axes that index a stack of independent leaves, each with its own
+        factors (stacked in the state; see :mod:`~gradtx.transforms._batch_dims`).
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with a :class:`PSGDKronState`.
@@ -213,22 +237,33 @@ def scale_by_psgd_kron(
     if not isinstance(cache_preconditioner, (bool, np.bool_)):
         what = repr(cache_preconditioner)
         raise ValueError(f"cache_preconditioner must be True or False, got {what}.")
+    check_batch_dims(batch_dims)
 
-    def factors_of(x):
-        dtype = jnp.promote_types(x.dtype, jnp.float32)
-        if x.ndim == 0:
-            return (jnp.full((1,), precond_init_scale, dtype),)
-        s = precond_init_scale ** (1.0 / x.ndim)
-        tri = _triangular(x.shape, max_size_triangular)
-        return tuple(
-            s * jnp.eye(n, dtype=dtype) if t else jnp.full((n,), s, dtype)
-            for n, t in zip(x.shape, tri)
-        )
+    def factors_of(x, k):
+        """The factors of a leaf, stacked along a first axis if it has ``k`` batch axes."""
+        dtype, shape = jnp.promote_types(x.dtype, jnp.float32), x.shape[k:]
+        if not shape:
+            qs = (jnp.full((1,), precond_init_scale, dtype),)
+        else:
+            s = precond_init_scale ** (1.0 / len(shape))
+            tri = _triangular(shape, max_size_triangular)
+            qs = tuple(
+                s * jnp.eye(n, dtype=dtype) if t else jnp.full((n,), s, dtype)
+                for n, t in zip(shape, tri)
+            )
+        b = int(np.prod(x.shape[:k]))
+        return tuple(jnp.tile(q, (b,) + (1,) * q.ndim) for q in qs) if k else qs
+
+    def batches(tree):
+        return batch_dims_of(batch_dims, tree, "scale_by_psgd_kron")
 
     def init(params):
         leaves = preconditioned_leaves(params, "scale_by_psgd_kron")
-        qs = [None if x is None else factors_of(x) for x in leaves]
-        ps = [None if q is None else products(q) for q in qs] if cache_preconditioner else None
+        ks = batches(params)
+        qs = [None if x is None else factors_of(x, k) for x, k in zip(leaves, ks)]
+        ps = None
+        if cache_preconditioner:
+            ps = [None if q is None else products(q, k > 0) for q, k in zip(qs, ks)]
         return PSGDKronState(
             _tree.zero_count(),
             key_data,
@@ -245,7 +280,7 @@ def scale_by_psgd_kron(
                 f"made with cache_preconditioner={not cache_preconditioner}; create the state "
                 "with this transform's init."
             )
-        leaves = _tree.leaves_with_none(updates)
+        leaves, ks = _tree.leaves_with_none(updates), batches(updates)
         treedef = jax.tree.structure(updates, is_leaf=_tree.is_none)
         qs = per_leaf(updates, state.qs)
         key = jax.random.wrap_key_data(state.key)
@@ -255,21 +290,28 @@ def scale_by_psgd_kron(
         prob = prob(count) if callable(prob) else prob
         do_update = jax.random.uniform(coin) < prob
         trained = [j for j, x in enumerate(leaves) if qs[j] is not None]
+        hs = {j: inputs(leaves[j], ks[j], qs[j][0].dtype) for j in trained}
 
         def refit(factors):
             qs, ps = factors
             new = list(qs)
-            hs = {j: leaves[j].astype(qs[j][0].dtype) for j in trained}
-            hs = {j: h.reshape(1) if h.ndim == 0 else h for j, h in hs.items()}
-            groups = [[trained[k] for k in g] for g in leaf_groups([hs[j] for j in trained])]
-            vs = group_noise(noise, [[hs[j] for j in idx] for idx in groups])
+            plain = [j for j in trained if not ks[j]]  # leaves of one shape: refitted stacked
+            groups = [[plain[k] for k in g] for g in leaf_groups([hs[j] for j in plain])]
+            groups = sorted(groups + [[j] for j in trained if ks[j]])  # a stack: one group
+            stack = lambda j: [hs[j][0]] * hs[j].shape[0]  # its members, for the noise
+            vs = group_noise(
+                noise, [stack(i[0]) if ks[i[0]] else [hs[j] for j in i] for i in groups]
+            )
             for idx, v in zip(groups, vs):
                 lr = jnp.asarray(precond_lr, hs[idx[0]].dtype)
+                if ks[idx[0]]:
+                    new[idx[0]] = refit_stack(qs[idx[0]], hs[idx[0]], v, lr)
+                    continue
                 fits = refit_group([qs[j] for j in idx], [hs[j] for j in idx], v, lr, count)
                 for j, q in zip(idx, fits):
                     new[j] = q
             if ps is not None:
-                ps = [None if q is None else products(q) for q in new]
+                ps = [None if q is None else products(q, k > 0) for q, k in zip(new, ks)]
             return new, ps
 
         ps = per_leaf(updates, state.ps) if cache_preconditioner else None
@@ -279,9 +321,10 @@ def scale_by_psgd_kron(
             if q is None:
                 out.append(g)
                 continue
-            h = g.astype(q[0].dtype)
-            h = h.reshape(1) if h.ndim == 0 else h
-            u = precondition(list(q), h) if ps is None else precondition_cached(list(ps[j]), h)
+            apply = precondition if ps is None else precondition_cached
+            apply = lambda f, h, apply=apply: apply(list(f), h)
+            f = q if ps is None else ps[j]
+            u = jax.vmap(apply)(f, hs[j]) if ks[j] else apply(f, hs[j])
             out.append(u.reshape(g.shape).astype(g.dtype))
         new_state = PSGDKronState(
             count,

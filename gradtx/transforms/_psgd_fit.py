@@ -100,15 +100,20 @@ def refit_group(qs: list, hs: list, vs: jax.Array, lr: Any, anchor: Any) -> list
     are cut back out at :func:`~gradtx.transforms._kronecker.opaque_offsets` (``anchor``: an
     int32 scalar of the step). Each leaf's numbers are those of its own refit, bit for bit.
     """
-    fit = lambda q, h, v: tuple(balance(update_factors(list(q), h, v, lr)))
     if len(hs) == 1:
-        return [fit(qs[0], hs[0], vs[0])]
-    stacked = [jnp.stack(f) for f in zip(*qs)]
-    # lax.map, not vmap: a batched triangular solve runs its matrices as parallel LAPACK
-    # tasks on XLA:CPU, which deadlocked OpenBLAS (the 256x256 factors of 24 leaves hung)
-    new = jax.lax.map(lambda a: fit(*a), (stacked, jnp.stack(hs), vs))
+        return [tuple(balance(update_factors(list(qs[0]), hs[0], vs[0], lr)))]
+    new = refit_stack([jnp.stack(f) for f in zip(*qs)], jnp.stack(hs), vs, lr)
     rows = opaque_offsets(range(len(hs)), anchor)
     return [tuple(jax.lax.dynamic_index_in_dim(f, m, keepdims=False) for f in new) for m in rows]
+
+
+def refit_stack(qs: list, h: jax.Array, v: jax.Array, lr: Any) -> tuple:
+    """:func:`update_factors` then :func:`balance` for each member of a stack: ``qs`` the
+    stacked factors (a leading axis), ``h`` and ``v`` the stacked inputs and noise."""
+    fit = lambda q, h, v: tuple(balance(update_factors(list(q), h, v, lr)))
+    # lax.map, not vmap: a batched triangular solve runs its matrices as parallel LAPACK
+    # tasks on XLA:CPU, which deadlocked OpenBLAS (the 256x256 factors of 24 leaves hung)
+    return jax.lax.map(lambda a: fit(*a), (list(qs), h, v))
 
 
 def group_noise(key: jax.Array, groups: list[list[Any]]) -> list[jax.Array]:

@@ -16,8 +16,14 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _tree, _validate
-from gradtx._base import GradientTransformation, ScalarOrSchedule, check_state_type
+from gradtx._base import (
+    BatchDims,
+    GradientTransformation,
+    ScalarOrSchedule,
+    check_state_type,
+)
 from gradtx.transforms import _kronecker as kron
+from gradtx.transforms._batch_dims import check_batch_dims
 from gradtx.transforms._matrix_roots import METHODS, refresh_roots
 
 
@@ -45,9 +51,11 @@ def check_kronecker_args(
     _validate.check_int("precondition_frequency", precondition_frequency, 1)
 
 
-def diagonal_root(s: jax.Array, eps: Any) -> jax.Array:
-    r"""$(s + \epsilon \max s)^{-1/2}$ entry by entry, 0 where that is $0^{-1/2}$."""
-    d = s + eps * jnp.max(s)
+def diagonal_root(s: jax.Array, eps: Any, plan: kron.KroneckerPlan) -> jax.Array:
+    r"""$(s + \epsilon \max s)^{-1/2}$ entry by entry, 0 where that is $0^{-1/2}$; the max is
+    over each leaf of a stack (``plan``'s blocks), over the whole leaf otherwise."""
+    sb = kron.to_blocks(s, plan)
+    d = kron.from_blocks(sb + eps * jnp.max(sb, axis=tuple(range(1, sb.ndim)), keepdims=True), plan)
     return jnp.where(d > 0, jax.lax.rsqrt(jnp.where(d > 0, d, 1)), 0)
 
 
@@ -60,6 +68,7 @@ def scale_by_shampoo(
     start_preconditioning_step: int = 1,
     inverse_root: str = "eigh",
     exponent_override: int | None = None,
+    batch_dims: BatchDims = None,
 ) -> GradientTransformation:
     r"""Precondition each block by the inverse roots of its Kronecker statistics (Shampoo).
 
@@ -89,6 +98,9 @@ def scale_by_shampoo(
       start_preconditioning_step: $t_0 \ge 1$, the step of the first root.
       inverse_root: ``"eigh"`` or ``"newton"`` (coupled Newton iteration).
       exponent_override: $p$ for every matrix leaf instead of the rule above.
+      batch_dims: leading axes that index a stack of independent leaves (stacked layers):
+        an integer, a tree of them or a function of the parameters (see
+        :mod:`~gradtx.transforms._batch_dims`); ``None``: none.
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with a :class:`ShampooState`.
@@ -112,9 +124,10 @@ def scale_by_shampoo(
     _validate.check_choice("inverse_root", inverse_root, METHODS)
     if exponent_override is not None:
         _validate.check_int("exponent_override", exponent_override, 1)
+    check_batch_dims(batch_dims)
 
     def plans_of(tree):
-        return kron.leaf_plans(tree, block_size, max_precond_dim, "scale_by_shampoo")
+        return kron.leaf_plans(tree, block_size, max_precond_dim, "scale_by_shampoo", batch_dims)
 
     def init(params):
         stats, roots = [], []
@@ -192,7 +205,7 @@ def scale_by_shampoo(
             if plan is None:
                 out.append(g)
             elif plan.diagonal:
-                u = jnp.where(started, xb * diagonal_root(st[0], matrix_eps), 0)
+                u = jnp.where(started, xb * diagonal_root(st[0], matrix_eps, plan), 0)
                 out.append(u.astype(g.dtype))
             else:
                 out.append(kron.from_blocks(kron.apply_factors(xb, rt), plan).astype(g.dtype))

@@ -15,8 +15,9 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _tree
-from gradtx._base import GradientTransformation, as_transform, check_state_type
+from gradtx._base import BatchDims, GradientTransformation, as_transform, check_state_type
 from gradtx.transforms import _kronecker as kron
+from gradtx.transforms._batch_dims import check_batch_dims
 from gradtx.transforms._shampoo import check_kronecker_args
 
 
@@ -37,6 +38,7 @@ def graft(
     *,
     block_size: int | None = None,
     max_precond_dim: int = 1024,
+    batch_dims: BatchDims = None,
 ) -> GradientTransformation:
     r"""Take the direction from ``direction`` and the norm, per leaf or block, from ``magnitude``.
 
@@ -56,6 +58,8 @@ def graft(
       block_size: take norms per block of this size, cut as Shampoo's blocks are (see
         :func:`~gradtx.transforms._kronecker.plan_leaf`); ``None``: per leaf.
       max_precond_dim: the merging bound of the blocks (as in Shampoo).
+      batch_dims: leading axes that index a stack of independent leaves, whose norms are
+        taken member by member (see :mod:`~gradtx.transforms._batch_dims`).
 
     Returns:
       A :class:`~gradtx.GradientTransformation` with a :class:`GraftState`.
@@ -75,6 +79,7 @@ def graft(
     direction = as_transform(direction, "graft: direction")
     magnitude = as_transform(magnitude, "graft: magnitude")
     check_kronecker_args(block_size, max_precond_dim)
+    check_batch_dims(batch_dims)
 
     def init(params):
         return GraftState(direction.init(params), magnitude.init(params))
@@ -83,7 +88,7 @@ def graft(
         check_state_type(state, GraftState, "graft")
         d, d_state = direction.update(updates, state.direction, params, **extra)
         m, m_state = magnitude.update(updates, state.magnitude, params, **extra)
-        plans = kron.leaf_plans(updates, block_size, max_precond_dim, "graft")
+        plans = kron.leaf_plans(updates, block_size, max_precond_dim, "graft", batch_dims)
         out = []
         for dl, ml, plan in zip(_tree.leaves_with_none(d), _tree.leaves_with_none(m), plans):
             if plan is None:

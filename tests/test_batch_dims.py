@@ -1,0 +1,125 @@
+"""``batch_dims``: a stack of layers in one leaf is preconditioned as that many leaves.
+
+Every Kronecker method (Shampoo, the graft, SOAP's eigenbasis, PSGD-Kron) on a tree whose
+layers are stacked along a leading axis gives, step by step and bit for bit, the updates it
+gives on the same layers as separate leaves.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import gradtx
+
+# A tree in its stacked form: three (6, 5) matrices, three (5,) biases, one plain vector
+# (keys in this order, so that the unstacked tree lists its leaves in the same order).
+SPEC = {"b": 1, "v": 0, "w": 1}
+
+MAKERS = {
+    "scale_by_shampoo": lambda bd: gradtx.scale_by_shampoo(block_size=4, batch_dims=bd),
+    "scale_by_shampoo, newton": lambda bd: gradtx.scale_by_shampoo(
+        0.9, inverse_root="newton", batch_dims=bd
+    ),
+    "graft": lambda bd: gradtx.graft(
+        gradtx.scale_by_shampoo(block_size=4, batch_dims=bd),
+        gradtx.scale_by_adam(),
+        block_size=4,
+        batch_dims=bd,
+    ),
+    "shampoo": lambda bd: gradtx.shampoo(
+        0.1, block_size=4, precondition_frequency=2, start_preconditioning_step=2, batch_dims=bd
+    ),
+    "soap": lambda bd: gradtx.soap(0.1, block_size=4, precondition_frequency=2, batch_dims=bd),
+    "psgd_kron": lambda bd: gradtx.psgd_kron(0.1, max_size_triangular=5, batch_dims=bd),
+    "psgd_kron, cached": lambda bd: gradtx.psgd_kron(
+        0.1, preconditioner_update_probability=0.5, cache_preconditioner=True, batch_dims=bd
+    ),
+}
+
+
+def stacked_tree(seed: int, dtype=jnp.float32) -> dict:
+    k = jax.random.split(jax.random.key(seed), 3)
+    return {
+        "b": jax.random.normal(k[0], (3, 5), dtype),
+        "v": jax.random.normal(k[1], (7,), dtype),
+        "w": jax.random.normal(k[2], (3, 6, 5), dtype),
+    }
+
+
+def unstacked(tree: dict) -> dict:
+    return {
+        **{f"b{i}": tree["b"][i] for i in range(3)},
+        "v": tree["v"],
+        **{f"w{i}": tree["w"][i] for i in range(3)},
+    }
+
+
+@pytest.mark.parametrize("name", sorted(MAKERS))
+def test_a_stack_of_layers_is_preconditioned_as_separate_layers(name):
+    stacked_tx, plain_tx = MAKERS[name](SPEC), MAKERS[name](None)
+    params = stacked_tree(0)
+    s1, s2 = stacked_tx.init(params), plain_tx.init(unstacked(params))
+    step1, step2 = jax.jit(stacked_tx.update), jax.jit(plain_tx.update)
+    for t in range(6):  # across refreshes (every 2 steps) and the first root
+        g = stacked_tree(t + 1)
+        u1, s1 = step1(g, s1, params)
+        u2, s2 = step2(unstacked(g), s2, unstacked(params))
+        got, want = unstacked(u1), u2
+        for k in want:
+            np.testing.assert_array_equal(got[k], want[k], err_msg=f"{name}, step {t}, {k}")
+
+
+def test_batch_dims_as_a_function_and_as_an_int():
+    params = {"w": stacked_tree(0)["w"]}
+    g = {"w": stacked_tree(1)["w"]}
+    outs = []
+    for bd in ({"w": 1}, 1, lambda p: jax.tree.map(lambda x: x.ndim - 2, p)):
+        tx = gradtx.shampoo(0.1, start_preconditioning_step=1, batch_dims=bd)
+        outs.append(tx.update(g, tx.init(params), params)[0]["w"])
+    np.testing.assert_array_equal(outs[0], outs[1])
+    np.testing.assert_array_equal(outs[0], outs[2])
+
+
+def test_without_batch_dims_a_stack_is_a_tensor():
+    """The default is unchanged: a (3, 6, 5) leaf is one tensor, its first two axes merged
+    (an 18x18 statistic that mixes the layers)."""
+    params = stacked_tree(0)
+    stats = gradtx.scale_by_shampoo().init(params).stats["w"]
+    assert [None if s is None else s.shape for s in stats] == [(1, 18, 18), (1, 5, 5)]
+    stats = gradtx.scale_by_shampoo(batch_dims=SPEC).init(params).stats["w"]
+    assert [None if s is None else s.shape for s in stats] == [None, (3, 6, 6), (3, 5, 5)]
+
+
+@pytest.mark.parametrize(
+    "factory",
+    [
+        lambda bd: gradtx.shampoo(0.1, batch_dims=bd),
+        lambda bd: gradtx.soap(0.1, batch_dims=bd),
+        lambda bd: gradtx.psgd_kron(0.1, batch_dims=bd),
+        lambda bd: gradtx.scale_by_shampoo(batch_dims=bd),
+        lambda bd: gradtx.kronecker_eigenbasis(batch_dims=bd),
+        lambda bd: gradtx.graft(gradtx.identity(), gradtx.identity(), batch_dims=bd),
+    ],
+)
+@pytest.mark.parametrize("bad", [-1, 1.5, True, "1", {"w": -2}])
+def test_bad_batch_dims_raise_at_construction(factory, bad):
+    with pytest.raises(ValueError, match="batch_dims"):
+        factory(bad)
+
+
+@pytest.mark.parametrize(
+    "bd, match",
+    [
+        (4, r"batch_dims=4 for a leaf of shape \(3, 6, 5\)"),
+        ({"x": 1}, "structure of `batch_dims`"),
+        (lambda p: -1, "batch_dims"),
+    ],
+)
+@pytest.mark.parametrize("name", ["shampoo", "soap", "psgd_kron"])
+def test_batch_dims_that_do_not_fit_the_tree_raise_at_init(name, bd, match):
+    tx = getattr(gradtx, name)(0.1, batch_dims=bd)
+    with pytest.raises(ValueError, match=match):
+        tx.init({"w": jnp.zeros((3, 6, 5))})

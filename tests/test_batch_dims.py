@@ -14,9 +14,10 @@ import pytest
 
 import gradtx
 
-# A tree in its stacked form: three (6, 5) matrices, three (5,) biases, one plain vector
-# (keys in this order, so that the unstacked tree lists its leaves in the same order).
-SPEC = {"b": 1, "v": 0, "w": 1}
+# A tree in its stacked form: a (6, 5) matrix, three (5,) biases, one vector, three more
+# (6, 5) matrices stacked (keys in this order, so that the unstacked tree lists its leaves in
+# the same order; PSGD-Kron refits the plain matrix and the stack as one group of four).
+SPEC = {"a": 0, "b": 1, "v": 0, "w": 1}
 
 MAKERS = {
     "scale_by_shampoo": lambda bd: gradtx.scale_by_shampoo(block_size=4, batch_dims=bd),
@@ -41,8 +42,9 @@ MAKERS = {
 
 
 def stacked_tree(seed: int, dtype=jnp.float32) -> dict:
-    k = jax.random.split(jax.random.key(seed), 3)
+    k = jax.random.split(jax.random.key(seed), 4)
     return {
+        "a": jax.random.normal(k[3], (6, 5), dtype),
         "b": jax.random.normal(k[0], (3, 5), dtype),
         "v": jax.random.normal(k[1], (7,), dtype),
         "w": jax.random.normal(k[2], (3, 6, 5), dtype),
@@ -51,6 +53,7 @@ def stacked_tree(seed: int, dtype=jnp.float32) -> dict:
 
 def unstacked(tree: dict) -> dict:
     return {
+        "a": tree["a"],
         **{f"b{i}": tree["b"][i] for i in range(3)},
         "v": tree["v"],
         **{f"w{i}": tree["w"][i] for i in range(3)},

@@ -35,7 +35,6 @@ from gradtx.transforms._psgd_fit import (
     group_noise,
     leaf_groups,
     refit_group,
-    refit_stack,
 )
 
 
@@ -295,19 +294,18 @@ def scale_by_psgd_kron(
         def refit(factors):
             qs, ps = factors
             new = list(qs)
-            plain = [j for j in trained if not ks[j]]  # leaves of one shape: refitted stacked
-            groups = [[plain[k] for k in g] for g in leaf_groups([hs[j] for j in plain])]
-            groups = sorted(groups + [[j] for j in trained if ks[j]])  # a stack: one group
-            stack = lambda j: [hs[j][0]] * hs[j].shape[0]  # its members, for the noise
-            vs = group_noise(
-                noise, [stack(i[0]) if ks[i[0]] else [hs[j] for j in i] for i in groups]
+            member = lambda j: (
+                jax.ShapeDtypeStruct(hs[j].shape[1:], hs[j].dtype) if ks[j] else hs[j]
             )
-            for idx, v in zip(groups, vs):
+            size = lambda j: hs[j].shape[0] if ks[j] else 1
+            groups = [[trained[k] for k in g] for g in leaf_groups([member(j) for j in trained])]
+            like = [[member(j) for j in idx for _ in range(size(j))] for idx in groups]
+            for idx, v in zip(groups, group_noise(noise, like)):
                 lr = jnp.asarray(precond_lr, hs[idx[0]].dtype)
-                if ks[idx[0]]:
-                    new[idx[0]] = refit_stack(qs[idx[0]], hs[idx[0]], v, lr)
-                    continue
-                fits = refit_group([qs[j] for j in idx], [hs[j] for j in idx], v, lr, count)
+                stacked = [ks[j] > 0 for j in idx]
+                fits = refit_group(
+                    [qs[j] for j in idx], [hs[j] for j in idx], v, lr, count, stacked
+                )
                 for j, q in zip(idx, fits):
                     new[j] = q
             if ps is not None:

@@ -8,6 +8,7 @@ $v$ of every leaf at once. :func:`gradtx.scale_by_psgd_kron` calls them with pro
 from __future__ import annotations
 
 import functools
+import itertools
 from typing import Any
 
 import jax
@@ -90,21 +91,33 @@ def leaf_groups(like: list) -> list[list[int]]:
     return groups_by(like, lambda x: (x.shape, x.dtype))
 
 
-def refit_group(qs: list, hs: list, vs: jax.Array, lr: Any, anchor: Any) -> list:
+def refit_group(
+    qs: list, hs: list, vs: jax.Array, lr: Any, anchor: Any, stacked: list | None = None
+) -> list:
     r""":func:`update_factors` then :func:`balance` for the leaves of one shape and dtype,
     as one ``lax.map`` over their stack: ``qs[k]`` are the factors of leaf ``k``, ``hs[k]``
-    its input and ``vs[k]`` its noise $v_k \sim \mathcal N(0, I)$.
+    its input and ``vs`` the noise $v \sim \mathcal N(0, I)$ of every member, in order. Where
+    ``stacked[k]``, leaf ``k`` is itself a stack of leaves (``batch_dims``; its factors and
+    input have a leading axis) and joins the group member by member.
 
     Leaf by leaf, a refit (triangular solves, norms, the balance) compiled about five kernels
     per leaf; over the stack it compiles one loop body per distinct shape, and the results
     are cut back out at :func:`~gradtx.transforms._kronecker.opaque_offsets` (``anchor``: an
     int32 scalar of the step). Each leaf's numbers are those of its own refit, bit for bit.
     """
-    if len(hs) == 1:
+    stacked = stacked or [False] * len(hs)
+    if len(hs) == 1 and not stacked[0]:
         return [tuple(balance(update_factors(list(qs[0]), hs[0], vs[0], lr)))]
-    new = refit_stack([jnp.stack(f) for f in zip(*qs)], jnp.stack(hs), vs, lr)
-    rows = opaque_offsets(range(len(hs)), anchor)
-    return [tuple(jax.lax.dynamic_index_in_dim(f, m, keepdims=False) for f in new) for m in rows]
+    if len(hs) == 1:
+        return [refit_stack(qs[0], hs[0], vs, lr)]
+    lift = lambda xs: jnp.concatenate([x if s else x[None] for x, s in zip(xs, stacked)])
+    new = refit_stack([lift(f) for f in zip(*qs)], lift(hs), vs, lr)
+    sizes = [h.shape[0] if s else 1 for h, s in zip(hs, stacked)]
+    starts = opaque_offsets([0, *itertools.accumulate(sizes)][:-1], anchor)
+    cut = lambda f, i, n, s: (
+        jax.lax.dynamic_slice_in_dim(f, i, n) if s else jax.lax.dynamic_index_in_dim(f, i, 0, False)
+    )
+    return [tuple(cut(f, i, n, s) for f in new) for i, n, s in zip(starts, sizes, stacked)]
 
 
 def refit_stack(qs: list, h: jax.Array, v: jax.Array, lr: Any) -> tuple:

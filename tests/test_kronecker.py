@@ -67,14 +67,23 @@ def test_cached_einsum_is_jnp_einsum_under_transformations(spec, shapes):
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("shape, block", [((10, 7), 4), ((6, 8), 3), ((4, 5, 6), 3), ((9,), 4)])
-def test_blocks_round_trip(shape, block):
+@pytest.mark.parametrize(
+    "shape, block, batch",
+    [((10, 7), 4, 0), ((6, 8), 3, 0), ((4, 5, 6), 3, 0), ((9,), 4, 0), ((3, 10, 7), 4, 1),
+     ((2, 3, 9), 4, 2), ((3, 6, 8), None, 1)],
+)  # fmt: skip
+def test_blocks_round_trip(shape, block, batch):
     x = jnp.arange(np.prod(shape), dtype=jnp.float32).reshape(shape)
-    plan = kron.plan_leaf(shape, block, 100)
+    plan = kron.plan_leaf(shape, block, 100, batch)
     xb = kron.to_blocks(x, plan)
     assert xb.shape == (plan.num_blocks, *plan.block_dims)
     assert float(jnp.sum(xb)) == float(jnp.sum(x))  # padding is zeros
     np.testing.assert_array_equal(kron.from_blocks(xb, plan), x)
+    if batch:  # a stack's blocks are its leaves' blocks, leaf after leaf
+        one = kron.plan_leaf(shape[batch:], block, 100)
+        leaves = x.reshape((-1, *shape[batch:]))
+        want = jnp.concatenate([kron.to_blocks(leaf, one) for leaf in leaves])
+        np.testing.assert_array_equal(xb, want)
 
 
 # ---------------------------------------------------------------------------------------

@@ -46,6 +46,8 @@ class KroneckerPlan:
       blocks: the number of blocks along each merged axis.
       block_dims: the block size along each merged axis (``blocks * block_dims >= dims``).
       preconditioned: whether each block axis has a matrix.
+      batch: the number of leaves stacked in this one (``batch_dims``), each planned as
+        ``dims`` and cut into its own blocks; the fields above describe one of them.
     """
 
     shape: tuple[int, ...]
@@ -53,10 +55,11 @@ class KroneckerPlan:
     blocks: tuple[int, ...]
     block_dims: tuple[int, ...]
     preconditioned: tuple[bool, ...]
+    batch: int = 1
 
     @property
     def num_blocks(self) -> int:
-        return math.prod(self.blocks)
+        return self.batch * math.prod(self.blocks)
 
     @property
     def diagonal(self) -> bool:
@@ -115,7 +118,7 @@ def plan_leaf(
     shape: Sequence[int], block_size: int | None, max_precond_dim: int, batch_dims: int = 0
 ) -> KroneckerPlan:
     """The :class:`KroneckerPlan` of a leaf (see the module docstring); the first
-    ``batch_dims`` axes index independent leaves: one unpreconditioned axis of blocks of 1.
+    ``batch_dims`` axes index a stack of leaves of the shape that follows (``batch``).
 
     Example:
       >>> from gradtx.transforms._kronecker import plan_leaf
@@ -127,11 +130,8 @@ def plan_leaf(
     """
     shape = tuple(int(d) for d in shape)
     if batch_dims:
-        p = plan_leaf(shape[batch_dims:], block_size, max_precond_dim)
-        b = math.prod(shape[:batch_dims])
-        return KroneckerPlan(
-            shape, (b, *p.dims), (b, *p.blocks), (1, *p.block_dims), (False, *p.preconditioned)
-        )
+        one = plan_leaf(shape[batch_dims:], block_size, max_precond_dim)
+        return dataclasses.replace(one, shape=shape, batch=math.prod(shape[:batch_dims]))
     dims = merge_dims(shape, max_precond_dim)
     size = math.prod(shape)
     if len(dims) < 2:
@@ -145,29 +145,30 @@ def plan_leaf(
 
 
 def to_blocks(x: jax.Array, plan: KroneckerPlan) -> jax.Array:
-    """The ``(K, *block_dims)`` stack of the blocks of ``x`` (zero-padded where needed)."""
-    x = x.reshape(plan.dims)
-    if plan.num_blocks == 1 and not plan.padded:
-        return x[None]
+    """The ``(K, *block_dims)`` stack of the blocks of ``x`` (zero-padded where needed; for a
+    stack of leaves, the blocks of each leaf in turn)."""
+    x = x.reshape((plan.batch, *plan.dims))
+    if plan.num_blocks == plan.batch and not plan.padded:
+        return x
     if plan.padded:
         pads = [(0, k * c - n) for k, c, n in zip(plan.blocks, plan.block_dims, plan.dims)]
-        x = jnp.pad(x, pads)
+        x = jnp.pad(x, [(0, 0), *pads])
     r = len(plan.dims)
-    x = x.reshape([v for kc in zip(plan.blocks, plan.block_dims) for v in kc])
-    x = x.transpose([2 * i for i in range(r)] + [2 * i + 1 for i in range(r)])
+    x = x.reshape([plan.batch, *(v for kc in zip(plan.blocks, plan.block_dims) for v in kc)])
+    x = x.transpose([0, *(2 * i + 1 for i in range(r)), *(2 * i + 2 for i in range(r))])
     return x.reshape((plan.num_blocks, *plan.block_dims))
 
 
 def from_blocks(xb: jax.Array, plan: KroneckerPlan) -> jax.Array:
     """The inverse of :func:`to_blocks`: the leaf, shape ``plan.shape``."""
-    if plan.num_blocks == 1 and not plan.padded:
+    if plan.num_blocks == plan.batch and not plan.padded:
         return xb.reshape(plan.shape)
     r = len(plan.dims)
-    x = xb.reshape((*plan.blocks, *plan.block_dims))
-    x = x.transpose([j for i in range(r) for j in (i, r + i)])
-    x = x.reshape([k * c for k, c in zip(plan.blocks, plan.block_dims)])
+    x = xb.reshape((plan.batch, *plan.blocks, *plan.block_dims))
+    x = x.transpose([0, *(j + 1 for i in range(r) for j in (i, r + i))])
+    x = x.reshape([plan.batch, *(k * c for k, c in zip(plan.blocks, plan.block_dims))])
     if plan.padded:
-        x = x[tuple(slice(0, n) for n in plan.dims)]
+        x = x[(slice(None), *(slice(0, n) for n in plan.dims))]
     return x.reshape(plan.shape)
 
 

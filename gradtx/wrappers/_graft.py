@@ -82,6 +82,7 @@ def graft(
     check_batch_dims(batch_dims)
 
     def init(params):
+        kron.leaf_plans(params, block_size, max_precond_dim, "graft", batch_dims)  # errors now
         return GraftState(direction.init(params), magnitude.init(params))
 
     def update(updates, state, params=None, **extra):

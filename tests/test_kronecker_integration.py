@@ -13,6 +13,7 @@ from conftest import precision
 import gradtx
 from gradtx.transforms import _psgd, _psgd_fit
 
+STACKS = {"w": 0, "conv": 1, "b": 0, "s": 0, "zero": 1}
 MAKERS = {
     "shampoo": lambda: gradtx.shampoo(1e-2, block_size=4, precondition_frequency=3,
                                       start_preconditioning_step=2),
@@ -20,6 +21,13 @@ MAKERS = {
                                              precondition_frequency=2, graft="sgd"),
     "soap": lambda: gradtx.soap(1e-2, weight_decay=0.0, precondition_frequency=3, block_size=4),
     "psgd_kron": lambda: gradtx.psgd_kron(1e-2, preconditioner_update_probability=0.5),
+    # "conv" as a stack of three (2, 4) layers, "zero" as four stacked vectors (batch_dims)
+    "shampoo, stacked": lambda: gradtx.shampoo(1e-2, block_size=4, precondition_frequency=3,
+                                               start_preconditioning_step=2, batch_dims=STACKS),
+    "soap, stacked": lambda: gradtx.soap(1e-2, weight_decay=0.0, precondition_frequency=3,
+                                         batch_dims=STACKS),
+    "psgd_kron, stacked": lambda: gradtx.psgd_kron(1e-2, preconditioner_update_probability=0.5,
+                                                   batch_dims=STACKS),
 }  # fmt: skip
 
 

@@ -19,6 +19,8 @@ step; only the shapes should matter to it).
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from typing import Any
 
 import jax
@@ -40,6 +42,12 @@ def check_batch_dims(value: Any, name: str = "batch_dims", function: bool = True
             raise ValueError(f"{name} must be {allowed}; got {value!r}.")
 
 
+def split_shape(shape: Sequence[int], batch_dims: int) -> tuple[int, tuple[int, ...]]:
+    """``(b, rest)``: a leaf of ``shape`` with ``batch_dims`` batch axes is a stack of ``b``
+    leaves of shape ``rest``."""
+    return math.prod(shape[:batch_dims]), tuple(shape[batch_dims:])
+
+
 def batch_dims_of(spec: Any, tree: Any, who: str) -> list[int]:
     """The number of batch axes of every leaf of ``tree`` (aligned with
     ``_tree.leaves_with_none(tree)``; 0 for ``None`` leaves)."""
@@ -55,7 +63,7 @@ def batch_dims_of(spec: Any, tree: Any, who: str) -> list[int]:
         if k is None or x is None or not _tree.is_trainable(x) or not x.size:
             k = 0  # a leaf no preconditioner trains
         k = _validate.check_int("batch_dims", k, 0)
-        if x is not None and k > len(x.shape):
+        if k > len(x.shape):
             raise ValueError(
                 f"{who}: batch_dims={k} for a leaf of shape {tuple(x.shape)}, which has only "
                 f"{len(x.shape)} axes."

@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _tree
-from gradtx.transforms._batch_dims import batch_dims_of
+from gradtx.transforms._batch_dims import batch_dims_of, split_shape
 from gradtx.transforms._matrix_roots import HIGHEST
 
 _LETTERS = "abcdefghijklmnopqrstuvwxy"
@@ -130,8 +130,9 @@ def plan_leaf(
     """
     shape = tuple(int(d) for d in shape)
     if batch_dims:
-        one = plan_leaf(shape[batch_dims:], block_size, max_precond_dim)
-        return dataclasses.replace(one, shape=shape, batch=math.prod(shape[:batch_dims]))
+        b, rest = split_shape(shape, batch_dims)
+        one = plan_leaf(rest, block_size, max_precond_dim)
+        return dataclasses.replace(one, shape=shape, batch=b)
     dims = merge_dims(shape, max_precond_dim)
     size = math.prod(shape)
     if len(dims) < 2:

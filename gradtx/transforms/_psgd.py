@@ -27,7 +27,7 @@ from gradtx._base import (
     Schedule,
     check_state_type,
 )
-from gradtx.transforms._batch_dims import batch_dims_of, check_batch_dims
+from gradtx.transforms._batch_dims import batch_dims_of, check_batch_dims, split_shape
 from gradtx.transforms._kronecker import per_leaf, preconditioned_leaves
 from gradtx.transforms._psgd_fit import (
     along,
@@ -163,7 +163,8 @@ def inputs(g: jax.Array, k: int, dtype: Any) -> jax.Array:
     axes, a ``(b, *rest)`` stack."""
     h = g.astype(dtype)
     if k:
-        return h.reshape((int(np.prod(g.shape[:k])), *(g.shape[k:] or (1,))))
+        b, rest = split_shape(g.shape, k)
+        return h.reshape((b, *(rest or (1,))))
     return h.reshape(1) if h.ndim == 0 else h
 
 
@@ -240,7 +241,7 @@ def scale_by_psgd_kron(
 
     def factors_of(x, k):
         """The factors of a leaf, stacked along a first axis if it has ``k`` batch axes."""
-        dtype, shape = jnp.promote_types(x.dtype, jnp.float32), x.shape[k:]
+        dtype, (b, shape) = jnp.promote_types(x.dtype, jnp.float32), split_shape(x.shape, k)
         if not shape:
             qs = (jnp.full((1,), precond_init_scale, dtype),)
         else:
@@ -250,7 +251,6 @@ def scale_by_psgd_kron(
                 s * jnp.eye(n, dtype=dtype) if t else jnp.full((n,), s, dtype)
                 for n, t in zip(shape, tri)
             )
-        b = int(np.prod(x.shape[:k]))
         return tuple(jnp.tile(q, (b,) + (1,) * q.ndim) for q in qs) if k else qs
 
     def batches(tree):
@@ -319,9 +319,10 @@ def scale_by_psgd_kron(
             if q is None:
                 out.append(g)
                 continue
-            apply = precondition if ps is None else precondition_cached
-            apply = lambda f, h, apply=apply: apply(list(f), h)
-            f = q if ps is None else ps[j]
+            if ps is None:
+                apply, f = lambda f, h: precondition(list(f), h), q
+            else:
+                apply, f = lambda f, h: precondition_cached(list(f), h), ps[j]
             u = jax.vmap(apply)(f, hs[j]) if ks[j] else apply(f, hs[j])
             out.append(u.reshape(g.shape).astype(g.dtype))
         new_state = PSGDKronState(

@@ -107,7 +107,7 @@ def refit_group(
     """
     stacked = stacked or [False] * len(hs)
     if len(hs) == 1 and not stacked[0]:
-        return [tuple(balance(update_factors(list(qs[0]), hs[0], vs[0], lr)))]
+        return [refit_leaf(qs[0], hs[0], vs[0], lr)]
     if len(hs) == 1:
         return [refit_stack(qs[0], hs[0], vs, lr)]
     lift = lambda xs: jnp.concatenate([x if s else x[None] for x, s in zip(xs, stacked)])
@@ -120,13 +120,17 @@ def refit_group(
     return [tuple(cut(f, i, n, s) for f in new) for i, n, s in zip(starts, sizes, stacked)]
 
 
+def refit_leaf(qs: Any, h: jax.Array, v: jax.Array, lr: Any) -> tuple:
+    """:func:`update_factors` then :func:`balance`: one leaf's refit."""
+    return tuple(balance(update_factors(list(qs), h, v, lr)))
+
+
 def refit_stack(qs: list, h: jax.Array, v: jax.Array, lr: Any) -> tuple:
-    """:func:`update_factors` then :func:`balance` for each member of a stack: ``qs`` the
-    stacked factors (a leading axis), ``h`` and ``v`` the stacked inputs and noise."""
-    fit = lambda q, h, v: tuple(balance(update_factors(list(q), h, v, lr)))
+    """:func:`refit_leaf` for each member of a stack: ``qs`` the stacked factors (a leading
+    axis), ``h`` and ``v`` the stacked inputs and noise."""
     # lax.map, not vmap: a batched triangular solve runs its matrices as parallel LAPACK
     # tasks on XLA:CPU, which deadlocked OpenBLAS (the 256x256 factors of 24 leaves hung)
-    return jax.lax.map(lambda a: fit(*a), (list(qs), h, v))
+    return jax.lax.map(lambda a: refit_leaf(*a, lr), (list(qs), h, v))
 
 
 def group_noise(key: jax.Array, groups: list[list[Any]]) -> list[jax.Array]:
